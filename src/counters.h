@@ -1,0 +1,64 @@
+/*
+ * counters.h - the one list of ktproxy's counters.
+ *
+ * Every counter is a 64-bit value in the shared-memory stats segment, one
+ * slab per worker, written only by that worker (see stats.c).  The list is
+ * an X-macro so the daemon, ktproxy-stat and the tests agree on names and
+ * order without a second table to keep in step.
+ *
+ *   X(id, group, reason, kind, help)
+ *
+ * id      C identifier, used as STAT_<id>
+ * group   exported name; counters sharing a group are one family split by
+ *         reason (ktproxy-stat --json nests them, Prometheus labels them)
+ * reason  the label value inside the group, "" for a plain counter
+ * kind    COUNTER (only goes up) or GAUGE (goes up and down)
+ */
+#ifndef KTPROXY_COUNTERS_H
+#define KTPROXY_COUNTERS_H
+
+#define KTP_COUNTERS(X) \
+	X(conn_accepted,	"connections_accepted", "", COUNTER, "client connections accepted") \
+	X(conn_active,		"connections_active", "", GAUGE, "connections open now") \
+	X(conn_closed_ok,	"connections_closed", "ok", COUNTER, "connections that ended cleanly") \
+	X(conn_closed_error,	"connections_closed", "error", COUNTER, "connections that ended on an error") \
+	X(hs_ok,		"client_handshakes", "", COUNTER, "client mTLS handshakes completed and verified") \
+	X(hs_fail_no_cert,	"client_handshake_failures", "no_cert", COUNTER, "client sent no certificate") \
+	X(hs_fail_expired,	"client_handshake_failures", "expired", COUNTER, "client certificate expired") \
+	X(hs_fail_not_yet_valid, "client_handshake_failures", "not_yet_valid", COUNTER, "client certificate not yet valid") \
+	X(hs_fail_revoked,	"client_handshake_failures", "revoked", COUNTER, "client certificate revoked (CRL)") \
+	X(hs_fail_unknown_ca,	"client_handshake_failures", "unknown_ca", COUNTER, "client certificate does not chain to --client-ca") \
+	X(hs_fail_bad_cert,	"client_handshake_failures", "bad_cert", COUNTER, "client certificate failed verification otherwise") \
+	X(hs_fail_crl,		"client_handshake_failures", "crl_error", COUNTER, "CRL missing, expired or unusable") \
+	X(hs_fail_protocol,	"client_handshake_failures", "protocol", COUNTER, "TLS protocol error (not TLS, no shared cipher, bad version)") \
+	X(hs_fail_timeout,	"client_handshake_failures", "timeout", COUNTER, "client did not finish the handshake in time") \
+	X(hs_fail_eof,		"client_handshake_failures", "eof", COUNTER, "client closed during the handshake") \
+	X(up_ok,		"upstream_handshakes", "", COUNTER, "upstream TLS handshakes completed and verified") \
+	X(up_fail_connect,	"upstream_failures", "connect", COUNTER, "TCP connect to the original destination failed") \
+	X(up_fail_tls,		"upstream_failures", "tls", COUNTER, "upstream TLS handshake failed") \
+	X(up_fail_verify,	"upstream_failures", "verify", COUNTER, "upstream certificate failed --upstream-ca or name check") \
+	X(up_fail_timeout,	"upstream_failures", "timeout", COUNTER, "upstream did not connect or finish the handshake in time") \
+	X(up_fail_forge,	"upstream_failures", "forge", COUNTER, "forged client certificate could not be minted") \
+	X(up_fail_reset,	"upstream_failures", "reset", COUNTER, "upstream reset or broke the stream after the handshake") \
+	X(up_502,		"upstream_502_sent", "", COUNTER, "HTTP 502 answers sent to clients on upstream failure") \
+	X(forge_minted,		"forged_minted", "", COUNTER, "forged client certificates signed") \
+	X(forge_cache_hit,	"forged_cache_hits", "", COUNTER, "forged certificates served from the cache") \
+	X(req_rewritten,	"requests_rewritten", "", COUNTER, "request heads that passed the identity rewrite") \
+	X(req_rejected,		"requests_rejected", "", COUNTER, "malformed or ambiguous requests answered 400") \
+	X(resp_bad,		"responses_rejected", "", COUNTER, "upstream responses whose framing could not be followed") \
+	X(close_idle,		"connections_timed_out", "idle", COUNTER, "connections closed after the idle timeout") \
+	X(close_client_reset,	"client_failures", "reset", COUNTER, "client reset or broke the TLS stream after the handshake") \
+	X(close_truncated,	"truncated_closes", "", COUNTER, "a leg ended without close_notify (TCP FIN only)") \
+	X(bytes_c2u,		"bytes", "client_to_upstream", COUNTER, "plaintext bytes relayed client to upstream") \
+	X(bytes_u2c,		"bytes", "upstream_to_client", COUNTER, "plaintext bytes relayed upstream to client") \
+	X(path_userspace,	"relay_path", "userspace", COUNTER, "connections relayed through userspace OpenSSL") \
+	X(path_ktls,		"relay_path", "ktls", COUNTER, "connections relayed by kernel TLS")
+
+enum stat_id {
+#define KTP_COUNTER_ENUM(id, group, reason, kind, help) STAT_##id,
+	KTP_COUNTERS(KTP_COUNTER_ENUM)
+#undef KTP_COUNTER_ENUM
+	STAT__COUNT
+};
+
+#endif

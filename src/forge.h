@@ -1,0 +1,46 @@
+/*
+ * forge.h - client certificates minted by the delegation CA (C3D).
+ *
+ * For each verified client certificate the upstream gets a certificate for
+ * the same identity, signed by a CA it trusts: the subject DN copied as
+ * encoded (RDN order, multi-valued RDNs, string types), subjectAltName copied
+ * entry for entry, basicConstraints CA:FALSE, keyUsage digitalSignature, EKU
+ * clientAuth, SKI/AKI, a random serial, and a notAfter never later than the
+ * client certificate's.  One struct forge per worker (no locks): it holds the
+ * worker's ECDSA P-256 key and a bounded cache keyed by the client
+ * certificate's SHA-256, so a returning client costs no signature.
+ */
+#ifndef KTPROXY_FORGE_H
+#define KTPROXY_FORGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#define FORGE_LIFETIME_MAX	(24 * 3600)	/* seconds; capped by the client cert */
+#define FORGE_BACKDATE		300		/* notBefore = now - this, for clock skew */
+
+struct forge;
+
+/* Takes its own references to ca_cert and ca_key.  NULL on failure (an
+ * OpenSSL error is queued). */
+struct forge	*forge_new(X509 *ca_cert, EVP_PKEY *ca_key, size_t cache_max);
+void		 forge_free(struct forge *f);
+
+/* The worker key every forged certificate of this forge carries. */
+EVP_PKEY	*forge_key(struct forge *f);
+
+/*
+ * A forged certificate for `client` whose DER hashes to `sha256`; the
+ * caller gets a reference (X509_free it).  *hit is set when it came from
+ * the cache.  A cached certificate past 90% of its lifetime is re-minted.
+ * NULL on failure.
+ */
+X509		*forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit);
+
+/* Mint without the cache (tests, benchmarks). */
+X509		*forge_mint(struct forge *f, X509 *client);
+
+#endif
