@@ -48,6 +48,8 @@
 	X(resp_bad,		"responses_rejected", "", COUNTER, "upstream responses whose framing could not be followed") \
 	X(close_idle,		"connections_timed_out", "idle", COUNTER, "connections closed after the idle timeout") \
 	X(close_client_reset,	"client_failures", "reset", COUNTER, "client reset or broke the TLS stream after the handshake") \
+	X(close_client_partial,	"client_failures", "partial_request", COUNTER, "client closed in the middle of a request head") \
+	X(close_shutdown,	"connections_closed", "shutdown", COUNTER, "connections closed because ktproxy stopped") \
 	X(close_truncated,	"truncated_closes", "", COUNTER, "a leg ended without close_notify (TCP FIN only)") \
 	X(bytes_c2u,		"bytes", "client_to_upstream", COUNTER, "plaintext bytes relayed client to upstream") \
 	X(bytes_u2c,		"bytes", "upstream_to_client", COUNTER, "plaintext bytes relayed upstream to client") \

@@ -1,0 +1,114 @@
+# ktproxy - transparent mTLS delegation proxy
+#
+#   make            build ktproxy and ktproxy-stat into $(BUILD)/
+#   make check      unit tests, fuzz smoke, integration suite; plain and ASan+UBSan builds
+#   make demo       install what is missing, build, run real traffic through ktproxy
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make fuzz       run the libFuzzer targets (FUZZ_SECONDS each)
+#   make SAN=1      build with AddressSanitizer and UndefinedBehaviorSanitizer
+#   V=1             show the commands
+
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+CC ?= cc
+
+ifeq ($(SAN),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT ?= -O1 -g
+else
+BUILD ?= build/plain
+SANFLAGS :=
+OPT ?= -O2 -g
+endif
+
+PKGS := openssl liburing libmnl
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= $(OPT)
+CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -MMD -MP \
+	$(SANFLAGS) $(PKG_CFLAGS) -Isrc
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread
+
+ifeq ($(V),1)
+Q :=
+quiet = @:
+else
+Q := @
+quiet = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+# Everything but main.c is a library the tests link against.
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+DAEMON_OBJS := $(BUILD)/src/main.o $(LIB_OBJS)
+STAT_OBJS := $(BUILD)/tools/ktproxy-stat.o $(BUILD)/src/stats.o
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat $(UNIT_BINS)
+	$(Q)ln -sfn $(notdir $(BUILD)) build/current 2>/dev/null || true
+
+$(BUILD)/ktproxy: $(DAEMON_OBJS)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ktproxy-stat: $(STAT_OBJS)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
+	$(call quiet,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	$(call quiet,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------- tests
+deps:
+	$(Q)tools/install-deps
+
+unit: all
+	$(Q)tests/run-unit $(BUILD)
+
+check: deps
+	$(Q)tests/check
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/demo $(BUILD)
+
+# ---------------------------------------------------------------- fuzzing
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+build/fuzz/%: fuzz/%.c $(filter-out src/main.c,$(wildcard src/*.c))
+	$(call quiet,FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SRCS_$*) $(PKG_LIBS)
+fuzz: $(FUZZ_TARGETS)
+	$(Q)for t in $(FUZZ_TARGETS); do n=$$(basename $$t); mkdir -p fuzz/corpus-$$n; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 fuzz/corpus-$$n fuzz/seeds/$$n || exit 1; done
+
+# ---------------------------------------------------------------- install
+install: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/ktproxy $(DESTDIR)$(SBINDIR)/ktproxy
+	install -m 0755 $(BUILD)/ktproxy-stat $(DESTDIR)$(BINDIR)/ktproxy-stat
+
+clean:
+	rm -rf build
+
+.PHONY: all deps unit check demo fuzz install clean

@@ -1,0 +1,262 @@
+/*
+ * config.c - command-line parsing and validation.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define KTPROXY_VERSION "0.1.0"
+
+static const char usage_text[] =
+"usage: ktproxy --listen ADDR:PORT --server-cert FILE --server-key FILE\n"
+"               --client-ca FILE [--crl FILE]\n"
+"               --delegation-ca FILE --delegation-key FILE --upstream-ca FILE\n"
+"               [--headers xfcc|amzn|none] [--stats FILE] [--log FILE|-]\n"
+"               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
+"               [--forge-cache N] [--check] [--help] [--version]\n"
+"\n"
+"Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
+"the listener are terminated with mutual TLS; the client certificate is verified,\n"
+"a certificate for the same identity is minted by the delegation CA, and TLS is\n"
+"re-originated to the connection's original destination presenting it.  Verified\n"
+"identity headers are injected into every HTTP/1.1 request head.\n"
+"\n"
+"Listener and certificates:\n"
+"  --listen ADDR:PORT       transparent listener (IP_TRANSPARENT, one SO_REUSEPORT\n"
+"                           socket per worker), e.g. 0.0.0.0:8443 or [::]:8443\n"
+"  --server-cert FILE       PEM certificate chain presented to clients (leaf first)\n"
+"  --server-key FILE        PEM private key of --server-cert\n"
+"  --client-ca FILE         PEM CA certificates client certificates must chain to\n"
+"  --crl FILE               PEM CRLs for --client-ca; a revoked client is refused,\n"
+"                           and so is any client while the CRL is expired\n"
+"  --delegation-ca FILE     PEM certificate of the CA that signs forged client\n"
+"                           certificates (the upstream must trust it)\n"
+"  --delegation-key FILE    PEM private key of --delegation-ca\n"
+"  --upstream-ca FILE       PEM CA certificates upstream server certificates must\n"
+"                           chain to; the name checked is the client's SNI, or the\n"
+"                           original destination address when there is none\n"
+"\n"
+"Behaviour:\n"
+"  --headers FORMAT         identity headers injected upstream (client-sent ones are\n"
+"                           always removed): xfcc (Envoy X-Forwarded-Client-Cert,\n"
+"                           default), amzn (AWS ALB X-Amzn-Mtls-Clientcert-*), none\n"
+"  --workers N              worker threads, one io_uring each (default: CPUs)\n"
+"  --handshake-timeout SEC  time allowed for both TLS handshakes (default 10)\n"
+"  --idle-timeout SEC       close a connection idle this long (default 120)\n"
+"  --forge-cache N          forged certificates cached per worker (default 10000)\n"
+"\n"
+"Observability:\n"
+"  --stats FILE             shared-memory stats segment read by ktproxy-stat\n"
+"                           (default /run/ktproxy/stats)\n"
+"  --log FILE|-             connection log, one line per connection (default -:\n"
+"                           stderr)\n"
+"\n"
+"Other:\n"
+"  --check                  load and validate everything, print \"configuration OK\"\n"
+"                           and exit 0, or say what is wrong and exit 1\n"
+"  --help, --version\n"
+"\n"
+"Signals: SIGTERM and SIGINT stop accepting and close connections.\n"
+"The TPROXY rules ktproxy needs (gateway, IPv4, listener on port 8443):\n"
+"  nft add table ip ktproxy\n"
+"  nft add chain ip ktproxy pre '{ type filter hook prerouting priority mangle; }'\n"
+"  nft add rule ip ktproxy pre meta l4proto tcp socket transparent 1 meta mark set 1 accept\n"
+"  nft add rule ip ktproxy pre tcp dport 443 tproxy ip to :8443 meta mark set 1 accept\n"
+"  ip rule add fwmark 1 lookup 100\n"
+"  ip route add local 0.0.0.0/0 dev lo table 100\n";
+
+enum {
+	OPT_LISTEN = 256, OPT_SERVER_CERT, OPT_SERVER_KEY, OPT_CLIENT_CA, OPT_CRL,
+	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
+	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
+	OPT_FORGE_CACHE, OPT_CHECK, OPT_VERSION,
+};
+
+static const struct option config_options[] = {
+	{ "listen",		required_argument, NULL, OPT_LISTEN },
+	{ "server-cert",	required_argument, NULL, OPT_SERVER_CERT },
+	{ "server-key",		required_argument, NULL, OPT_SERVER_KEY },
+	{ "client-ca",		required_argument, NULL, OPT_CLIENT_CA },
+	{ "crl",		required_argument, NULL, OPT_CRL },
+	{ "delegation-ca",	required_argument, NULL, OPT_DELEGATION_CA },
+	{ "delegation-key",	required_argument, NULL, OPT_DELEGATION_KEY },
+	{ "upstream-ca",	required_argument, NULL, OPT_UPSTREAM_CA },
+	{ "headers",		required_argument, NULL, OPT_HEADERS },
+	{ "stats",		required_argument, NULL, OPT_STATS },
+	{ "log",		required_argument, NULL, OPT_LOG },
+	{ "workers",		required_argument, NULL, OPT_WORKERS },
+	{ "handshake-timeout",	required_argument, NULL, OPT_HS_TIMEOUT },
+	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "forge-cache",	required_argument, NULL, OPT_FORGE_CACHE },
+	{ "check",		no_argument,	   NULL, OPT_CHECK },
+	{ "version",		no_argument,	   NULL, OPT_VERSION },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+int
+config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = rb - h;
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		hlen = colon - s;
+	}
+	if (hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		return -1;
+	if (*s != '[') {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+		*len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+		*len = sizeof(*sin6);
+	}
+	return 0;
+}
+
+static int
+config_uint(const char *opt, const char *arg, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || v < min || v > max || *arg == '-') {
+		fprintf(stderr, "ktproxy: --%s: \"%s\" is not a number from %u to %u\n",
+		    opt, arg, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+config_require(const char *value, const char *opt)
+{
+	if (value != NULL)
+		return 0;
+	fprintf(stderr, "ktproxy: --%s is required (see ktproxy --help)\n", opt);
+	return -1;
+}
+
+int
+config_parse(struct config *cf, int argc, char **argv)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int c, bad = 0;
+
+	memset(cf, 0, sizeof(*cf));
+	cf->cf_headers = HEADERS_XFCC;
+	cf->cf_stats_path = "/run/ktproxy/stats";
+	cf->cf_log_path = "-";
+	cf->cf_workers = ncpu > 0 ? (unsigned)ncpu : 1;
+	cf->cf_handshake_timeout = 10;
+	cf->cf_idle_timeout = 120;
+	cf->cf_forge_cache = 10000;
+
+	while ((c = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			cf->cf_listen_str = optarg;
+			if (config_parse_addr(optarg, &cf->cf_listen, &cf->cf_listen_len) == -1) {
+				fprintf(stderr, "ktproxy: --listen: \"%s\" is not ADDR:PORT "
+				    "(e.g. 0.0.0.0:8443 or [::]:8443)\n", optarg);
+				bad = 1;
+			}
+			break;
+		case OPT_SERVER_CERT:	cf->cf_server_cert = optarg; break;
+		case OPT_SERVER_KEY:	cf->cf_server_key = optarg; break;
+		case OPT_CLIENT_CA:	cf->cf_client_ca = optarg; break;
+		case OPT_CRL:		cf->cf_crl = optarg; break;
+		case OPT_DELEGATION_CA:	cf->cf_delegation_ca = optarg; break;
+		case OPT_DELEGATION_KEY: cf->cf_delegation_key = optarg; break;
+		case OPT_UPSTREAM_CA:	cf->cf_upstream_ca = optarg; break;
+		case OPT_HEADERS:
+			if (ident_parse_format(optarg, &cf->cf_headers) == -1) {
+				fprintf(stderr, "ktproxy: --headers: \"%s\" is not one of "
+				    "xfcc, amzn, none\n", optarg);
+				bad = 1;
+			}
+			break;
+		case OPT_STATS:		cf->cf_stats_path = optarg; break;
+		case OPT_LOG:		cf->cf_log_path = optarg; break;
+		case OPT_WORKERS:
+			bad |= config_uint("workers", optarg, 1, 256, &cf->cf_workers) == -1;
+			break;
+		case OPT_HS_TIMEOUT:
+			bad |= config_uint("handshake-timeout", optarg, 1, 3600,
+			    &cf->cf_handshake_timeout) == -1;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			bad |= config_uint("idle-timeout", optarg, 1, 86400,
+			    &cf->cf_idle_timeout) == -1;
+			break;
+		case OPT_FORGE_CACHE:
+			bad |= config_uint("forge-cache", optarg, 1, 10000000,
+			    &cf->cf_forge_cache) == -1;
+			break;
+		case OPT_CHECK:		cf->cf_check = true; break;
+		case OPT_VERSION:
+			printf("ktproxy %s\n", KTPROXY_VERSION);
+			exit(0);
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "ktproxy: see ktproxy --help\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ktproxy: unexpected argument \"%s\" (see ktproxy --help)\n",
+		    argv[optind]);
+		return -1;
+	}
+	if (bad)
+		return -1;
+	bad |= config_require(cf->cf_listen_str, "listen");
+	bad |= config_require(cf->cf_server_cert, "server-cert");
+	bad |= config_require(cf->cf_server_key, "server-key");
+	bad |= config_require(cf->cf_client_ca, "client-ca");
+	bad |= config_require(cf->cf_delegation_ca, "delegation-ca");
+	bad |= config_require(cf->cf_delegation_key, "delegation-key");
+	bad |= config_require(cf->cf_upstream_ca, "upstream-ca");
+	return bad ? -1 : 0;
+}

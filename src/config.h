@@ -1,0 +1,39 @@
+/*
+ * config.h - ktproxy's settings, from the command line (a config file with
+ * the same names comes later).
+ */
+#ifndef KTPROXY_CONFIG_H
+#define KTPROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "ident.h"
+
+struct config {
+	struct sockaddr_storage	 cf_listen;
+	socklen_t		 cf_listen_len;
+	const char		*cf_listen_str;
+	const char		*cf_server_cert;
+	const char		*cf_server_key;
+	const char		*cf_client_ca;
+	const char		*cf_crl;		/* NULL: no revocation check */
+	const char		*cf_delegation_ca;
+	const char		*cf_delegation_key;
+	const char		*cf_upstream_ca;
+	enum header_format	 cf_headers;
+	const char		*cf_stats_path;
+	const char		*cf_log_path;		/* "-" is stderr */
+	unsigned		 cf_workers;
+	unsigned		 cf_handshake_timeout;	/* seconds, both handshakes */
+	unsigned		 cf_idle_timeout;	/* seconds without a byte either way */
+	unsigned		 cf_forge_cache;	/* forged certificates cached per worker */
+	bool			 cf_check;		/* validate, print "configuration OK", exit */
+};
+
+/* Parse argv into cf.  Exits with usage on --help/--version; returns -1
+ * after printing what is wrong. */
+int	 config_parse(struct config *cf, int argc, char **argv);
+int	 config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

@@ -1,0 +1,595 @@
+/*
+ * conn.c - the per-connection state machine (see the picture in conn.h).
+ *
+ * Every entry point is an io_uring completion or the worker's tick.  Each
+ * one runs conn_drive(), which advances the handshakes, lets the relay move
+ * what it can, and arms exactly the polls that the OpenSSL calls asked for
+ * (WANT_READ / WANT_WRITE), as nginx's ngx_ssl_handshake does.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "conn.h"
+#include "forge.h"
+#include "stats.h"
+#include "tls.h"
+#include "worker.h"
+
+static void	conn_drive(struct conn *c);
+static void	conn_close(struct conn *c);
+
+static inline uint64_t *
+conn_stats(struct conn *c)
+{
+	return c->c_worker->w_stats;
+}
+
+static void
+conn_submit(struct conn *c, enum uring_op op, struct io_uring_sqe *sqe)
+{
+	io_uring_sqe_set_data64(sqe, uring_tag(c, op));
+	c->c_inflight |= 1u << op;
+}
+
+static void
+conn_cancel(struct conn *c, enum uring_op op)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(c->c_inflight & (1u << op)))
+		return;
+	sqe = worker_sqe(c->c_worker);
+	io_uring_prep_cancel64(sqe, uring_tag(c, op), 0);
+	io_uring_sqe_set_data64(sqe, OP_IGNORE);
+}
+
+static void
+conn_arm_leg(struct conn *c, struct leg *l, enum uring_op op_in, enum uring_op op_out)
+{
+	struct io_uring_sqe *sqe;
+
+	if (l->l_fd < 0)
+		return;
+	if ((l->l_want & POLLIN) && !(c->c_inflight & (1u << op_in))) {
+		sqe = worker_sqe(c->c_worker);
+		io_uring_prep_poll_add(sqe, l->l_fd, POLLIN);
+		conn_submit(c, op_in, sqe);
+	}
+	if ((l->l_want & POLLOUT) && !(c->c_inflight & (1u << op_out))) {
+		sqe = worker_sqe(c->c_worker);
+		io_uring_prep_poll_add(sqe, l->l_fd, POLLOUT);
+		conn_submit(c, op_out, sqe);
+	}
+}
+
+/* Close one leg at once: its polls are cancelled (their completions still
+ * arrive and are counted down), its SSL freed without a close_notify. */
+static void
+conn_leg_close(struct conn *c, struct leg *l)
+{
+	if (l == &c->c_client) {
+		conn_cancel(c, OP_CLIENT_POLL_IN);
+		conn_cancel(c, OP_CLIENT_POLL_OUT);
+	} else {
+		conn_cancel(c, OP_UP_POLL_IN);
+		conn_cancel(c, OP_UP_POLL_OUT);
+		conn_cancel(c, OP_UP_CONNECT);
+	}
+	SSL_free(l->l_ssl);
+	l->l_ssl = NULL;
+	if (l->l_fd >= 0)
+		close(l->l_fd);
+	l->l_fd = -1;
+	l->l_want = 0;
+}
+
+/*
+ * Free a closed connection once no io_uring request refers to it.  Only the
+ * worker loop calls this, after the entry point it called has returned, so
+ * no code path ever touches a connection that was freed under it.
+ */
+void
+conn_reap(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+
+	if (c->c_state != CONN_CLOSING || c->c_inflight != 0)
+		return;
+	TAILQ_REMOVE(&w->w_conns, c, c_entry);
+	w->w_nconns--;
+	free(c);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->c_state == CONN_CLOSING)
+		return;
+	connlog_write(c);
+	stats_dec(conn_stats(c), STAT_conn_active);
+	if (c->c_failed)
+		stats_inc(conn_stats(c), STAT_conn_closed_error);
+	else if (c->c_reason == NULL || strcmp(c->c_reason, "shutdown") != 0)
+		stats_inc(conn_stats(c), STAT_conn_closed_ok);
+	conn_leg_close(c, &c->c_client);
+	conn_leg_close(c, &c->c_up);
+	http1_reset(&c->c_http);
+	if (c->c_have_ident)
+		ident_free(&c->c_ident);
+	c->c_have_ident = false;
+	free(c->c_inject);
+	free(c->c_sni);
+	c->c_inject = c->c_sni = NULL;
+	buf_release(&c->c_c2u_in);
+	buf_release(&c->c_c2u_out);
+	buf_release(&c->c_u2c);
+	c->c_state = CONN_CLOSING;
+}
+
+void
+conn_fail(struct conn *c, enum stat_id why, const char *token)
+{
+	stats_inc(conn_stats(c), why);
+	c->c_failed = true;
+	if (c->c_reason == NULL)
+		c->c_reason = token;
+	conn_close(c);
+}
+
+void
+conn_done(struct conn *c)
+{
+	if (c->c_reason == NULL)
+		c->c_reason = "ok";
+	conn_close(c);
+}
+
+void
+conn_activity(struct conn *c)
+{
+	if (c->c_state == CONN_RELAY)
+		c->c_deadline_ms = c->c_worker->w_now_ms + c->c_worker->w_cf->cf_idle_timeout * 1000ULL;
+}
+
+/*
+ * Queue an error answer (400, 502) to the client and close once it is out.
+ * Only called between responses, so it cannot land inside one.  The
+ * upstream is of no further use.
+ */
+void
+conn_answer_error(struct conn *c, int status)
+{
+	char text[256];
+	size_t n = http1_error_response(status, text, sizeof(text));
+
+	if (status == 502)
+		stats_inc(conn_stats(c), STAT_up_502);
+	c->c_pending_status = 0;
+	c->c_answering = true;
+	c->c_failed = true;
+	conn_leg_close(c, &c->c_up);
+	buf_release(&c->c_c2u_in);
+	buf_release(&c->c_c2u_out);
+	if (buf_append(&c->c_u2c, CONN_OUT_BUF, text, n) == -1) {
+		conn_close(c);
+		return;
+	}
+	c->c_state = CONN_RELAY;
+	c->c_deadline_ms = c->c_worker->w_now_ms + CONN_LINGER_MS;
+}
+
+/*
+ * The upstream cannot be used (connect, handshake, forging, or it broke
+ * mid-stream).  What the client sees depends on where its requests are:
+ * an unanswered request gets 502; a client that has not sent its request
+ * yet gets a short grace to send one (then 502) before a clean close; a
+ * response already on its way can only be cut off.
+ */
+void
+conn_upstream_broken(struct conn *c, enum stat_id why, const char *token)
+{
+	stats_inc(conn_stats(c), why);
+	c->c_failed = true;
+	if (c->c_reason == NULL)
+		c->c_reason = token;
+	conn_leg_close(c, &c->c_up);
+	if (!http1_resp_idle(&c->c_http) || c->c_u2c.b_len > 0) {
+		conn_close(c);
+	} else if (http1_outstanding(&c->c_http) > 0) {
+		conn_answer_error(c, 502);
+	} else {
+		c->c_state = CONN_UPSTREAM_FAILED;
+		c->c_deadline_ms = c->c_worker->w_now_ms + CONN_LINGER_MS;
+	}
+}
+
+/* Is the original destination this very listener (a client that connected
+ * to ktproxy's port directly)?  Proxying it would connect to ourselves. */
+static bool
+conn_is_loop(struct conn *c)
+{
+	const struct config *cf = c->c_worker->w_cf;
+	struct sockaddr_storage probe = c->c_dst;
+	bool local;
+	int fd;
+
+	if (((struct sockaddr_in *)&c->c_dst)->sin_port !=
+	    ((const struct sockaddr_in *)&cf->cf_listen)->sin_port)
+		return false;
+	/* Same port: it loops if the address is one of ours, which a plain
+	 * bind (no IP_TRANSPARENT) tells. */
+	((struct sockaddr_in *)&probe)->sin_port = 0;
+	if ((fd = socket(probe.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return true;
+	local = bind(fd, (struct sockaddr *)&probe, c->c_dst_len) == 0;
+	close(fd);
+	return local;
+}
+
+static int
+conn_upstream_prepare(struct conn *c, X509 *forged)
+{
+	struct worker *w = c->c_worker;
+	SSL *ssl;
+
+	if ((ssl = c->c_up.l_ssl = SSL_new(w->w_tls->tc_upstream)) == NULL)
+		return -1;
+	if (SSL_use_certificate(ssl, forged) != 1 ||
+	    SSL_use_PrivateKey(ssl, forge_key(w->w_forge)) != 1)
+		return -1;
+	if (c->c_sni != NULL) {
+		if (SSL_set_tlsext_host_name(ssl, c->c_sni) != 1 || SSL_set1_host(ssl, c->c_sni) != 1)
+			return -1;
+	} else {
+		X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+		int ok;
+
+		if (c->c_dst.ss_family == AF_INET)
+			ok = X509_VERIFY_PARAM_set1_ip(param,
+			    (unsigned char *)&((struct sockaddr_in *)&c->c_dst)->sin_addr, 4);
+		else
+			ok = X509_VERIFY_PARAM_set1_ip(param,
+			    (unsigned char *)&((struct sockaddr_in6 *)&c->c_dst)->sin6_addr, 16);
+		if (ok != 1)
+			return -1;
+	}
+	SSL_set_connect_state(ssl);
+	return 0;
+}
+
+static void
+conn_upstream_connect(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	int one = 1, fd;
+
+	if (conn_is_loop(c)) {
+		conn_upstream_broken(c, STAT_up_fail_connect, "destination_is_ktproxy");
+		return;
+	}
+	fd = socket(c->c_dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		conn_upstream_broken(c, STAT_up_fail_connect, "upstream_socket_failed");
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->c_up.l_fd = fd;
+	sqe = worker_sqe(c->c_worker);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&c->c_dst, c->c_dst_len);
+	conn_submit(c, OP_UP_CONNECT, sqe);
+	c->c_state = CONN_UPSTREAM_CONNECT;
+}
+
+/* The client's certificate verified: learn who it is, mint its delegate,
+ * and set off for the original destination. */
+static int
+conn_client_verified(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	SSL *ssl = c->c_client.l_ssl;
+	const char *sni;
+	X509 *peer, *forged;
+	bool hit;
+
+	stats_inc(w->w_stats, STAT_hs_ok);
+	if ((sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) != NULL &&
+	    (c->c_sni = strdup(sni)) == NULL)
+		goto oom;
+	peer = SSL_get0_peer_certificate(ssl);
+	if (peer == NULL || ident_from_cert(&c->c_ident, peer) == -1) {
+		conn_fail(c, STAT_hs_fail_bad_cert, "client_cert_unparsable");
+		return -1;
+	}
+	c->c_have_ident = true;
+	if ((c->c_inject = ident_headers(&c->c_ident, w->w_cf->cf_headers, &c->c_inject_len)) == NULL)
+		goto oom;
+	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
+
+	if ((forged = forge_get(w->w_forge, peer, c->c_ident.id_sha256, &hit)) == NULL) {
+		ERR_clear_error();
+		conn_upstream_broken(c, STAT_up_fail_forge, "forge_failed");
+		return 0;
+	}
+	stats_inc(w->w_stats, hit ? STAT_forge_cache_hit : STAT_forge_minted);
+	c->c_forged = hit ? "cached" : "minted";
+	if (conn_upstream_prepare(c, forged) == -1) {
+		X509_free(forged);
+		ERR_clear_error();
+		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
+		return 0;
+	}
+	X509_free(forged);
+	conn_upstream_connect(c);
+	return 0;
+oom:
+	conn_fail(c, STAT_conn_closed_error, "out_of_memory");
+	return -1;
+}
+
+static int
+conn_client_handshake(struct conn *c)
+{
+	SSL *ssl = c->c_client.l_ssl;
+	const char *token;
+	enum stat_id why;
+	int r, err;
+
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(ssl)) == 1)
+		return conn_client_verified(c);
+	switch ((err = SSL_get_error(ssl, r))) {
+	case SSL_ERROR_WANT_READ:
+		c->c_client.l_want |= POLLIN;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->c_client.l_want |= POLLOUT;
+		return 0;
+	}
+	/* OpenSSL has already sent the alert that fits (certificate_expired,
+	 * certificate_revoked, unknown_ca, certificate_required, ...). */
+	why = tls_client_failure(ssl, err, &token);
+	ERR_clear_error();
+	conn_fail(c, why, token);
+	return -1;
+}
+
+static void
+conn_upstream_connected(struct conn *c, int res)
+{
+	if (res < 0) {
+		conn_upstream_broken(c, STAT_up_fail_connect, "upstream_connect_failed");
+		return;
+	}
+	if (SSL_set_fd(c->c_up.l_ssl, c->c_up.l_fd) != 1) {
+		ERR_clear_error();
+		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
+		return;
+	}
+	c->c_state = CONN_UPSTREAM_HANDSHAKE;
+}
+
+static void
+conn_upstream_handshake(struct conn *c)
+{
+	SSL *ssl = c->c_up.l_ssl;
+	const char *token;
+	enum stat_id why;
+	int r, err;
+
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(ssl)) == 1) {
+		struct worker *w = c->c_worker;
+
+		stats_inc(w->w_stats, STAT_up_ok);
+		/* The kTLS path (keys into the kernel, splice) is chosen here,
+		 * per connection; until then every connection is relayed in
+		 * userspace. */
+		c->c_mode = RELAY_USERSPACE;
+		stats_inc(w->w_stats, STAT_path_userspace);
+		c->c_state = CONN_RELAY;
+		c->c_ready_ms = w->w_now_ms;
+		conn_activity(c);
+		return;
+	}
+	switch ((err = SSL_get_error(ssl, r))) {
+	case SSL_ERROR_WANT_READ:
+		c->c_up.l_want |= POLLIN;
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		c->c_up.l_want |= POLLOUT;
+		return;
+	}
+	why = tls_upstream_failure(ssl, err, &token);
+	ERR_clear_error();
+	conn_upstream_broken(c, why, token);
+}
+
+/* Lingering close: drop what the client still sends until it closes or
+ * the linger time is up, so our FIN is not overtaken by a reset. */
+static void
+conn_linger(struct conn *c)
+{
+	char scratch[4096];
+
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(c->c_client.l_fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->c_client.l_want = POLLIN;
+			return;
+		}
+		break;
+	}
+	conn_close(c);
+}
+
+static void
+conn_drive(struct conn *c)
+{
+	c->c_client.l_want = c->c_up.l_want = 0;
+	switch (c->c_state) {
+	case CONN_CLIENT_HANDSHAKE:
+		if (conn_client_handshake(c) == -1)
+			return;
+		break;
+	case CONN_UPSTREAM_HANDSHAKE:
+		conn_upstream_handshake(c);
+		break;
+	case CONN_LINGER:
+		conn_linger(c);
+		break;
+	case CONN_CLOSING:
+		return;
+	default:
+		break;
+	}
+	if (c->c_state >= CONN_UPSTREAM_CONNECT && c->c_state <= CONN_RELAY &&
+	    relay_pump(c) == -1)
+		return;
+	if (c->c_state != CONN_CLOSING) {
+		conn_arm_leg(c, &c->c_client, OP_CLIENT_POLL_IN, OP_CLIENT_POLL_OUT);
+		conn_arm_leg(c, &c->c_up, OP_UP_POLL_IN, OP_UP_POLL_OUT);
+		if (c->c_yield && !(c->c_inflight & (1u << OP_YIELD))) {
+			struct io_uring_sqe *sqe = worker_sqe(c->c_worker);
+
+			io_uring_prep_nop(sqe);
+			conn_submit(c, OP_YIELD, sqe);
+		}
+		c->c_yield = false;
+	}
+}
+
+struct conn *
+conn_accept(struct worker *w, int fd)
+{
+	socklen_t len;
+	int one = 1;
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->c_worker = w;
+	c->c_client.l_fd = fd;
+	c->c_up.l_fd = -1;
+	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
+	w->w_nconns++;
+	stats_inc(w->w_stats, STAT_conn_accepted);
+	stats_inc(w->w_stats, STAT_conn_active);
+	c->c_start_ms = w->w_now_ms;
+	c->c_deadline_ms = w->w_now_ms + w->w_cf->cf_handshake_timeout * 1000ULL;
+	c->c_state = CONN_CLIENT_HANDSHAKE;
+
+	/* With TPROXY the local address of the accepted socket is where the
+	 * client meant to go. */
+	len = sizeof(c->c_peer);
+	getpeername(fd, (struct sockaddr *)&c->c_peer, &len);
+	c->c_dst_len = sizeof(c->c_dst);
+	getsockname(fd, (struct sockaddr *)&c->c_dst, &c->c_dst_len);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	if ((c->c_client.l_ssl = SSL_new(w->w_tls->tc_server)) == NULL ||
+	    SSL_set_fd(c->c_client.l_ssl, fd) != 1) {
+		ERR_clear_error();
+		conn_fail(c, STAT_hs_fail_protocol, "tls_setup_failed");
+		return c;
+	}
+	SSL_set_accept_state(c->c_client.l_ssl);
+	conn_drive(c);
+	return c;
+}
+
+void
+conn_complete(struct conn *c, int op, int res)
+{
+	c->c_inflight &= ~(1u << op);
+	if (c->c_state == CONN_CLOSING)
+		return;
+	if (op == OP_UP_CONNECT) {
+		if (c->c_state != CONN_UPSTREAM_CONNECT)
+			return;
+		conn_upstream_connected(c, res);
+	}
+	conn_drive(c);
+}
+
+void
+conn_tick(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+
+	if (c->c_state == CONN_CLOSING || w->w_now_ms < c->c_deadline_ms)
+		return;
+	switch (c->c_state) {
+	case CONN_CLIENT_HANDSHAKE:
+		conn_fail(c, STAT_hs_fail_timeout, "client_handshake_timeout");
+		return;
+	case CONN_UPSTREAM_CONNECT:
+	case CONN_UPSTREAM_HANDSHAKE:
+		conn_upstream_broken(c, STAT_up_fail_timeout, "upstream_timeout");
+		conn_drive(c);
+		return;
+	case CONN_UPSTREAM_FAILED:
+		/* No request came to answer 502: a clean TLS close. */
+		conn_close_gracefully(c);
+		return;
+	case CONN_RELAY:
+		if (c->c_answering) {
+			conn_close(c);
+			return;
+		}
+		stats_inc(w->w_stats, STAT_close_idle);
+		c->c_reason = "idle_timeout";
+		conn_close(c);
+		return;
+	default:
+		conn_close(c);
+	}
+}
+
+void
+conn_shutdown(struct conn *c)
+{
+	if (c->c_state == CONN_CLOSING)
+		return;
+	stats_inc(conn_stats(c), STAT_close_shutdown);
+	if (c->c_reason == NULL)
+		c->c_reason = "shutdown";
+	conn_close(c);
+}
+
+/* Close with a close_notify to the client, as far as the socket takes it
+ * without waiting: the upstream failed before any request. */
+void
+conn_close_gracefully(struct conn *c)
+{
+	ERR_clear_error();
+	SSL_shutdown(c->c_client.l_ssl);
+	ERR_clear_error();
+	conn_close(c);
+}
+
+/* An error answer is fully written: close_notify, FIN, then linger. */
+void
+conn_finish_answer(struct conn *c)
+{
+	ERR_clear_error();
+	SSL_shutdown(c->c_client.l_ssl);
+	ERR_clear_error();
+	shutdown(c->c_client.l_fd, SHUT_WR);
+	c->c_state = CONN_LINGER;
+	c->c_deadline_ms = c->c_worker->w_now_ms + CONN_LINGER_MS;
+	conn_linger(c);
+}

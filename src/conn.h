@@ -1,0 +1,150 @@
+/*
+ * conn.h - one intercepted connection: two legs and the state machine that
+ * drives them.
+ *
+ * The life of a connection:
+ *
+ *   accept ──▶ CLIENT_HANDSHAKE   server-role TLS with the client, client
+ *                  │              certificate required and verified
+ *                  ▼              (identity extracted, forged cert minted
+ *              UPSTREAM_CONNECT   or taken from the cache)
+ *                  │              TCP connect to the original destination;
+ *                  ▼              client bytes are already read and rewritten
+ *              UPSTREAM_HANDSHAKE client-role TLS, forged cert presented,
+ *                  │              upstream verified against --upstream-ca
+ *                  ▼
+ *              RELAY              payload both ways; request heads pass the
+ *                  │              HTTP/1.1 rewrite; relay mode USERSPACE
+ *                  │              (OpenSSL read/write) or KTLS (keys in the
+ *                  │              kernel, splice) - chosen per connection
+ *                  ▼
+ *              LINGER             our last bytes are out and FIN is sent; the
+ *                  │              client's leftovers are read and dropped so
+ *                  │              the close does not turn into a reset that
+ *                  │              destroys an error answer in flight
+ *                  ▼
+ *              CLOSING            sockets closed, waiting for the io_uring
+ *                                 requests still in flight to complete
+ *
+ * UPSTREAM_FAILED is a side road: the upstream could not be reached, and we
+ * wait briefly for the client's request head so it can be answered 502
+ * instead of seeing a bare close.
+ *
+ * Every transition happens in conn.c on an io_uring completion; no call
+ * blocks.  A failure anywhere closes the connection with a counted reason.
+ */
+#ifndef KTPROXY_CONN_H
+#define KTPROXY_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "buf.h"
+#include "counters.h"
+#include "http1.h"
+#include "ident.h"
+
+struct worker;
+
+enum conn_state {
+	CONN_CLIENT_HANDSHAKE = 1,
+	CONN_UPSTREAM_CONNECT,
+	CONN_UPSTREAM_HANDSHAKE,
+	CONN_UPSTREAM_FAILED,
+	CONN_RELAY,
+	CONN_LINGER,
+	CONN_CLOSING,
+};
+
+enum relay_mode {
+	RELAY_USERSPACE = 0,	/* OpenSSL SSL_read/SSL_write through buffers */
+	RELAY_KTLS,		/* keys in the kernel, payload spliced */
+};
+
+/* Relay buffer sizes.  The client input buffer must hold a whole request
+ * head (HTTP1_MAX_HEAD) before it can be rewritten. */
+#define CONN_IN_BUF		(2 * HTTP1_MAX_HEAD)
+#define CONN_OUT_BUF		(64 * 1024)
+#define CONN_LINGER_MS		2000	/* lingering close, and the 502 grace */
+
+/* One side of the connection. */
+struct leg {
+	int		 l_fd;
+	SSL		*l_ssl;
+	short		 l_want;	/* POLLIN/POLLOUT the last drive needs */
+	bool		 l_eof;		/* the peer finished sending */
+	bool		 l_eof_clean;	/* ... with close_notify, not bare FIN */
+	bool		 l_shut;	/* we finished sending (close_notify, FIN) */
+};
+
+struct conn {
+	struct worker		*c_worker;
+	TAILQ_ENTRY(conn)	 c_entry;
+	enum conn_state		 c_state;
+	enum relay_mode		 c_mode;
+	unsigned		 c_inflight;	/* bit per enum uring_op in flight */
+
+	struct leg		 c_client;
+	struct leg		 c_up;
+	struct sockaddr_storage	 c_peer;	/* the client */
+	struct sockaddr_storage	 c_dst;		/* original destination */
+	socklen_t		 c_dst_len;
+	char			*c_sni;
+
+	struct ident		 c_ident;
+	bool			 c_have_ident;
+	const char		*c_forged;	/* "minted", "cached", NULL: none */
+	char			*c_inject;	/* identity header lines */
+	size_t			 c_inject_len;
+	struct http1		 c_http;
+
+	struct buf		 c_c2u_in;	/* client bytes not yet rewritten */
+	struct buf		 c_c2u_out;	/* rewritten, to the upstream */
+	struct buf		 c_u2c;		/* upstream bytes to the client */
+	uint64_t		 c_bytes_c2u;
+	uint64_t		 c_bytes_u2c;
+	uint64_t		 c_requests_counted;
+
+	int			 c_pending_status;	/* 400/502 owed to the client */
+	bool			 c_answering;	/* error answer queued; close after it */
+	bool			 c_yield;	/* relay had more to do: resume via a NOP */
+	uint64_t		 c_start_ms;
+	uint64_t		 c_ready_ms;	/* both handshakes done */
+	uint64_t		 c_deadline_ms;
+
+	bool			 c_failed;	/* result=error in the log */
+	const char		*c_reason;	/* log token for how it ended */
+};
+
+/* A connection accepted on the worker's listener (NULL: out of memory). */
+struct conn *conn_accept(struct worker *w, int fd);
+/* Free c if it is closed and nothing is in flight; worker loop only. */
+void	 conn_reap(struct conn *c);
+/* An io_uring completion for this connection. */
+void	 conn_complete(struct conn *c, int op, int res);	/* op: enum uring_op */
+/* The worker's 1 s tick: enforce deadlines. */
+void	 conn_tick(struct conn *c);
+/* Close for shutdown of the worker. */
+void	 conn_shutdown(struct conn *c);
+
+/* relay.c: move bytes in RELAY (and read ahead before it).  Returns -1 if
+ * the connection was closed. */
+int	 relay_pump(struct conn *c);
+
+/* conn.c helpers the relay uses. */
+void	 conn_fail(struct conn *c, enum stat_id why, const char *token);
+void	 conn_answer_error(struct conn *c, int status);
+void	 conn_upstream_broken(struct conn *c, enum stat_id why, const char *token);
+void	 conn_done(struct conn *c);
+void	 conn_close_gracefully(struct conn *c);
+void	 conn_finish_answer(struct conn *c);
+void	 conn_activity(struct conn *c);
+
+/* connlog.c */
+void	 connlog_write(struct conn *c);
+
+#endif

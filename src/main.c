@@ -1,0 +1,146 @@
+/*
+ * main.c - start-up, signals and shutdown of the ktproxy daemon.
+ *
+ * Everything that can fail for a reason the operator must fix (flags,
+ * files, keys, privileges, addresses) fails here, before the first
+ * connection is accepted, with a message that names it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "forge.h"
+#include "stats.h"
+#include "tls.h"
+#include "tproxy.h"
+#include "worker.h"
+
+static int
+main_open_log(const char *path)
+{
+	int fd;
+
+	if (strcmp(path, "-") == 0)
+		return STDERR_FILENO;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+		fprintf(stderr, "ktproxy: --log %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+/* Wait for SIGTERM or SIGINT; the signals are blocked in every thread and
+ * taken here synchronously, so no handler runs inside a worker. */
+static void
+main_wait_for_stop(const sigset_t *set)
+{
+	for (;;) {
+		int sig;
+
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			fprintf(stderr, "ktproxy: SIGHUP: reloading is not available in this "
+			    "version; restart ktproxy to apply new files\n");
+			continue;
+		}
+		fprintf(stderr, "ktproxy: %s: closing connections and exiting\n", strsignal(sig));
+		return;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct tls_contexts tls;
+	struct stats_segment stats;
+	struct worker *workers;
+	struct config cf;
+	sigset_t set;
+	int log_fd, rc = 1;
+	unsigned started = 0;
+
+	if (config_parse(&cf, argc, argv) == -1)
+		return 2;
+	if (tls_setup(&tls, &cf) == -1)
+		return 1;
+	if (cf.cf_check) {
+		struct forge *f = forge_new(tls.tc_deleg_ca, tls.tc_deleg_key, 1);
+
+		if (f == NULL) {
+			tls_print_errors("ktproxy: cannot mint with the delegation CA: ");
+			tls_free(&tls);
+			return 1;
+		}
+		forge_free(f);
+		tls_free(&tls);
+		printf("configuration OK\n");
+		return 0;
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a peer that left is an error return, not a death */
+
+	if ((log_fd = main_open_log(cf.cf_log_path)) == -1)
+		goto out_tls;
+	if (stats_create(&stats, cf.cf_stats_path, cf.cf_workers) == -1) {
+		fprintf(stderr, "ktproxy: --stats %s: %s\n", cf.cf_stats_path, strerror(errno));
+		goto out_tls;
+	}
+	if ((workers = calloc(cf.cf_workers, sizeof(*workers))) == NULL)
+		goto out_stats;
+	for (unsigned i = 0; i < cf.cf_workers; i++) {
+		struct worker *w = &workers[i];
+
+		w->w_id = i;
+		w->w_cf = &cf;
+		w->w_tls = &tls;
+		w->w_log_fd = log_fd;
+		w->w_stats = stats_slab(&stats, i);
+		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
+		    cf.cf_listen_str)) == -1)
+			goto out_workers;
+		if ((w->w_forge = forge_new(tls.tc_deleg_ca, tls.tc_deleg_key, cf.cf_forge_cache)) == NULL) {
+			tls_print_errors("ktproxy: cannot set up forging: ");
+			close(w->w_listen_fd);
+			goto out_workers;
+		}
+		if (worker_start(w) == -1) {
+			forge_free(w->w_forge);
+			close(w->w_listen_fd);
+			goto out_workers;
+		}
+		started++;
+	}
+	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s\n", cf.cf_listen_str,
+	    cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path);
+	main_wait_for_stop(&set);
+	rc = 0;
+
+out_workers:
+	for (unsigned i = 0; i < started; i++)
+		worker_stop(&workers[i]);
+	for (unsigned i = 0; i < started; i++) {
+		worker_join(&workers[i]);
+		forge_free(workers[i].w_forge);
+	}
+	free(workers);
+out_stats:
+	unlink(cf.cf_stats_path);
+	stats_close(&stats);
+out_tls:
+	if (log_fd > STDERR_FILENO)
+		close(log_fd);
+	tls_free(&tls);
+	return rc;
+}

@@ -1,0 +1,264 @@
+/*
+ * tls.c - OpenSSL contexts for the client leg (server role, mutual TLS) and
+ * the upstream leg (client role, presenting forged certificates).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "tls.h"
+
+static const unsigned char tls_alpn_http11[] = "\x08http/1.1";
+
+static int
+tls_print_error_line(const char *str, size_t len, void *u)
+{
+	fprintf(stderr, "%s%.*s", (const char *)u, (int)len, str);
+	return 1;
+}
+
+void
+tls_print_errors(const char *prefix)
+{
+	ERR_print_errors_cb(tls_print_error_line, (void *)prefix);
+}
+
+/*
+ * Only ALPN http/1.1 is spoken on the client leg: the request-head rewrite
+ * is what guarantees the identity headers, so h2 must never be negotiated.
+ * A client that offers no http/1.1 gets no ALPN (it then speaks HTTP/1.1 or
+ * fails), rather than a handshake failure.
+ */
+static int
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	unsigned char *sel;
+
+	if (SSL_select_next_proto(&sel, outlen, tls_alpn_http11, sizeof(tls_alpn_http11) - 1,
+	    in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+tls_fail(const char *what, const char *file)
+{
+	fprintf(stderr, "ktproxy: %s %s:\n", what, file);
+	tls_print_errors("ktproxy:   ");
+	return -1;
+}
+
+static void
+tls_common_options(SSL_CTX *ctx)
+{
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* The relay retries SSL_write from a buffer that may have been
+	 * compacted, and is happy with partial writes. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+}
+
+static int
+tls_setup_server(struct tls_contexts *tc, const struct config *cf)
+{
+	STACK_OF(X509_NAME) *names;
+	X509_STORE *store;
+	SSL_CTX *ctx;
+
+	if ((ctx = tc->tc_server = SSL_CTX_new(TLS_server_method())) == NULL)
+		return tls_fail("cannot create a TLS context for", "the client leg");
+	tls_common_options(ctx);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cf->cf_server_cert) != 1)
+		return tls_fail("--server-cert: cannot load the certificate chain in", cf->cf_server_cert);
+	if (SSL_CTX_use_PrivateKey_file(ctx, cf->cf_server_key, SSL_FILETYPE_PEM) != 1)
+		return tls_fail("--server-key: cannot load the private key in", cf->cf_server_key);
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		return tls_fail("--server-key does not match the certificate in", cf->cf_server_cert);
+
+	if (SSL_CTX_load_verify_file(ctx, cf->cf_client_ca) != 1)
+		return tls_fail("--client-ca: cannot load CA certificates from", cf->cf_client_ca);
+	if ((names = SSL_load_client_CA_file(cf->cf_client_ca)) == NULL)
+		return tls_fail("--client-ca: no CA certificates in", cf->cf_client_ca);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+
+	if (cf->cf_crl != NULL) {
+		X509_LOOKUP *lookup;
+
+		store = SSL_CTX_get_cert_store(ctx);
+		if ((lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file())) == NULL ||
+		    X509_load_crl_file(lookup, cf->cf_crl, X509_FILETYPE_PEM) <= 0)
+			return tls_fail("--crl: cannot load CRLs from", cf->cf_crl);
+		/* The leaf is checked against the CRL; intermediates are not,
+		 * unless their CRLs are in the file too (CRL_CHECK_ALL would
+		 * refuse every client of a CA whose parent publishes none). */
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	}
+
+	/* No resumption on the client leg for now: a resumed session would
+	 * skip the CRL check of the certificate it carries. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+	return 0;
+}
+
+static int
+tls_setup_upstream(struct tls_contexts *tc, const struct config *cf)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = tc->tc_upstream = SSL_CTX_new(TLS_client_method())) == NULL)
+		return tls_fail("cannot create a TLS context for", "the upstream leg");
+	tls_common_options(ctx);
+	if (SSL_CTX_load_verify_file(ctx, cf->cf_upstream_ca) != 1)
+		return tls_fail("--upstream-ca: cannot load CA certificates from", cf->cf_upstream_ca);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_set_alpn_protos(ctx, tls_alpn_http11, sizeof(tls_alpn_http11) - 1) != 0)
+		return tls_fail("cannot set ALPN for", "the upstream leg");
+	return 0;
+}
+
+static int
+tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
+{
+	FILE *fp;
+
+	if ((fp = fopen(cf->cf_delegation_ca, "r")) == NULL) {
+		fprintf(stderr, "ktproxy: --delegation-ca %s: %s\n", cf->cf_delegation_ca, strerror(errno));
+		return -1;
+	}
+	tc->tc_deleg_ca = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (tc->tc_deleg_ca == NULL)
+		return tls_fail("--delegation-ca: no PEM certificate in", cf->cf_delegation_ca);
+	if (X509_check_ca(tc->tc_deleg_ca) == 0) {
+		fprintf(stderr, "ktproxy: --delegation-ca %s is not a CA certificate "
+		    "(basicConstraints CA:TRUE and keyCertSign needed)\n", cf->cf_delegation_ca);
+		return -1;
+	}
+	if ((fp = fopen(cf->cf_delegation_key, "r")) == NULL) {
+		fprintf(stderr, "ktproxy: --delegation-key %s: %s\n", cf->cf_delegation_key, strerror(errno));
+		return -1;
+	}
+	tc->tc_deleg_key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (tc->tc_deleg_key == NULL)
+		return tls_fail("--delegation-key: no PEM private key in", cf->cf_delegation_key);
+	if (X509_check_private_key(tc->tc_deleg_ca, tc->tc_deleg_key) != 1)
+		return tls_fail("--delegation-key does not match the certificate in", cf->cf_delegation_ca);
+	return 0;
+}
+
+int
+tls_setup(struct tls_contexts *tc, const struct config *cf)
+{
+	memset(tc, 0, sizeof(*tc));
+	if (tls_setup_server(tc, cf) == -1 || tls_setup_upstream(tc, cf) == -1 ||
+	    tls_setup_delegation(tc, cf) == -1) {
+		tls_free(tc);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tls_free(struct tls_contexts *tc)
+{
+	SSL_CTX_free(tc->tc_server);
+	SSL_CTX_free(tc->tc_upstream);
+	X509_free(tc->tc_deleg_ca);
+	EVP_PKEY_free(tc->tc_deleg_key);
+	memset(tc, 0, sizeof(*tc));
+}
+
+/* The peer went away mid-handshake, as opposed to a TLS-level failure. */
+static int
+tls_is_eof(int ssl_err)
+{
+	unsigned long e = ERR_peek_error();
+
+	if (ssl_err == SSL_ERROR_ZERO_RETURN)
+		return 1;
+	if (ssl_err == SSL_ERROR_SYSCALL && e == 0)
+		return 1;
+	return ssl_err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
+enum stat_id
+tls_client_failure(SSL *ssl, int ssl_err, const char **token)
+{
+	long v = SSL_get_verify_result(ssl);
+	unsigned long e = ERR_peek_error();
+
+	switch (v) {
+	case X509_V_OK:
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		*token = "client_cert_expired";
+		return STAT_hs_fail_expired;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		*token = "client_cert_not_yet_valid";
+		return STAT_hs_fail_not_yet_valid;
+	case X509_V_ERR_CERT_REVOKED:
+		*token = "client_cert_revoked";
+		return STAT_hs_fail_revoked;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+		*token = "client_cert_unknown_ca";
+		return STAT_hs_fail_unknown_ca;
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+	case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+	case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+		*token = "client_crl_unusable";
+		return STAT_hs_fail_crl;
+	default:
+		*token = "client_cert_invalid";
+		return STAT_hs_fail_bad_cert;
+	}
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+		*token = "client_cert_missing";
+		return STAT_hs_fail_no_cert;
+	}
+	if (tls_is_eof(ssl_err)) {
+		*token = "client_closed_in_handshake";
+		return STAT_hs_fail_eof;
+	}
+	*token = "client_tls_error";
+	return STAT_hs_fail_protocol;
+}
+
+enum stat_id
+tls_upstream_failure(SSL *ssl, int ssl_err, const char **token)
+{
+	if (SSL_get_verify_result(ssl) != X509_V_OK) {
+		*token = "upstream_cert_invalid";
+		return STAT_up_fail_verify;
+	}
+	*token = tls_is_eof(ssl_err) ? "upstream_closed_in_handshake" : "upstream_tls_error";
+	return STAT_up_fail_tls;
+}

@@ -1,0 +1,35 @@
+/*
+ * tls.h - OpenSSL contexts for both legs, and what their failures mean.
+ */
+#ifndef KTPROXY_TLS_H
+#define KTPROXY_TLS_H
+
+#include <openssl/ssl.h>
+
+#include "counters.h"
+
+struct config;
+
+struct tls_contexts {
+	SSL_CTX		*tc_server;	/* client-facing: our certificate, mTLS required */
+	SSL_CTX		*tc_upstream;	/* upstream-facing: verifies the upstream */
+	X509		*tc_deleg_ca;	/* signs forged client certificates */
+	EVP_PKEY	*tc_deleg_key;
+};
+
+/* Load and check every file the config names.  Prints what is wrong, with
+ * the OpenSSL reason, and returns -1. */
+int		 tls_setup(struct tls_contexts *tc, const struct config *cf);
+void		 tls_free(struct tls_contexts *tc);
+
+/* Classify a failed client-side handshake (server role) for the counters
+ * and the log.  ssl_err is SSL_get_error()'s answer; call before the error
+ * queue is cleared. */
+enum stat_id	 tls_client_failure(SSL *ssl, int ssl_err, const char **token);
+/* Same for the upstream handshake. */
+enum stat_id	 tls_upstream_failure(SSL *ssl, int ssl_err, const char **token);
+
+/* Print the OpenSSL error queue to stderr, each line prefixed, and clear it. */
+void		 tls_print_errors(const char *prefix);
+
+#endif

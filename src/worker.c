@@ -1,0 +1,231 @@
+/*
+ * worker.c - a worker thread's io_uring loop.
+ *
+ * One handle_cqe-style dispatch: the op in the low bits of user_data says
+ * what completed, the rest points at the worker or the connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "worker.h"
+
+#define WORKER_RING_ENTRIES	1024
+
+static uint64_t
+worker_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct io_uring_sqe *
+worker_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	while ((sqe = io_uring_get_sqe(&w->w_ring)) == NULL)
+		io_uring_submit(&w->w_ring);
+	return sqe;
+}
+
+static void
+worker_arm_accept(struct worker *w)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+
+	io_uring_prep_multishot_accept(sqe, w->w_listen_fd, NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, uring_tag(w, OP_ACCEPT));
+	w->w_accepting = true;
+}
+
+static void
+worker_arm_tick(struct worker *w)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+
+	w->w_tick.tv_sec = 1;
+	w->w_tick.tv_nsec = 0;
+	io_uring_prep_timeout(sqe, &w->w_tick, 0, 0);
+	io_uring_sqe_set_data64(sqe, uring_tag(w, OP_TICK));
+}
+
+static void
+worker_arm_wake(struct worker *w)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+
+	io_uring_prep_read(sqe, w->w_wake_fd, &w->w_wake_buf, sizeof(w->w_wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, uring_tag(w, OP_WAKE));
+}
+
+static void
+worker_accepted(struct worker *w, struct io_uring_cqe *cqe)
+{
+	struct conn *c;
+
+	if (cqe->res >= 0) {
+		if ((c = conn_accept(w, cqe->res)) != NULL)
+			conn_reap(c);
+	} else if (cqe->res != -ECANCELED) {
+		/* EMFILE, ENOBUFS...: say so; the tick re-arms accept so a
+		 * full fd table does not become a busy loop. */
+		fprintf(stderr, "ktproxy: worker %u: accept: %s\n", w->w_id, strerror(-cqe->res));
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		w->w_accepting = false;
+	if (!w->w_accepting && cqe->res >= 0 && !w->w_stopping)
+		worker_arm_accept(w);
+}
+
+static void
+worker_tick(struct worker *w)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		conn_tick(c);
+		conn_reap(c);
+	}
+	if (!w->w_stopping) {
+		if (!w->w_accepting)
+			worker_arm_accept(w);
+		worker_arm_tick(w);
+	}
+}
+
+static void
+worker_begin_stop(struct worker *w)
+{
+	struct io_uring_sqe *sqe;
+	struct conn *c, *next;
+
+	w->w_stopping = true;
+	if (w->w_accepting) {
+		sqe = worker_sqe(w);
+		io_uring_prep_cancel64(sqe, uring_tag(w, OP_ACCEPT), 0);
+		io_uring_sqe_set_data64(sqe, OP_IGNORE);
+	}
+	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		conn_shutdown(c);
+		conn_reap(c);
+	}
+}
+
+static void
+worker_dispatch(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t data = io_uring_cqe_get_data64(cqe);
+	enum uring_op op = data & OP_MASK;
+	void *p = (void *)(uintptr_t)(data & ~OP_MASK);
+
+	switch (op) {
+	case OP_IGNORE:
+		break;
+	case OP_ACCEPT:
+		worker_accepted(w, cqe);
+		break;
+	case OP_TICK:
+		worker_tick(w);
+		break;
+	case OP_WAKE:
+		worker_begin_stop(w);
+		break;
+	default: {
+		struct conn *c = p;
+
+		conn_complete(c, op, cqe->res);
+		conn_reap(c);
+		break;
+	}
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct io_uring_cqe *cqe;
+	unsigned head, n;
+
+	w->w_now_ms = worker_clock_ms();
+	worker_arm_accept(w);
+	worker_arm_tick(w);
+	worker_arm_wake(w);
+	while (!w->w_stopping || w->w_nconns > 0) {
+		int r = io_uring_submit_and_wait(&w->w_ring, 1);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			fprintf(stderr, "ktproxy: worker %u: io_uring_submit_and_wait: %s\n",
+			    w->w_id, strerror(-r));
+			break;
+		}
+		w->w_now_ms = worker_clock_ms();
+		n = 0;
+		io_uring_for_each_cqe(&w->w_ring, head, cqe) {
+			worker_dispatch(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->w_ring, n);
+	}
+	return NULL;
+}
+
+int
+worker_start(struct worker *w)
+{
+	struct io_uring_params p;
+	int r;
+
+	TAILQ_INIT(&w->w_conns);
+	if ((w->w_wake_fd = eventfd(0, EFD_CLOEXEC)) == -1) {
+		fprintf(stderr, "ktproxy: eventfd: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	if ((r = io_uring_queue_init_params(WORKER_RING_ENTRIES, &w->w_ring, &p)) < 0) {
+		/* Older kernels lack the flags: they are optimisations only. */
+		memset(&p, 0, sizeof(p));
+		r = io_uring_queue_init_params(WORKER_RING_ENTRIES, &w->w_ring, &p);
+	}
+	if (r < 0) {
+		fprintf(stderr, "ktproxy: io_uring_queue_init: %s\n", strerror(-r));
+		return -1;
+	}
+	if ((r = pthread_create(&w->w_thread, NULL, worker_main, w)) != 0) {
+		fprintf(stderr, "ktproxy: pthread_create: %s\n", strerror(r));
+		io_uring_queue_exit(&w->w_ring);
+		return -1;
+	}
+	return 0;
+}
+
+void
+worker_stop(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->w_wake_fd, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "ktproxy: worker %u: wake: %s\n", w->w_id, strerror(errno));
+}
+
+void
+worker_join(struct worker *w)
+{
+	pthread_join(w->w_thread, NULL);
+	io_uring_queue_exit(&w->w_ring);
+	close(w->w_wake_fd);
+	close(w->w_listen_fd);
+}

@@ -1,0 +1,77 @@
+/*
+ * worker.h - one worker thread: one io_uring, one SO_REUSEPORT listener,
+ * and every connection that listener accepted.  Workers share nothing
+ * mutable, so nothing here is locked.
+ */
+#ifndef KTPROXY_WORKER_H
+#define KTPROXY_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <liburing.h>
+
+struct config;
+struct tls_contexts;
+struct forge;
+struct conn;
+
+/*
+ * What an io_uring completion is about, kept in the low bits of user_data
+ * next to the pointer of the worker or connection it belongs to.  Each
+ * connection has at most one request of each kind in flight (conn.c tracks
+ * them as a bit mask), which is what lets a close cancel them all.
+ */
+enum uring_op {
+	OP_IGNORE = 0,		/* cancel requests: nothing to do on completion */
+	OP_ACCEPT,		/* worker: multishot accept on the listener */
+	OP_TICK,		/* worker: 1 s timer for connection deadlines */
+	OP_WAKE,		/* worker: eventfd read, the main thread says stop */
+	OP_CLIENT_POLL_IN,	/* conn: client socket readable */
+	OP_CLIENT_POLL_OUT,	/* conn: client socket writable */
+	OP_UP_POLL_IN,		/* conn: upstream socket readable */
+	OP_UP_POLL_OUT,		/* conn: upstream socket writable */
+	OP_UP_CONNECT,		/* conn: TCP connect to the original destination */
+	OP_YIELD,		/* conn: a NOP, to resume a busy relay after others ran */
+	OP__COUNT
+};
+#define OP_MASK		0xfUL
+_Static_assert(OP__COUNT <= 16, "uring ops must fit in the alignment bits");
+
+static inline uint64_t
+uring_tag(void *p, enum uring_op op)
+{
+	return (uint64_t)(uintptr_t)p | op;
+}
+
+TAILQ_HEAD(conn_list, conn);
+
+struct worker {
+	unsigned		 w_id;
+	pthread_t		 w_thread;
+	struct io_uring		 w_ring;
+	int			 w_listen_fd;
+	int			 w_wake_fd;		/* eventfd */
+	uint64_t		 w_wake_buf;
+	struct __kernel_timespec w_tick;
+	uint64_t		*w_stats;		/* this worker's counter slab */
+	struct forge		*w_forge;
+	const struct config	*w_cf;
+	const struct tls_contexts *w_tls;
+	int			 w_log_fd;
+	struct conn_list	 w_conns;		/* open and closing connections */
+	unsigned		 w_nconns;
+	uint64_t		 w_now_ms;		/* CLOCK_MONOTONIC, per loop turn */
+	bool			 w_accepting;		/* multishot accept armed */
+	bool			 w_stopping;
+} __attribute__((aligned(16)));
+
+/* Get a submission entry, flushing the ring to the kernel when full. */
+struct io_uring_sqe	*worker_sqe(struct worker *w);
+int			 worker_start(struct worker *w);
+void			 worker_stop(struct worker *w);	/* from the main thread */
+void			 worker_join(struct worker *w);
+
+#endif
