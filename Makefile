@@ -111,4 +111,5 @@ install: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat
 clean:
 	rm -rf build
 
+.SECONDARY:
 .PHONY: all deps unit check demo fuzz install clean

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -302,6 +303,8 @@ conn_client_verified(struct conn *c)
 	bool hit;
 
 	stats_inc(w->w_stats, STAT_hs_ok);
+	snprintf(c->c_client_tls, sizeof(c->c_client_tls), "%s/%s", SSL_get_version(ssl),
+	    SSL_get_cipher_name(ssl));
 	if ((sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) != NULL &&
 	    (c->c_sni = strdup(sni)) == NULL)
 		goto oom;
@@ -391,6 +394,8 @@ conn_upstream_handshake(struct conn *c)
 		struct worker *w = c->c_worker;
 
 		stats_inc(w->w_stats, STAT_up_ok);
+		snprintf(c->c_up_tls, sizeof(c->c_up_tls), "%s/%s", SSL_get_version(ssl),
+		    SSL_get_cipher_name(ssl));
 		/* The kTLS path (keys into the kernel, splice) is chosen here,
 		 * per connection; until then every connection is relayed in
 		 * userspace. */

@@ -95,6 +95,8 @@ struct conn {
 	socklen_t		 c_dst_len;
 	char			*c_sni;
 
+	char			 c_client_tls[64];	/* "TLSv1.3/TLS_AES_128_GCM_SHA256" */
+	char			 c_up_tls[64];
 	struct ident		 c_ident;
 	bool			 c_have_ident;
 	const char		*c_forged;	/* "minted", "cached", NULL: none */

@@ -78,19 +78,6 @@ line_u64(struct line *l, const char *key, unsigned long long v)
 	line_field(l, key, num);
 }
 
-static void
-line_tls(struct line *l, const char *key, SSL *ssl)
-{
-	char v[128];
-
-	if (ssl == NULL || !SSL_is_init_finished(ssl)) {
-		line_field(l, key, NULL);
-		return;
-	}
-	snprintf(v, sizeof(v), "%s/%s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
-	line_field(l, key, v);
-}
-
 void
 connlog_write(struct conn *c)
 {
@@ -113,8 +100,8 @@ connlog_write(struct conn *c)
 	line_field(&l, "subject", c->c_have_ident ? c->c_ident.id_subject : NULL);
 	line_field(&l, "issuer", c->c_have_ident ? c->c_ident.id_issuer : NULL);
 	line_field(&l, "serial", c->c_have_ident ? c->c_ident.id_serial : NULL);
-	line_tls(&l, "client_tls", c->c_client.l_ssl);
-	line_tls(&l, "upstream_tls", c->c_up.l_ssl);
+	line_field(&l, "client_tls", c->c_client_tls);
+	line_field(&l, "upstream_tls", c->c_up_tls);
 	line_field(&l, "path", c->c_ready_ms == 0 ? NULL :
 	    c->c_mode == RELAY_KTLS ? "ktls" : "userspace");
 	line_field(&l, "forged", c->c_forged);

@@ -13,6 +13,8 @@
  *         reason (ktproxy-stat --json nests them, Prometheus labels them)
  * reason  the label value inside the group, "" for a plain counter
  * kind    COUNTER (only goes up) or GAUGE (goes up and down)
+ *
+ * Counters of one group must stand next to each other (test_stats checks).
  */
 #ifndef KTPROXY_COUNTERS_H
 #define KTPROXY_COUNTERS_H
@@ -22,6 +24,7 @@
 	X(conn_active,		"connections_active", "", GAUGE, "connections open now") \
 	X(conn_closed_ok,	"connections_closed", "ok", COUNTER, "connections that ended cleanly") \
 	X(conn_closed_error,	"connections_closed", "error", COUNTER, "connections that ended on an error") \
+	X(close_shutdown,	"connections_closed", "shutdown", COUNTER, "connections closed because ktproxy stopped") \
 	X(hs_ok,		"client_handshakes", "", COUNTER, "client mTLS handshakes completed and verified") \
 	X(hs_fail_no_cert,	"client_handshake_failures", "no_cert", COUNTER, "client sent no certificate") \
 	X(hs_fail_expired,	"client_handshake_failures", "expired", COUNTER, "client certificate expired") \
@@ -49,7 +52,6 @@
 	X(close_idle,		"connections_timed_out", "idle", COUNTER, "connections closed after the idle timeout") \
 	X(close_client_reset,	"client_failures", "reset", COUNTER, "client reset or broke the TLS stream after the handshake") \
 	X(close_client_partial,	"client_failures", "partial_request", COUNTER, "client closed in the middle of a request head") \
-	X(close_shutdown,	"connections_closed", "shutdown", COUNTER, "connections closed because ktproxy stopped") \
 	X(close_truncated,	"truncated_closes", "", COUNTER, "a leg ended without close_notify (TCP FIN only)") \
 	X(bytes_c2u,		"bytes", "client_to_upstream", COUNTER, "plaintext bytes relayed client to upstream") \
 	X(bytes_u2c,		"bytes", "upstream_to_client", COUNTER, "plaintext bytes relayed upstream to client") \
