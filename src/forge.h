@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -35,12 +36,18 @@ EVP_PKEY	*forge_key(struct forge *f);
 /*
  * A forged certificate for `client` whose DER hashes to `sha256`; the
  * caller gets a reference (X509_free it).  *hit is set when it came from
- * the cache.  A cached certificate past 90% of its lifetime is re-minted.
- * NULL on failure.
+ * the cache.  A cached certificate past 90% of its lifetime is re-minted
+ * (unless it already ends when the client certificate does: a new one could
+ * not live longer).  NULL on failure, and for a client certificate that
+ * has expired.
  */
 X509		*forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit);
 
 /* Mint without the cache (tests, benchmarks). */
 X509		*forge_mint(struct forge *f, X509 *client);
+
+/* The clock validity and cache freshness are computed from; time(NULL)
+ * unless a test sets another (NULL restores it). */
+void		 forge_set_clock(struct forge *f, time_t (*now)(void));
 
 #endif

@@ -1,0 +1,442 @@
+/*
+ * forge.c - client certificates minted by the delegation CA (C3D).
+ *
+ * The upstream is to see the client's identity, not ours, so the forged
+ * certificate repeats what identifies the client byte for byte (subject DN
+ * and subjectAltName as encoded) and replaces everything that is the
+ * client CA's business: issuer, key, serial, extensions, validity.
+ *
+ * Signing costs far more than relaying a small request, and a client
+ * reconnects with the same certificate, so each worker keeps the minted
+ * certificates in a small cache: a hash table on the client certificate's
+ * SHA-256 plus a list in use order to drop the least recently used.
+ */
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "forge.h"
+
+#define FORGE_SERIAL_BYTES	16	/* 128 bits, top bit cleared */
+#define FORGE_BUCKETS_MAX	(1U << 20)	/* beyond that, longer chains */
+
+struct forge_entry {
+	uint8_t			 fe_sha256[32];	/* of the client certificate */
+	X509			*fe_cert;
+	time_t			 fe_not_before;	/* of fe_cert */
+	time_t			 fe_not_after;
+	time_t			 fe_client_not_after;
+	struct forge_entry	*fe_hnext;	/* hash chain */
+	TAILQ_ENTRY(forge_entry) fe_lru;	/* most recently used first */
+};
+TAILQ_HEAD(forge_lru, forge_entry);
+
+struct forge {
+	X509			*f_ca;
+	EVP_PKEY		*f_ca_key;
+	const EVP_MD		*f_md;		/* NULL for Ed25519/Ed448 */
+	ASN1_OCTET_STRING	*f_ca_keyid;	/* the CA's SKI, our AKI */
+	EVP_PKEY		*f_key;		/* every forged cert's key */
+	ASN1_OCTET_STRING	*f_keyid;	/* its SKI */
+	time_t			(*f_now)(void);
+
+	size_t			 f_max;
+	size_t			 f_count;
+	struct forge_entry	**f_buckets;
+	size_t			 f_mask;	/* buckets - 1 (a power of 2) */
+	struct forge_lru	 f_lru;
+};
+
+static time_t	 forge_now(const struct forge *);
+static int	 forge_time(const ASN1_TIME *, time_t *);
+static ASN1_OCTET_STRING *forge_keyid(X509_PUBKEY *);
+static int	 forge_serial(X509 *);
+static int	 forge_extensions(struct forge *, X509 *, X509 *);
+static struct forge_entry **forge_slot(struct forge *, const uint8_t [32]);
+static void	 forge_drop(struct forge *, struct forge_entry *);
+static bool	 forge_fresh(const struct forge_entry *, time_t);
+
+static time_t
+forge_now(const struct forge *f)
+{
+	return f->f_now != NULL ? f->f_now() : time(NULL);
+}
+
+static int
+forge_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm	 tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	*out = timegm(&tm);
+	return 0;
+}
+
+/*
+ * A key identifier by RFC 5280 4.2.1.2 method (1), SHA-1 of the
+ * subjectPublicKey bits, as OpenSSL's "hash" computes it: a CA without an
+ * SKI extension still gets an AKI that matches what verifiers compute.
+ */
+static ASN1_OCTET_STRING *
+forge_keyid(X509_PUBKEY *xpk)
+{
+	ASN1_OCTET_STRING	*id = NULL;
+	const unsigned char	*pk;
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen;
+	int			 pklen;
+
+	if (xpk == NULL ||
+	    X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk) != 1)
+		return NULL;
+	if (EVP_Digest(pk, pklen, md, &mdlen, EVP_sha1(), NULL) != 1)
+		return NULL;
+	if ((id = ASN1_OCTET_STRING_new()) == NULL)
+		return NULL;
+	if (ASN1_OCTET_STRING_set(id, md, mdlen) != 1) {
+		ASN1_OCTET_STRING_free(id);
+		return NULL;
+	}
+	return id;
+}
+
+struct forge *
+forge_new(X509 *ca_cert, EVP_PKEY *ca_key, size_t cache_max)
+{
+	struct forge		*f;
+	const ASN1_OCTET_STRING	*skid;
+	X509_PUBKEY		*xpk = NULL;
+	size_t			 n;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	TAILQ_INIT(&f->f_lru);
+
+	/* A key that does not belong to the CA would mint certificates
+	 * nobody can verify; say so at startup instead. */
+	if (X509_check_private_key(ca_cert, ca_key) != 1)
+		goto fail;
+	if (X509_up_ref(ca_cert) != 1)
+		goto fail;
+	f->f_ca = ca_cert;
+	if (EVP_PKEY_up_ref(ca_key) != 1)
+		goto fail;
+	f->f_ca_key = ca_key;
+
+	/* EdDSA signs the message itself: no separate digest allowed. */
+	if (EVP_PKEY_is_a(ca_key, "ED25519") || EVP_PKEY_is_a(ca_key, "ED448"))
+		f->f_md = NULL;
+	else
+		f->f_md = EVP_sha256();
+
+	if ((skid = X509_get0_subject_key_id(ca_cert)) != NULL)
+		f->f_ca_keyid = ASN1_OCTET_STRING_dup(skid);
+	else
+		f->f_ca_keyid = forge_keyid(X509_get_X509_PUBKEY(ca_cert));
+	if (f->f_ca_keyid == NULL)
+		goto fail;
+
+	if ((f->f_key = EVP_EC_gen("P-256")) == NULL)
+		goto fail;
+	if (X509_PUBKEY_set(&xpk, f->f_key) != 1)
+		goto fail;
+	if ((f->f_keyid = forge_keyid(xpk)) == NULL)
+		goto fail;
+	X509_PUBKEY_free(xpk);
+	xpk = NULL;
+
+	f->f_max = cache_max;
+	for (n = 1; n < cache_max && n < FORGE_BUCKETS_MAX; n <<= 1)
+		;
+	if ((f->f_buckets = calloc(n, sizeof(*f->f_buckets))) == NULL)
+		goto fail;
+	f->f_mask = n - 1;
+	return f;
+ fail:
+	X509_PUBKEY_free(xpk);
+	forge_free(f);
+	return NULL;
+}
+
+void
+forge_free(struct forge *f)
+{
+	struct forge_entry	*fe;
+
+	if (f == NULL)
+		return;
+	while ((fe = TAILQ_FIRST(&f->f_lru)) != NULL) {
+		TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
+		X509_free(fe->fe_cert);
+		free(fe);
+	}
+	free(f->f_buckets);
+	ASN1_OCTET_STRING_free(f->f_keyid);
+	EVP_PKEY_free(f->f_key);
+	ASN1_OCTET_STRING_free(f->f_ca_keyid);
+	EVP_PKEY_free(f->f_ca_key);
+	X509_free(f->f_ca);
+	free(f);
+}
+
+EVP_PKEY *
+forge_key(struct forge *f)
+{
+	return f->f_key;
+}
+
+void
+forge_set_clock(struct forge *f, time_t (*now)(void))
+{
+	f->f_now = now;
+}
+
+/* Random, positive, non-zero: RFC 5280 4.1.2.2, CA/B BR 7.1 (64+ bits). */
+static int
+forge_serial(X509 *x)
+{
+	unsigned char	 buf[FORGE_SERIAL_BYTES];
+	BIGNUM		*bn = NULL;
+	int		 rc = -1;
+
+	do {
+		if (RAND_bytes(buf, sizeof(buf)) != 1)
+			goto fail;
+		buf[0] &= 0x7f;
+		BN_free(bn);
+		if ((bn = BN_bin2bn(buf, sizeof(buf), NULL)) == NULL)
+			goto fail;
+	} while (BN_is_zero(bn));
+	if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
+		goto fail;
+	rc = 0;
+ fail:
+	BN_free(bn);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/*
+ * What makes it a client certificate of our CA: end entity, signatures
+ * only, TLS client auth, key identifiers for path building (and for
+ * X509_V_FLAG_X509_STRICT verifiers, which insist on the AKI).  The
+ * client's subjectAltName goes over as the same extension, same DER and
+ * criticality: RFC 5280 wants it critical when the subject is empty.
+ */
+static int
+forge_extensions(struct forge *f, X509 *x, X509 *client)
+{
+	BASIC_CONSTRAINTS	*bc = NULL;
+	ASN1_BIT_STRING		*ku = NULL;
+	EXTENDED_KEY_USAGE	*eku = NULL;
+	AUTHORITY_KEYID		*akid = NULL;
+	ASN1_OBJECT		*obj;
+	X509_EXTENSION		*san;
+	int			 i, rc = -1;
+
+	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
+		goto fail;
+	bc->ca = 0;
+	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+
+	if ((ku = ASN1_BIT_STRING_new()) == NULL ||
+	    ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1)	/* digitalSignature */
+		goto fail;
+	if (X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+
+	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
+		goto fail;
+	if ((obj = OBJ_nid2obj(NID_client_auth)) == NULL ||
+	    sk_ASN1_OBJECT_push(eku, obj) <= 0)
+		goto fail;
+	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+
+	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, f->f_keyid, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+
+	if ((akid = AUTHORITY_KEYID_new()) == NULL ||
+	    (akid->keyid = ASN1_OCTET_STRING_dup(f->f_ca_keyid)) == NULL)
+		goto fail;
+	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto fail;
+
+	if ((i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) >= 0) {
+		san = X509_get_ext(client, i);
+		/* X509_add_ext() adds a copy */
+		if (san == NULL || X509_add_ext(x, san, -1) != 1)
+			goto fail;
+	}
+	rc = 0;
+ fail:
+	AUTHORITY_KEYID_free(akid);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	ASN1_BIT_STRING_free(ku);
+	BASIC_CONSTRAINTS_free(bc);
+	return rc;
+}
+
+X509 *
+forge_mint(struct forge *f, X509 *client)
+{
+	X509	*x = NULL;
+	time_t	 now, client_nb, client_na, nb, na;
+
+	now = forge_now(f);
+	if (forge_time(X509_get0_notBefore(client), &client_nb) == -1 ||
+	    forge_time(X509_get0_notAfter(client), &client_na) == -1)
+		goto fail;
+	/* Never outlive the client's own certificate: the upstream must not
+	 * accept this identity a second longer than the client CA does. */
+	if (client_na <= now)
+		goto fail;
+	nb = now - FORGE_BACKDATE;
+	if (nb < client_nb)
+		nb = client_nb;
+	na = now + FORGE_LIFETIME_MAX;
+	if (na > client_na)
+		na = client_na;
+	if (na <= nb)
+		goto fail;
+
+	if ((x = X509_new()) == NULL)
+		goto fail;
+	if (X509_set_version(x, X509_VERSION_3) != 1)
+		goto fail;
+	if (forge_serial(x) == -1)
+		goto fail;
+	/* X509_set_subject_name() stores an X509_NAME_dup(), which carries
+	 * the original encoding: RDN order, multi-valued RDNs, string
+	 * types all stay as the client CA wrote them. */
+	if (X509_set_subject_name(x, X509_get_subject_name(client)) != 1)
+		goto fail;
+	if (X509_set_issuer_name(x, X509_get_subject_name(f->f_ca)) != 1)
+		goto fail;
+	if (ASN1_TIME_set(X509_getm_notBefore(x), nb) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), na) == NULL)
+		goto fail;
+	if (X509_set_pubkey(x, f->f_key) != 1)
+		goto fail;
+	if (forge_extensions(f, x, client) == -1)
+		goto fail;
+	if (X509_sign(x, f->f_ca_key, f->f_md) <= 0)
+		goto fail;
+	return x;
+ fail:
+	X509_free(x);
+	return NULL;
+}
+
+static struct forge_entry **
+forge_slot(struct forge *f, const uint8_t sha256[32])
+{
+	uint64_t	 h;
+
+	/* SHA-256 output is as good a hash as any */
+	memcpy(&h, sha256, sizeof(h));
+	return &f->f_buckets[h & f->f_mask];
+}
+
+/* Unlink from the table and the list and free. */
+static void
+forge_drop(struct forge *f, struct forge_entry *fe)
+{
+	struct forge_entry	**pp;
+
+	for (pp = forge_slot(f, fe->fe_sha256); *pp != NULL;
+	    pp = &(*pp)->fe_hnext) {
+		if (*pp == fe) {
+			*pp = fe->fe_hnext;
+			break;
+		}
+	}
+	TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
+	f->f_count--;
+	X509_free(fe->fe_cert);
+	free(fe);
+}
+
+/*
+ * Good for another connection: not expired, and not past 90% of its
+ * lifetime - unless it already ends with the client certificate, when a
+ * new one could not live longer and minting again would only cost a
+ * signature per connection for the client's last minutes.
+ */
+static bool
+forge_fresh(const struct forge_entry *fe, time_t now)
+{
+	time_t	 life = fe->fe_not_after - fe->fe_not_before;
+
+	if (now >= fe->fe_not_after || now < fe->fe_not_before)
+		return false;
+	if ((now - fe->fe_not_before) * 10 < life * 9)
+		return true;
+	return fe->fe_not_after >= fe->fe_client_not_after;
+}
+
+X509 *
+forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit)
+{
+	struct forge_entry	*fe, **slot;
+	X509			*x;
+	time_t			 now = forge_now(f);
+
+	*hit = false;
+	slot = forge_slot(f, sha256);
+	for (fe = *slot; fe != NULL; fe = fe->fe_hnext)
+		if (memcmp(fe->fe_sha256, sha256, sizeof(fe->fe_sha256)) == 0)
+			break;
+	if (fe != NULL) {
+		if (forge_fresh(fe, now) && X509_up_ref(fe->fe_cert) == 1) {
+			TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
+			TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
+			*hit = true;
+			return fe->fe_cert;
+		}
+		forge_drop(f, fe);
+	}
+
+	if ((x = forge_mint(f, client)) == NULL)
+		return NULL;
+	if (f->f_max == 0)
+		return x;
+	if (f->f_count >= f->f_max)
+		forge_drop(f, TAILQ_LAST(&f->f_lru, forge_lru));
+	/* Not being able to cache is no reason to fail the connection. */
+	if ((fe = calloc(1, sizeof(*fe))) == NULL)
+		return x;
+	if (forge_time(X509_get0_notBefore(x), &fe->fe_not_before) == -1 ||
+	    forge_time(X509_get0_notAfter(x), &fe->fe_not_after) == -1 ||
+	    forge_time(X509_get0_notAfter(client),
+	    &fe->fe_client_not_after) == -1 ||
+	    X509_up_ref(x) != 1) {
+		free(fe);
+		return x;
+	}
+	memcpy(fe->fe_sha256, sha256, sizeof(fe->fe_sha256));
+	fe->fe_cert = x;
+	fe->fe_hnext = *slot;
+	*slot = fe;
+	TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
+	f->f_count++;
+	return x;
+}
