@@ -92,6 +92,7 @@ demo: deps
 
 # ---------------------------------------------------------------- fuzzing
 FUZZ_SECONDS ?= 60
+FUZZ_SRCS_fuzz_http1 := src/http1.c
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 build/fuzz/%: fuzz/%.c $(filter-out src/main.c,$(wildcard src/*.c))
 	$(call quiet,FUZZ,$@)

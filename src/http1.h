@@ -65,6 +65,8 @@ struct http1 {
 	uint64_t	 h_req_left;		/* private: body/chunk bytes left */
 	int		 h_chunk_state;		/* private */
 	size_t		 h_chunk_line;		/* private: bytes of chunk-size line seen */
+	size_t		 h_head_seen;		/* private: bytes of a partial head (or
+						 * trailer line) already scanned */
 	const char	*h_inject;		/* header lines to insert, "Name: v\r\n"... */
 	size_t		 h_inject_len;
 	uint64_t	 h_requests;		/* request heads rewritten */
@@ -82,6 +84,7 @@ struct http1 {
 	size_t		 h_resp_chunk_line;	/* private */
 	char		*h_resp_head;		/* private: partial response head */
 	size_t		 h_resp_head_len;	/* private */
+	size_t		 h_resp_head_cap;	/* private: allocated size of h_resp_head */
 	uint64_t	 h_responses;		/* final responses completed */
 	bool		 h_resp_started;	/* bytes of the current response seen */
 	bool		 h_opaque;		/* 101 Switching Protocols seen */
@@ -103,7 +106,13 @@ void	 http1_reset(struct http1 *h);		/* frees what http1 allocated */
  *
  * Returns the input bytes consumed (0 is not an error: more input or more
  * output room is needed, or the stream waits for the answer to an Upgrade,
- * or the pipeline is full), or -1 with h->h_error set.
+ * or the pipeline is full), or -1 with h->h_error set.  A call that fails
+ * consumes and produces nothing (*outlen = 0): an error found after some
+ * progress is left for the next call, which starts at the bad bytes.  Once
+ * -1 was returned, every later call returns -1.
+ *
+ * outcap must allow the largest rewritten head (HTTP1_MAX_HEAD plus
+ * h_inject_len) or such a head is never forwarded.
  *
  * An incomplete head that already fills HTTP1_MAX_HEAD bytes of `in` is
  * HTTP1_ERR_HEAD_TOO_LARGE; the caller must offer at least that much input
@@ -139,6 +148,17 @@ static inline unsigned http1_outstanding(const struct http1 *h) { return h->h_pi
  * end of the connection keeps the tracker in that state for good.
  */
 int	 http1_resp_observe(struct http1 *h, const uint8_t *data, size_t len);
+
+/*
+ * Response bytes that may be forwarded right now without being observed
+ * (the rest of a Content-Length body or of the current chunk's data);
+ * HTTP1_OPAQUE when nothing more will be parsed (after a 101, or inside a
+ * body that runs to the end of the connection); 0 when the next bytes must
+ * go through http1_resp_observe().  The kTLS relay splices this many bytes
+ * and reports them with http1_resp_skip(), which may complete a response.
+ */
+size_t	 http1_resp_passthrough(const struct http1 *h);
+void	 http1_resp_skip(struct http1 *h, size_t n);	/* n <= passthrough */
 
 /*
  * True when the response direction is between responses: nothing of a
