@@ -21,7 +21,7 @@ static const char usage_text[] =
 "               --delegation-ca FILE --delegation-key FILE --upstream-ca FILE\n"
 "               [--headers xfcc|amzn|none] [--stats FILE] [--log FILE|-]\n"
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
-"               [--forge-cache N] [--check] [--help] [--version]\n"
+"               [--forge-cache N] [--ktls auto|off] [--check] [--help] [--version]\n"
 "\n"
 "Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
 "the listener are terminated with mutual TLS; the client certificate is verified,\n"
@@ -52,6 +52,11 @@ static const char usage_text[] =
 "  --handshake-timeout SEC  time allowed for both TLS handshakes (default 10)\n"
 "  --idle-timeout SEC       close a connection idle this long (default 120)\n"
 "  --forge-cache N          forged certificates cached per worker (default 10000)\n"
+"  --ktls auto|off          auto (default): when the kernel has kTLS, put each\n"
+"                           connection's keys into it after both handshakes and\n"
+"                           splice bodies between the sockets; connections whose\n"
+"                           cipher the kernel cannot take stay in userspace.\n"
+"                           off: always relay through OpenSSL in userspace\n"
 "\n"
 "Observability:\n"
 "  --stats FILE             shared-memory stats segment read by ktproxy-stat\n"
@@ -77,7 +82,7 @@ enum {
 	OPT_LISTEN = 256, OPT_SERVER_CERT, OPT_SERVER_KEY, OPT_CLIENT_CA, OPT_CRL,
 	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
 	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
-	OPT_FORGE_CACHE, OPT_CHECK, OPT_VERSION,
+	OPT_FORGE_CACHE, OPT_KTLS, OPT_CHECK, OPT_VERSION,
 };
 
 static const struct option config_options[] = {
@@ -96,6 +101,7 @@ static const struct option config_options[] = {
 	{ "handshake-timeout",	required_argument, NULL, OPT_HS_TIMEOUT },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "forge-cache",	required_argument, NULL, OPT_FORGE_CACHE },
+	{ "ktls",		required_argument, NULL, OPT_KTLS },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -190,6 +196,7 @@ config_parse(struct config *cf, int argc, char **argv)
 	cf->cf_handshake_timeout = 10;
 	cf->cf_idle_timeout = 120;
 	cf->cf_forge_cache = 10000;
+	cf->cf_ktls = true;
 
 	while ((c = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
 		switch (c) {
@@ -231,6 +238,16 @@ config_parse(struct config *cf, int argc, char **argv)
 		case OPT_FORGE_CACHE:
 			bad |= config_uint("forge-cache", optarg, 1, 10000000,
 			    &cf->cf_forge_cache) == -1;
+			break;
+		case OPT_KTLS:
+			if (strcmp(optarg, "auto") == 0)
+				cf->cf_ktls = true;
+			else if (strcmp(optarg, "off") == 0)
+				cf->cf_ktls = false;
+			else {
+				fprintf(stderr, "ktproxy: --ktls: \"%s\" is not auto or off\n", optarg);
+				bad = 1;
+			}
 			break;
 		case OPT_CHECK:		cf->cf_check = true; break;
 		case OPT_VERSION:

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "conn.h"
 #include "forge.h"
+#include "ktls.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker.h"
@@ -81,10 +82,14 @@ conn_leg_close(struct conn *c, struct leg *l)
 	if (l == &c->c_client) {
 		conn_cancel(c, OP_CLIENT_POLL_IN);
 		conn_cancel(c, OP_CLIENT_POLL_OUT);
+		conn_cancel(c, OP_C2U_SPLICE_IN);
+		conn_cancel(c, OP_U2C_SPLICE_OUT);
 	} else {
 		conn_cancel(c, OP_UP_POLL_IN);
 		conn_cancel(c, OP_UP_POLL_OUT);
 		conn_cancel(c, OP_UP_CONNECT);
+		conn_cancel(c, OP_U2C_SPLICE_IN);
+		conn_cancel(c, OP_C2U_SPLICE_OUT);
 	}
 	SSL_free(l->l_ssl);
 	l->l_ssl = NULL;
@@ -124,6 +129,7 @@ conn_close(struct conn *c)
 		stats_inc(conn_stats(c), STAT_conn_closed_ok);
 	conn_leg_close(c, &c->c_client);
 	conn_leg_close(c, &c->c_up);
+	relay_release(c);
 	http1_reset(&c->c_http);
 	if (c->c_have_ident)
 		ident_free(&c->c_ident);
@@ -179,6 +185,8 @@ conn_answer_error(struct conn *c, int status)
 	c->c_answering = true;
 	c->c_failed = true;
 	conn_leg_close(c, &c->c_up);
+	conn_cancel(c, OP_C2U_SPLICE_IN);
+	relay_release_dir(c, SPLICE_C2U);
 	buf_release(&c->c_c2u_in);
 	buf_release(&c->c_c2u_out);
 	if (buf_append(&c->c_u2c, CONN_OUT_BUF, text, n) == -1) {
@@ -245,6 +253,7 @@ conn_upstream_prepare(struct conn *c, X509 *forged)
 
 	if ((ssl = c->c_up.l_ssl = SSL_new(w->w_tls->tc_upstream)) == NULL)
 		return -1;
+	SSL_set_app_data(ssl, c);		/* for the kTLS keylog callback */
 	if (SSL_use_certificate(ssl, forged) != 1 ||
 	    SSL_use_PrivateKey(ssl, forge_key(w->w_forge)) != 1)
 		return -1;
@@ -317,6 +326,9 @@ conn_client_verified(struct conn *c)
 	if ((c->c_inject = ident_headers(&c->c_ident, w->w_cf->cf_headers, &c->c_inject_len)) == NULL)
 		goto oom;
 	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
+	/* OpenSSL put the client leg's TX key in the kernel: this connection
+	 * may go to kTLS, so its records must not be read ahead. */
+	c->c_ktls_candidate = w->w_ktls && BIO_get_ktls_send(SSL_get_wbio(ssl));
 
 	if ((forged = forge_get(w->w_forge, peer, c->c_ident.id_sha256, &hit)) == NULL) {
 		ERR_clear_error();
@@ -396,14 +408,12 @@ conn_upstream_handshake(struct conn *c)
 		stats_inc(w->w_stats, STAT_up_ok);
 		snprintf(c->c_up_tls, sizeof(c->c_up_tls), "%s/%s", SSL_get_version(ssl),
 		    SSL_get_cipher_name(ssl));
-		/* The kTLS path (keys into the kernel, splice) is chosen here,
-		 * per connection; until then every connection is relayed in
-		 * userspace. */
-		c->c_mode = RELAY_USERSPACE;
-		stats_inc(w->w_stats, STAT_path_userspace);
 		c->c_state = CONN_RELAY;
 		c->c_ready_ms = w->w_now_ms;
 		conn_activity(c);
+		/* The path is chosen here, per connection: keys into the
+		 * kernel and splice, or OpenSSL in userspace. */
+		relay_start(c);
 		return;
 	}
 	switch ((err = SSL_get_error(ssl, r))) {
@@ -489,6 +499,8 @@ conn_accept(struct worker *w, int fd)
 	c->c_worker = w;
 	c->c_client.l_fd = fd;
 	c->c_up.l_fd = -1;
+	c->c_splice[0].sd_pipe[0] = c->c_splice[0].sd_pipe[1] = -1;
+	c->c_splice[1].sd_pipe[0] = c->c_splice[1].sd_pipe[1] = -1;
 	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
 	w->w_nconns++;
 	stats_inc(w->w_stats, STAT_conn_accepted);
@@ -511,6 +523,7 @@ conn_accept(struct worker *w, int fd)
 		conn_fail(c, STAT_hs_fail_protocol, "tls_setup_failed");
 		return c;
 	}
+	SSL_set_app_data(c->c_client.l_ssl, c);	/* for the kTLS keylog callback */
 	SSL_set_accept_state(c->c_client.l_ssl);
 	conn_drive(c);
 	return c;
@@ -522,10 +535,30 @@ conn_complete(struct conn *c, int op, int res)
 	c->c_inflight &= ~(1u << op);
 	if (c->c_state == CONN_CLOSING)
 		return;
-	if (op == OP_UP_CONNECT) {
+	switch (op) {
+	case OP_UP_CONNECT:
 		if (c->c_state != CONN_UPSTREAM_CONNECT)
 			return;
 		conn_upstream_connected(c, res);
+		break;
+	case OP_C2U_SPLICE_IN:
+	case OP_C2U_SPLICE_OUT:
+	case OP_U2C_SPLICE_IN:
+	case OP_U2C_SPLICE_OUT:
+		relay_splice_done(c, op, res);
+		if (c->c_state == CONN_CLOSING)
+			return;
+		/* The hard-linked out half follows: decide once it is back. */
+		if ((op == OP_C2U_SPLICE_IN || op == OP_U2C_SPLICE_IN) &&
+		    (c->c_inflight & (1u << (op + 1))))
+			return;
+		break;
+	case OP_CLIENT_POLL_IN:
+	case OP_CLIENT_POLL_OUT:
+	case OP_UP_POLL_IN:
+	case OP_UP_POLL_OUT:
+		relay_poll_done(c, op);
+		break;
 	}
 	conn_drive(c);
 }
@@ -575,14 +608,26 @@ conn_shutdown(struct conn *c)
 	conn_close(c);
 }
 
-/* Close with a close_notify to the client, as far as the socket takes it
- * without waiting: the upstream failed before any request. */
-void
-conn_close_gracefully(struct conn *c)
+/* close_notify to the client, through OpenSSL or the kernel, as far as the
+ * socket takes it without waiting. */
+static void
+conn_send_close_notify(struct conn *c)
 {
+	if (c->c_mode == RELAY_KTLS) {
+		ktls_send_alert(c->c_client.l_fd, 1, 0);
+		return;
+	}
 	ERR_clear_error();
 	SSL_shutdown(c->c_client.l_ssl);
 	ERR_clear_error();
+}
+
+/* Close with a close_notify to the client: the upstream failed before any
+ * request. */
+void
+conn_close_gracefully(struct conn *c)
+{
+	conn_send_close_notify(c);
 	conn_close(c);
 }
 
@@ -590,9 +635,7 @@ conn_close_gracefully(struct conn *c)
 void
 conn_finish_answer(struct conn *c)
 {
-	ERR_clear_error();
-	SSL_shutdown(c->c_client.l_ssl);
-	ERR_clear_error();
+	conn_send_close_notify(c);
 	shutdown(c->c_client.l_fd, SHUT_WR);
 	c->c_state = CONN_LINGER;
 	c->c_deadline_ms = c->c_worker->w_now_ms + CONN_LINGER_MS;

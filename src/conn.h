@@ -79,6 +79,27 @@ struct leg {
 	bool		 l_eof;		/* the peer finished sending */
 	bool		 l_eof_clean;	/* ... with close_notify, not bare FIN */
 	bool		 l_shut;	/* we finished sending (close_notify, FIN) */
+	/* kTLS: the TLS 1.3 traffic secret of the peer (our RX key), and the
+	 * state of a handshake message that spans records. */
+	uint8_t		 l_rx_secret[48];
+	uint8_t		 l_rx_secret_len;
+	uint8_t		 l_hs_hdr[4];
+	uint8_t		 l_hs_hdr_len;
+	uint32_t	 l_hs_left;
+};
+
+/*
+ * One direction's splice state in RELAY_KTLS mode.  A pipe is taken from the
+ * worker's pool only while bytes are in flight through it, so an idle
+ * connection holds none.  blocked_in / blocked_out: the last splice found
+ * the source empty / the destination full; a poll clears them.
+ */
+struct splice_dir {
+	int		 sd_pipe[2];
+	size_t		 sd_piped;	/* bytes in the pipe */
+	bool		 sd_blocked_in;
+	bool		 sd_blocked_out;
+	bool		 sd_control;	/* a non-data record heads the source */
 };
 
 struct conn {
@@ -107,6 +128,9 @@ struct conn {
 	struct buf		 c_c2u_in;	/* client bytes not yet rewritten */
 	struct buf		 c_c2u_out;	/* rewritten, to the upstream */
 	struct buf		 c_u2c;		/* upstream bytes to the client */
+	struct splice_dir	 c_splice[2];	/* SPLICE_C2U, SPLICE_U2C */
+	bool			 c_ktls_candidate;	/* may go to kTLS: no read-ahead */
+	const char		*c_ktls_fallback;	/* why not kTLS, for the log */
 	uint64_t		 c_bytes_c2u;
 	uint64_t		 c_bytes_u2c;
 	uint64_t		 c_requests_counted;
@@ -133,9 +157,22 @@ void	 conn_tick(struct conn *c);
 /* Close for shutdown of the worker. */
 void	 conn_shutdown(struct conn *c);
 
+#define SPLICE_C2U	0
+#define SPLICE_U2C	1
+
 /* relay.c: move bytes in RELAY (and read ahead before it).  Returns -1 if
  * the connection was closed. */
 int	 relay_pump(struct conn *c);
+/* relay.c: try to move the connection to kTLS once both handshakes are
+ * done.  Returns -1 if the connection was closed. */
+int	 relay_start(struct conn *c);
+/* relay.c: a splice completed (op is OP_*_SPLICE_*). */
+void	 relay_splice_done(struct conn *c, int op, int res);
+/* relay.c: a poll completed: what it unblocks. */
+void	 relay_poll_done(struct conn *c, int op);
+/* relay.c: hand the connection's pipes back (all, or one direction's). */
+void	 relay_release(struct conn *c);
+void	 relay_release_dir(struct conn *c, int dir);
 
 /* conn.c helpers the relay uses. */
 void	 conn_fail(struct conn *c, enum stat_id why, const char *token);

@@ -104,6 +104,7 @@ connlog_write(struct conn *c)
 	line_field(&l, "upstream_tls", c->c_up_tls);
 	line_field(&l, "path", c->c_ready_ms == 0 ? NULL :
 	    c->c_mode == RELAY_KTLS ? "ktls" : "userspace");
+	line_field(&l, "ktls_fallback", c->c_mode == RELAY_KTLS ? NULL : c->c_ktls_fallback);
 	line_field(&l, "forged", c->c_forged);
 	line_u64(&l, "requests", c->c_http.h_requests);
 	line_u64(&l, "bytes_in", c->c_bytes_c2u);

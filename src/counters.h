@@ -55,8 +55,21 @@
 	X(close_truncated,	"truncated_closes", "", COUNTER, "a leg ended without close_notify (TCP FIN only)") \
 	X(bytes_c2u,		"bytes", "client_to_upstream", COUNTER, "plaintext bytes relayed client to upstream") \
 	X(bytes_u2c,		"bytes", "upstream_to_client", COUNTER, "plaintext bytes relayed upstream to client") \
+	X(bytes_copied_c2u,	"bytes_copied", "client_to_upstream", COUNTER, "bytes written from userspace buffers, client to upstream") \
+	X(bytes_copied_u2c,	"bytes_copied", "upstream_to_client", COUNTER, "bytes written from userspace buffers, upstream to client") \
+	X(bytes_spliced_c2u,	"bytes_spliced", "client_to_upstream", COUNTER, "bytes spliced kTLS to kTLS, client to upstream") \
+	X(bytes_spliced_u2c,	"bytes_spliced", "upstream_to_client", COUNTER, "bytes spliced kTLS to kTLS, upstream to client") \
 	X(path_userspace,	"relay_path", "userspace", COUNTER, "connections relayed through userspace OpenSSL") \
-	X(path_ktls,		"relay_path", "ktls", COUNTER, "connections relayed by kernel TLS")
+	X(path_ktls,		"relay_path", "ktls", COUNTER, "connections relayed by kernel TLS (keys in the kernel, splice)") \
+	X(ktls_fb_kernel,	"ktls_fallbacks", "kernel", COUNTER, "userspace because the kernel has no kTLS (or --ktls off)") \
+	X(ktls_fb_cipher,	"ktls_fallbacks", "cipher", COUNTER, "userspace because a leg's cipher or version is not offloaded") \
+	X(ktls_fb_pending,	"ktls_fallbacks", "pending", COUNTER, "userspace because OpenSSL held bytes past the handshake") \
+	X(ktls_fb_install,	"ktls_fallbacks", "install", COUNTER, "userspace because a key could not be installed") \
+	X(ktls_rec_nst,		"ktls_control_records", "new_session_ticket", COUNTER, "TLS 1.3 NewSessionTicket records consumed on kTLS sockets") \
+	X(ktls_rec_close_notify, "ktls_control_records", "close_notify", COUNTER, "close_notify alerts received on kTLS sockets") \
+	X(ktls_rec_alert,	"ktls_control_records", "alert", COUNTER, "other alerts received on kTLS sockets (connection closed)") \
+	X(ktls_rec_key_update,	"ktls_control_records", "key_update", COUNTER, "TLS 1.3 KeyUpdate received (kernel cannot rekey: closed)") \
+	X(ktls_rec_other,	"ktls_control_records", "other", COUNTER, "unexpected handshake records on kTLS sockets (connection closed)")
 
 enum stat_id {
 #define KTP_COUNTER_ENUM(id, group, reason, kind, help) STAT_##id,

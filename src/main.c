@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "forge.h"
+#include "ktls.h"
 #include "stats.h"
 #include "tls.h"
 #include "tproxy.h"
@@ -63,6 +64,8 @@ main(int argc, char **argv)
 	struct worker *workers;
 	struct config cf;
 	sigset_t set;
+	char ktls_why[256];
+	bool ktls = false;
 	int log_fd, rc = 1;
 	unsigned started = 0;
 
@@ -97,6 +100,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "ktproxy: --stats %s: %s\n", cf.cf_stats_path, strerror(errno));
 		goto out_tls;
 	}
+	if (cf.cf_ktls && !(ktls = ktls_probe(ktls_why, sizeof(ktls_why))))
+		fprintf(stderr, "ktproxy: kTLS unavailable, relaying in userspace: %s\n", ktls_why);
+	if (ktls)
+		tls_enable_ktls(&tls);
 	if ((workers = calloc(cf.cf_workers, sizeof(*workers))) == NULL)
 		goto out_stats;
 	for (unsigned i = 0; i < cf.cf_workers; i++) {
@@ -107,6 +114,7 @@ main(int argc, char **argv)
 		w->w_tls = &tls;
 		w->w_log_fd = log_fd;
 		w->w_stats = stats_slab(&stats, i);
+		w->w_ktls = ktls;
 		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
 		    cf.cf_listen_str)) == -1)
 			goto out_workers;
@@ -122,8 +130,9 @@ main(int argc, char **argv)
 		}
 		started++;
 	}
-	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s\n", cf.cf_listen_str,
-	    cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path);
+	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
+	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
+	    ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
 	main_wait_for_stop(&set);
 	rc = 0;
 

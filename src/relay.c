@@ -1,27 +1,46 @@
 /*
  * relay.c - moving payload once the client is verified.
  *
- * Userspace mode: each direction is OpenSSL SSL_read into a bounded buffer
- * and SSL_write out of it.  Client bytes pass the HTTP/1.1 rewriter (every
- * request head gets the identity headers; bodies are copied by their
- * framing); upstream bytes are only observed for response framing.  Each
- * direction stops reading while its buffer is full, which is the
- * backpressure: a slow reader slows its writer, memory stays bounded.
+ * One pump for both paths.  Every byte the relay must see (request heads,
+ * chunk framing, response heads) goes through userspace buffers; what it
+ * need not see (bodies, by their framing, and everything after a 101) may
+ * bypass it:
  *
- * Ends are passed on as they came: close_notify becomes close_notify and a
- * bare FIN stays a bare FIN, so a truncation is never laundered into a clean
- * end.  The connection is done when both directions have ended.
+ *   RELAY_USERSPACE  reads and writes are SSL_read/SSL_write; bodies are
+ *                    copied through the buffers too.
+ *   RELAY_KTLS       keys are in the kernel; reads are recvmsg (which also
+ *                    yields control records: NewSessionTicket, alerts,
+ *                    KeyUpdate), writes are send, and bodies are spliced
+ *                    socket -> pipe -> socket by io_uring, never entering
+ *                    userspace.
+ *
+ * Client bytes pass the HTTP/1.1 rewriter (identity headers on every request
+ * head); upstream bytes are only observed for response framing.  Each
+ * direction stops reading while its buffer is full, which is the
+ * backpressure.  Ends are passed on as they came: close_notify becomes
+ * close_notify and a bare FIN stays a bare FIN, so a truncation is never
+ * laundered into a clean end.  The connection is done when both directions
+ * have ended.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 
 #include "config.h"
 #include "conn.h"
+#include "ktls.h"
 #include "stats.h"
 #include "worker.h"
+
+#define RELAY_PIPE_SIZE		(64 * 1024)	/* default pipe capacity */
+#define RELAY_MIN_READ		512		/* room a kTLS read needs */
 
 enum relay_io { IO_DONE, IO_WANT, IO_EOF, IO_ERROR };
 
@@ -56,20 +75,144 @@ relay_ssl_result(struct leg *l, int n, short *want)
 	}
 }
 
-static bool
-relay_up_ready(const struct conn *c)
+/*
+ * Handshake messages after the handshake, on a kTLS RX socket.  A TLS 1.3
+ * NewSessionTicket is dropped (we resume nothing); a KeyUpdate cannot be
+ * followed by a kernel that sets TLS_RX once; anything else is a protocol
+ * violation.  Messages may span records, so the header is kept per leg.
+ */
+static int
+relay_ktls_handshake(struct conn *c, struct leg *l, const uint8_t *p, size_t n)
 {
-	return c->c_state == CONN_RELAY && c->c_up.l_ssl != NULL && !c->c_answering;
+	uint64_t *stats = c->c_worker->w_stats;
+
+	while (n > 0) {
+		size_t take;
+
+		if (l->l_hs_left > 0) {
+			take = n < l->l_hs_left ? n : l->l_hs_left;
+			l->l_hs_left -= take;
+			p += take;
+			n -= take;
+			continue;
+		}
+		l->l_hs_hdr[l->l_hs_hdr_len++] = *p++;
+		n--;
+		if (l->l_hs_hdr_len < 4)
+			continue;
+		l->l_hs_hdr_len = 0;
+		l->l_hs_left = (uint32_t)l->l_hs_hdr[1] << 16 | l->l_hs_hdr[2] << 8 | l->l_hs_hdr[3];
+		switch (l->l_hs_hdr[0]) {
+		case 4:
+			stats_inc(stats, STAT_ktls_rec_nst);
+			break;
+		case 24:
+			stats_inc(stats, STAT_ktls_rec_key_update);
+			c->c_reason = "key_update_unsupported";
+			return -1;
+		default:
+			stats_inc(stats, STAT_ktls_rec_other);
+			c->c_reason = "unexpected_handshake_record";
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /*
- * Pass a finished direction on to `to`: close_notify if `from` ended with
- * one, then FIN.  Returns 0 when done, 1 when the socket is full (retry).
+ * Read plaintext from a leg.  Returns IO_DONE with *got > 0, IO_WANT (the
+ * poll to arm is in *want), IO_EOF (l_eof_clean says how) or IO_ERROR
+ * (c_reason may say why).
+ */
+static enum relay_io
+relay_read(struct conn *c, struct leg *l, uint8_t *buf, size_t len, size_t *got, short *want)
+{
+	uint64_t *stats = c->c_worker->w_stats;
+	uint8_t type;
+	ssize_t n;
+	int r;
+
+	if (c->c_mode == RELAY_USERSPACE) {
+		ERR_clear_error();
+		if ((r = SSL_read(l->l_ssl, buf, len)) > 0) {
+			*got = r;
+			return IO_DONE;
+		}
+		return relay_ssl_result(l, r, want);
+	}
+	for (int records = 0; records < 64; records++) {
+		if ((n = ktls_recv(l->l_fd, buf, len, &type)) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				*want |= POLLIN;
+				return IO_WANT;
+			}
+			if (errno == EKEYEXPIRED) {
+				stats_inc(stats, STAT_ktls_rec_key_update);
+				c->c_reason = "key_update_unsupported";
+			}
+			return IO_ERROR;
+		}
+		if (n == 0)
+			return IO_EOF;		/* FIN without close_notify */
+		switch (type) {
+		case KTLS_REC_DATA:
+			*got = n;
+			return IO_DONE;
+		case KTLS_REC_ALERT:
+			if (n >= 2 && buf[1] == 0) {
+				stats_inc(stats, STAT_ktls_rec_close_notify);
+				l->l_eof_clean = true;
+				return IO_EOF;
+			}
+			stats_inc(stats, STAT_ktls_rec_alert);
+			c->c_reason = "peer_sent_alert";
+			return IO_ERROR;
+		case KTLS_REC_HANDSHAKE:
+			if (relay_ktls_handshake(c, l, buf, n) == -1)
+				return IO_ERROR;
+			continue;
+		default:
+			stats_inc(stats, STAT_ktls_rec_other);
+			c->c_reason = "unexpected_record_type";
+			return IO_ERROR;
+		}
+	}
+	*want |= POLLIN;	/* a flood of tickets: let others run first */
+	return IO_WANT;
+}
+
+static enum relay_io
+relay_write(struct conn *c, struct leg *l, const uint8_t *buf, size_t len, size_t *put, short *want)
+{
+	ssize_t n;
+
+	if (c->c_mode == RELAY_USERSPACE) {
+		ERR_clear_error();
+		if ((n = SSL_write(l->l_ssl, buf, len)) > 0) {
+			*put = n;
+			return IO_DONE;
+		}
+		return relay_ssl_result(l, n, want);
+	}
+	if ((n = send(l->l_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)) > 0) {
+		*put = n;
+		return IO_DONE;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		*want |= POLLOUT;
+		return IO_WANT;
+	}
+	return IO_ERROR;
+}
+
+/*
+ * Pass a finished direction on to `to`: close_notify if it ended with one,
+ * then FIN.  Returns 0 when done, 1 when the socket is full (retry).
  */
 static int
 relay_shut(struct conn *c, struct leg *to, bool clean, short *want)
 {
-	if (clean) {
+	if (clean && c->c_mode == RELAY_USERSPACE) {
 		int r;
 
 		ERR_clear_error();
@@ -77,12 +220,23 @@ relay_shut(struct conn *c, struct leg *to, bool clean, short *want)
 		    relay_ssl_result(to, r, want) == IO_WANT && (*want & POLLOUT))
 			return 1;
 		ERR_clear_error();
+	} else if (clean) {
+		if (ktls_send_alert(to->l_fd, 1, 0) == -1 && errno == EAGAIN) {
+			*want |= POLLOUT;
+			return 1;
+		}
 	} else {
 		stats_inc(c->c_worker->w_stats, STAT_close_truncated);
 	}
 	shutdown(to->l_fd, SHUT_WR);
 	to->l_shut = true;
 	return 0;
+}
+
+static bool
+relay_up_ready(const struct conn *c)
+{
+	return c->c_state == CONN_RELAY && c->c_up.l_fd >= 0 && !c->c_answering;
 }
 
 /* An error answer may go out now that every earlier response is complete. */
@@ -94,6 +248,211 @@ relay_try_answer(struct conn *c)
 		conn_answer_error(c, c->c_pending_status);
 }
 
+/* ---------------------------------------------------------------- splice */
+
+static void
+relay_count_write(struct conn *c, int dir, size_t n, bool spliced)
+{
+	uint64_t *stats = c->c_worker->w_stats;
+
+	if (dir == SPLICE_C2U) {
+		c->c_bytes_c2u += n;
+		stats_add(stats, STAT_bytes_c2u, n);
+		stats_add(stats, spliced ? STAT_bytes_spliced_c2u : STAT_bytes_copied_c2u, n);
+	} else {
+		c->c_bytes_u2c += n;
+		stats_add(stats, STAT_bytes_u2c, n);
+		stats_add(stats, spliced ? STAT_bytes_spliced_u2c : STAT_bytes_copied_u2c, n);
+	}
+}
+
+/* Bytes of this direction that may bypass userspace right now. */
+static size_t
+relay_passthrough(struct conn *c, int dir)
+{
+	if (c->c_http.h_opaque)
+		return HTTP1_OPAQUE;
+	return dir == SPLICE_C2U ? http1_req_passthrough(&c->c_http) :
+	    http1_resp_passthrough(&c->c_http);
+}
+
+static bool
+relay_splice_busy(const struct conn *c, int dir)
+{
+	unsigned in = dir == SPLICE_C2U ? OP_C2U_SPLICE_IN : OP_U2C_SPLICE_IN;
+
+	return c->c_inflight & (1u << in | 1u << (in + 1));
+}
+
+/*
+ * Give a direction's pipe back.  Only a pipe that is provably empty and
+ * that no splice can still write to goes back to the pool: a stale byte in
+ * a pooled pipe would surface in another client's stream.
+ */
+void
+relay_release_dir(struct conn *c, int dir)
+{
+	struct splice_dir *sd = &c->c_splice[dir];
+	int queued = -1;
+
+	if (sd->sd_pipe[0] < 0)
+		return;
+	if (sd->sd_piped == 0 && !relay_splice_busy(c, dir) &&
+	    ioctl(sd->sd_pipe[0], FIONREAD, &queued) == 0 && queued == 0)
+		worker_pipe_put(c->c_worker, sd->sd_pipe);
+	else {
+		close(sd->sd_pipe[0]);
+		close(sd->sd_pipe[1]);
+	}
+	sd->sd_pipe[0] = sd->sd_pipe[1] = -1;
+	sd->sd_piped = 0;
+}
+
+void
+relay_release(struct conn *c)
+{
+	relay_release_dir(c, SPLICE_C2U);
+	relay_release_dir(c, SPLICE_U2C);
+}
+
+/*
+ * Move a body by splice: socket -> pipe hard-linked to pipe -> socket, so
+ * one record costs one submission and the out side runs even when the in
+ * side came back short (a kTLS socket yields one record per splice).  Both
+ * are non-blocking: io-wq never parks on an idle connection.  Returns 1 if
+ * something was submitted.
+ */
+static int
+relay_splice(struct conn *c, int dir, struct leg *src, struct leg *dst, short *sw, short *dw)
+{
+	struct splice_dir *sd = &c->c_splice[dir];
+	unsigned op_in = dir == SPLICE_C2U ? OP_C2U_SPLICE_IN : OP_U2C_SPLICE_IN;
+	size_t pass = relay_passthrough(c, dir);
+	struct io_uring_sqe *sqe;
+	bool do_in, do_out;
+
+	if (relay_splice_busy(c, dir))
+		return 0;
+	if (sd->sd_blocked_in)
+		*sw |= POLLIN;
+	if (sd->sd_blocked_out)
+		*dw |= POLLOUT;
+	do_in = src->l_fd >= 0 && !sd->sd_blocked_in && !sd->sd_control && !src->l_eof &&
+	    pass > 0 && sd->sd_piped < RELAY_PIPE_SIZE;
+	do_out = !sd->sd_blocked_out && (sd->sd_piped > 0 || do_in);
+	if (!do_in && !do_out) {
+		if (sd->sd_piped == 0)
+			relay_release_dir(c, dir);
+		return 0;
+	}
+	if (sd->sd_pipe[0] < 0 && worker_pipe_get(c->c_worker, sd->sd_pipe) == -1) {
+		c->c_reason = "no_pipe";
+		return -1;
+	}
+	if (do_in) {
+		size_t len = RELAY_PIPE_SIZE - sd->sd_piped;
+
+		if (pass < len)
+			len = pass;
+		sqe = worker_sqe(c->c_worker);
+		io_uring_prep_splice(sqe, src->l_fd, -1, sd->sd_pipe[1], -1, len,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (do_out)
+			sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, uring_tag(c, op_in));
+		c->c_inflight |= 1u << op_in;
+	}
+	if (do_out) {
+		sqe = worker_sqe(c->c_worker);
+		io_uring_prep_splice(sqe, sd->sd_pipe[0], -1, dst->l_fd, -1, RELAY_PIPE_SIZE,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		io_uring_sqe_set_data64(sqe, uring_tag(c, op_in + 1));
+		c->c_inflight |= 1u << (op_in + 1);
+	}
+	return 1;
+}
+
+void
+relay_splice_done(struct conn *c, int op, int res)
+{
+	int dir = op == OP_C2U_SPLICE_IN || op == OP_C2U_SPLICE_OUT ? SPLICE_C2U : SPLICE_U2C;
+	struct splice_dir *sd = &c->c_splice[dir];
+	struct leg *src = dir == SPLICE_C2U ? &c->c_client : &c->c_up;
+	bool in = op == OP_C2U_SPLICE_IN || op == OP_U2C_SPLICE_IN;
+
+	if (sd->sd_pipe[0] < 0)
+		return;		/* the direction was torn down meanwhile */
+	if (in) {
+		if (res > 0) {
+			sd->sd_piped += res;
+			if (!c->c_http.h_opaque) {
+				if (dir == SPLICE_C2U)
+					http1_req_skip(&c->c_http, res);
+				else
+					http1_resp_skip(&c->c_http, res);
+			}
+			conn_activity(c);
+		} else if (res == 0) {
+			src->l_eof = true;	/* FIN: close_notify would be a record */
+		} else if (res == -EAGAIN) {
+			sd->sd_blocked_in = true;
+		} else if (res == -EINVAL) {
+			/* A control record heads the queue: read it as such. */
+			sd->sd_control = true;
+		} else if (res != -ECANCELED) {
+			c->c_reason = dir == SPLICE_C2U ? "client_read_failed" : "upstream_read_failed";
+			sd->sd_control = true;	/* let the record reader see the error */
+		}
+		return;
+	}
+	if (res > 0) {
+		sd->sd_piped -= res;
+		relay_count_write(c, dir, res, true);
+		conn_activity(c);
+	} else if (res == -EAGAIN) {
+		/* Nothing in the pipe (the in side found nothing), or the
+		 * destination is full. */
+		if (sd->sd_piped > 0)
+			sd->sd_blocked_out = true;
+	} else if (res != -ECANCELED && res != 0) {
+		if (dir == SPLICE_C2U)
+			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_write_failed");
+		else
+			conn_fail(c, STAT_close_client_reset, "client_write_failed");
+	}
+}
+
+void
+relay_poll_done(struct conn *c, int op)
+{
+	switch (op) {
+	case OP_CLIENT_POLL_IN:  c->c_splice[SPLICE_C2U].sd_blocked_in = false; break;
+	case OP_UP_POLL_OUT:     c->c_splice[SPLICE_C2U].sd_blocked_out = false; break;
+	case OP_UP_POLL_IN:      c->c_splice[SPLICE_U2C].sd_blocked_in = false; break;
+	case OP_CLIENT_POLL_OUT: c->c_splice[SPLICE_U2C].sd_blocked_out = false; break;
+	}
+}
+
+/* Should this direction read through userspace now?  In kTLS mode only
+ * when the bytes must be seen, or a control record waits. */
+static bool
+relay_wants_userspace_read(struct conn *c, int dir, struct buf *in)
+{
+	struct splice_dir *sd = &c->c_splice[dir];
+
+	if (c->c_mode == RELAY_USERSPACE)
+		return true;
+	if (relay_splice_busy(c, dir) || sd->sd_piped > 0)
+		return false;
+	if (sd->sd_control) {
+		sd->sd_control = false;
+		return true;
+	}
+	return in->b_len > 0 || relay_passthrough(c, dir) == 0;
+}
+
+/* ---------------------------------------------------------------- pump */
+
 /* Client to upstream.  Returns 1 if anything moved or changed, 0 if not,
  * -1 if the connection was closed. */
 static int
@@ -101,19 +460,23 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 {
 	struct leg *cl = &c->c_client, *up = &c->c_up;
 	struct buf *in = &c->c_c2u_in, *out = &c->c_c2u_out;
+	struct splice_dir *sd = &c->c_splice[SPLICE_C2U];
 	uint64_t *stats = c->c_worker->w_stats;
-	int progress = 0, n;
+	int progress = 0;
+	size_t n;
 
-	while (relay_up_ready(c) && out->b_len > 0) {
-		ERR_clear_error();
-		if ((n = SSL_write(up->l_ssl, buf_rptr(out), out->b_len)) > 0) {
+	/* Spliced bytes go first: userspace bytes wait until the pipe is empty. */
+	while (relay_up_ready(c) && out->b_len > 0 && sd->sd_piped == 0 &&
+	    !relay_splice_busy(c, SPLICE_C2U)) {
+		enum relay_io r = relay_write(c, up, buf_rptr(out), out->b_len, &n, uw);
+
+		if (r == IO_DONE) {
 			buf_consume(out, n);
-			c->c_bytes_c2u += n;
-			stats_add(stats, STAT_bytes_c2u, n);
+			relay_count_write(c, SPLICE_C2U, n, false);
 			progress = 1;
 			continue;
 		}
-		if (relay_ssl_result(up, n, uw) != IO_WANT) {
+		if (r != IO_WANT) {
 			ERR_clear_error();
 			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_write_failed");
 			return c->c_state == CONN_CLOSING ? -1 : 1;
@@ -149,17 +512,19 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 			buf_release(in);
 	}
 
-	if (!cl->l_eof && !c->c_answering && !c->c_pending_status) {
+	/* No read-ahead on a connection that may move to kTLS: a record read
+	 * by OpenSSL now would be missing from the kernel's sequence. */
+	if (!cl->l_eof && !c->c_answering && !c->c_pending_status &&
+	    (c->c_state == CONN_RELAY || !c->c_ktls_candidate) &&
+	    relay_wants_userspace_read(c, SPLICE_C2U, in)) {
 		size_t room = buf_make_room(in, CONN_IN_BUF);
 
-		if (room > 0) {
-			ERR_clear_error();
-			if ((n = SSL_read(cl->l_ssl, buf_wptr(in), room)) > 0) {
+		if (room >= (c->c_mode == RELAY_KTLS ? RELAY_MIN_READ : 1)) {
+			switch (relay_read(c, cl, buf_wptr(in), room, &n, cw)) {
+			case IO_DONE:
 				buf_produce(in, n);
 				conn_activity(c);
 				return 1;
-			}
-			switch (relay_ssl_result(cl, n, cw)) {
 			case IO_WANT:
 				if (in->b_len == 0)
 					buf_release(in);
@@ -170,13 +535,26 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 				break;
 			default:
 				ERR_clear_error();
-				conn_fail(c, STAT_close_client_reset, "client_read_failed");
+				conn_fail(c, STAT_close_client_reset, c->c_reason ? c->c_reason :
+				    "client_read_failed");
 				return -1;
 			}
 		}
+	} else if (c->c_mode == RELAY_KTLS && relay_up_ready(c) && !cl->l_eof &&
+	    in->b_len == 0 && out->b_len == 0) {
+		if (relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1) {
+			conn_fail(c, STAT_conn_closed_error, "no_pipe");
+			return -1;
+		}
+	}
+	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 && relay_up_ready(c) &&
+	    relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1) {
+		conn_fail(c, STAT_conn_closed_error, "no_pipe");
+		return -1;
 	}
 
-	if (cl->l_eof && !up->l_shut && out->b_len == 0) {
+	if (cl->l_eof && !up->l_shut && out->b_len == 0 && sd->sd_piped == 0 &&
+	    !relay_splice_busy(c, SPLICE_C2U)) {
 		if (in->b_len > 0 && http1_outstanding(&c->c_http) == 0 &&
 		    !http1_req_waiting_upgrade(&c->c_http)) {
 			/* The client stopped inside a request head: it cannot be
@@ -201,19 +579,20 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 {
 	struct leg *cl = &c->c_client, *up = &c->c_up;
 	struct buf *b = &c->c_u2c;
-	uint64_t *stats = c->c_worker->w_stats;
-	int progress = 0, n;
+	struct splice_dir *sd = &c->c_splice[SPLICE_U2C];
+	int progress = 0;
+	size_t n;
 
-	while (b->b_len > 0) {
-		ERR_clear_error();
-		if ((n = SSL_write(cl->l_ssl, buf_rptr(b), b->b_len)) > 0) {
+	while (b->b_len > 0 && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C)) {
+		enum relay_io r = relay_write(c, cl, buf_rptr(b), b->b_len, &n, cw);
+
+		if (r == IO_DONE) {
 			buf_consume(b, n);
-			c->c_bytes_u2c += n;
-			stats_add(stats, STAT_bytes_u2c, n);
+			relay_count_write(c, SPLICE_U2C, n, false);
 			progress = 1;
 			continue;
 		}
-		if (relay_ssl_result(cl, n, cw) != IO_WANT) {
+		if (r != IO_WANT) {
 			ERR_clear_error();
 			conn_fail(c, STAT_close_client_reset, "client_write_failed");
 			return -1;
@@ -228,11 +607,14 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 		return c->c_state == CONN_CLOSING ? -1 : 1;
 	}
 
-	if (relay_up_ready(c) && !up->l_eof) {
+	if (relay_up_ready(c) && !up->l_eof && relay_wants_userspace_read(c, SPLICE_U2C, b)) {
 		size_t room = buf_make_room(b, CONN_OUT_BUF);
+		enum relay_io r = IO_WANT;
 
-		ERR_clear_error();
-		if (room > 0 && (n = SSL_read(up->l_ssl, buf_wptr(b), room)) > 0) {
+		if (room > 0)
+			r = relay_read(c, up, buf_wptr(b), room, &n, uw);
+		switch (r) {
+		case IO_DONE:
 			if (!c->c_http.h_opaque &&
 			    http1_resp_observe(&c->c_http, buf_wptr(b), n) == -1) {
 				conn_fail(c, STAT_resp_bad, "upstream_bad_response");
@@ -242,8 +624,6 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 			conn_activity(c);
 			relay_try_answer(c);
 			return 1;
-		}
-		switch (room > 0 ? relay_ssl_result(up, n, uw) : IO_WANT) {
 		case IO_WANT:
 			if (b->b_len == 0)
 				buf_release(b);
@@ -260,12 +640,24 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 			break;
 		default:
 			ERR_clear_error();
-			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_read_failed");
+			conn_upstream_broken(c, STAT_up_fail_reset, c->c_reason ? c->c_reason :
+			    "upstream_read_failed");
 			return c->c_state == CONN_CLOSING ? -1 : 1;
 		}
+	} else if (c->c_mode == RELAY_KTLS && relay_up_ready(c) && !up->l_eof) {
+		if (relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1) {
+			conn_fail(c, STAT_conn_closed_error, "no_pipe");
+			return -1;
+		}
+	}
+	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 &&
+	    relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1) {
+		conn_fail(c, STAT_conn_closed_error, "no_pipe");
+		return -1;
 	}
 
-	if (up->l_eof && !cl->l_shut && relay_shut(c, cl, up->l_eof_clean, cw) == 0)
+	if (up->l_eof && !cl->l_shut && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C) &&
+	    relay_shut(c, cl, up->l_eof_clean, cw) == 0)
 		progress = 1;
 	return progress;
 }
@@ -306,5 +698,51 @@ relay_pump(struct conn *c)
 		conn_done(c);
 		return -1;
 	}
+	return 0;
+}
+
+/* Fallback reasons as counted. */
+static enum stat_id
+relay_fallback_stat(const char *reason)
+{
+	if (strcmp(reason, "openssl_has_pending_bytes") == 0)
+		return STAT_ktls_fb_pending;
+	if (strcmp(reason, "tx_not_offloaded") == 0 || strcmp(reason, "rx_not_offloaded") == 0 ||
+	    strcmp(reason, "cipher_not_offloadable") == 0)
+		return STAT_ktls_fb_cipher;
+	return STAT_ktls_fb_install;
+}
+
+int
+relay_start(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	const char *reason = NULL;
+	int r;
+
+	c->c_splice[0].sd_pipe[0] = c->c_splice[0].sd_pipe[1] = -1;
+	c->c_splice[1].sd_pipe[0] = c->c_splice[1].sd_pipe[1] = -1;
+	if (!w->w_ktls) {
+		c->c_ktls_fallback = "kernel";
+		stats_inc(w->w_stats, STAT_ktls_fb_kernel);
+	} else if ((r = ktls_install(c, &reason)) == 0) {
+		/* Both legs' keys are in the kernel: OpenSSL has nothing left
+		 * to do, and its buffers and objects go. */
+		c->c_mode = RELAY_KTLS;
+		stats_inc(w->w_stats, STAT_path_ktls);
+		SSL_free(c->c_client.l_ssl);
+		SSL_free(c->c_up.l_ssl);
+		c->c_client.l_ssl = c->c_up.l_ssl = NULL;
+		return 0;
+	} else {
+		c->c_ktls_fallback = reason;
+		stats_inc(w->w_stats, relay_fallback_stat(reason));
+		if (r == -2) {
+			conn_fail(c, STAT_conn_closed_error, reason);
+			return -1;
+		}
+	}
+	c->c_mode = RELAY_USERSPACE;
+	stats_inc(w->w_stats, STAT_path_userspace);
 	return 0;
 }

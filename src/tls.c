@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "ktls.h"
 #include "tls.h"
 
 static const unsigned char tls_alpn_http11[] = "\x08http/1.1";
@@ -173,6 +174,17 @@ tls_setup(struct tls_contexts *tc, const struct config *cf)
 		return -1;
 	}
 	return 0;
+}
+
+void
+tls_enable_ktls(struct tls_contexts *tc)
+{
+	SSL_CTX *ctxs[2] = { tc->tc_server, tc->tc_upstream };
+
+	for (int i = 0; i < 2; i++) {
+		SSL_CTX_set_options(ctxs[i], SSL_OP_ENABLE_KTLS);
+		SSL_CTX_set_keylog_callback(ctxs[i], ktls_keylog);
+	}
 }
 
 void

@@ -20,6 +20,9 @@ struct tls_contexts {
 /* Load and check every file the config names.  Prints what is wrong, with
  * the OpenSSL reason, and returns -1. */
 int		 tls_setup(struct tls_contexts *tc, const struct config *cf);
+/* Let OpenSSL put keys into the kernel (SSL_OP_ENABLE_KTLS) and capture the
+ * TLS 1.3 traffic secrets it will not install itself. */
+void		 tls_enable_ktls(struct tls_contexts *tc);
 void		 tls_free(struct tls_contexts *tc);
 
 /* Classify a failed client-side handshake (server role) for the counters

@@ -5,6 +5,7 @@
  * what completed, the rest points at the worker or the connection.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,44 @@ worker_sqe(struct worker *w)
 	while ((sqe = io_uring_get_sqe(&w->w_ring)) == NULL)
 		io_uring_submit(&w->w_ring);
 	return sqe;
+}
+
+/*
+ * Pipes for splicing, kept per worker and handed to a connection direction
+ * only while bytes are in flight.  Non-blocking, so a splice into a full
+ * pipe or out of an empty one returns EAGAIN instead of parking io-wq.
+ */
+int
+worker_pipe_get(struct worker *w, int fds[2])
+{
+	if (w->w_npipes > 0) {
+		w->w_npipes--;
+		fds[0] = w->w_pipes[2 * w->w_npipes];
+		fds[1] = w->w_pipes[2 * w->w_npipes + 1];
+		return 0;
+	}
+	return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+}
+
+void
+worker_pipe_put(struct worker *w, int fds[2])
+{
+	if (w->w_npipes == w->w_pipes_cap) {
+		unsigned cap = w->w_pipes_cap ? 2 * w->w_pipes_cap : 16;
+		int *p;
+
+		/* Keep at most what a busy moment needed; past that, close. */
+		if (cap > 4096 || (p = realloc(w->w_pipes, 2 * cap * sizeof(int))) == NULL) {
+			close(fds[0]);
+			close(fds[1]);
+			return;
+		}
+		w->w_pipes = p;
+		w->w_pipes_cap = cap;
+	}
+	w->w_pipes[2 * w->w_npipes] = fds[0];
+	w->w_pipes[2 * w->w_npipes + 1] = fds[1];
+	w->w_npipes++;
 }
 
 static void
@@ -228,4 +267,7 @@ worker_join(struct worker *w)
 	io_uring_queue_exit(&w->w_ring);
 	close(w->w_wake_fd);
 	close(w->w_listen_fd);
+	for (unsigned i = 0; i < 2 * w->w_npipes; i++)
+		close(w->w_pipes[i]);
+	free(w->w_pipes);
 }

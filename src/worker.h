@@ -35,6 +35,10 @@ enum uring_op {
 	OP_UP_POLL_OUT,		/* conn: upstream socket writable */
 	OP_UP_CONNECT,		/* conn: TCP connect to the original destination */
 	OP_YIELD,		/* conn: a NOP, to resume a busy relay after others ran */
+	OP_C2U_SPLICE_IN,	/* conn, kTLS: client socket -> pipe */
+	OP_C2U_SPLICE_OUT,	/* conn, kTLS: pipe -> upstream socket (hard-linked) */
+	OP_U2C_SPLICE_IN,	/* conn, kTLS: upstream socket -> pipe */
+	OP_U2C_SPLICE_OUT,	/* conn, kTLS: pipe -> client socket (hard-linked) */
 	OP__COUNT
 };
 #define OP_MASK		0xfUL
@@ -65,8 +69,16 @@ struct worker {
 	unsigned		 w_nconns;
 	uint64_t		 w_now_ms;		/* CLOCK_MONOTONIC, per loop turn */
 	bool			 w_accepting;		/* multishot accept armed */
+	bool			 w_ktls;		/* kernel TLS usable (probe, --ktls) */
+	int			*w_pipes;		/* free pipe pairs, 2 fds each */
+	unsigned		 w_npipes, w_pipes_cap;
 	bool			 w_stopping;
 } __attribute__((aligned(16)));
+
+/* A pipe pair from the worker's pool (made if the pool is empty), and back.
+ * 0 or -1. */
+int			 worker_pipe_get(struct worker *w, int fds[2]);
+void			 worker_pipe_put(struct worker *w, int fds[2]);
 
 /* Get a submission entry, flushing the ring to the kernel when full. */
 struct io_uring_sqe	*worker_sqe(struct worker *w);
