@@ -41,6 +41,11 @@
 
 #define RELAY_PIPE_SIZE		(64 * 1024)	/* default pipe capacity */
 #define RELAY_MIN_READ		512		/* room a kTLS read needs */
+/* On the kTLS path userspace reads only what it must see (heads, chunk
+ * lines, control records): read in small bites so a body behind a head
+ * stays in the kernel for the splice.  The kernel keeps the rest of a
+ * partly read record. */
+#define RELAY_KTLS_READ		4096
 
 enum relay_io { IO_DONE, IO_WANT, IO_EOF, IO_ERROR };
 
@@ -519,6 +524,8 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 	    relay_wants_userspace_read(c, SPLICE_C2U, in)) {
 		size_t room = buf_make_room(in, CONN_IN_BUF);
 
+		if (c->c_mode == RELAY_KTLS && room > RELAY_KTLS_READ)
+			room = RELAY_KTLS_READ;
 		if (room >= (c->c_mode == RELAY_KTLS ? RELAY_MIN_READ : 1)) {
 			switch (relay_read(c, cl, buf_wptr(in), room, &n, cw)) {
 			case IO_DONE:
@@ -611,6 +618,8 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 		size_t room = buf_make_room(b, CONN_OUT_BUF);
 		enum relay_io r = IO_WANT;
 
+		if (c->c_mode == RELAY_KTLS && room > RELAY_KTLS_READ)
+			room = RELAY_KTLS_READ;
 		if (room > 0)
 			r = relay_read(c, up, buf_wptr(b), room, &n, uw);
 		switch (r) {
