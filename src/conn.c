@@ -153,6 +153,14 @@ conn_fail(struct conn *c, enum stat_id why, const char *token)
 	conn_close(c);
 }
 
+/* Close on an error already counted by the caller. */
+void
+conn_close_error(struct conn *c)
+{
+	c->c_failed = true;
+	conn_close(c);
+}
+
 void
 conn_done(struct conn *c)
 {

@@ -179,6 +179,7 @@ void	 conn_fail(struct conn *c, enum stat_id why, const char *token);
 void	 conn_answer_error(struct conn *c, int status);
 void	 conn_upstream_broken(struct conn *c, enum stat_id why, const char *token);
 void	 conn_done(struct conn *c);
+void	 conn_close_error(struct conn *c);
 void	 conn_close_gracefully(struct conn *c);
 void	 conn_finish_answer(struct conn *c);
 void	 conn_activity(struct conn *c);

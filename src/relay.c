@@ -505,6 +505,18 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 			c->c_reason = http1_error_str(c->c_http.h_error);
 			c->c_pending_status = 400;
 			buf_release(in);
+			if (c->c_http.h_error == HTTP1_ERR_CHUNK) {
+				/* Bad bytes inside a body: the upstream already has
+				 * this request's head and will never answer it, so
+				 * waiting for "earlier responses" would hang.  Answer
+				 * now unless a response is half-way out. */
+				if (!http1_resp_idle(&c->c_http)) {
+					conn_close_error(c);
+					return -1;
+				}
+				conn_answer_error(c, 400);
+				return 1;
+			}
 			relay_try_answer(c);
 			return 1;
 		}
