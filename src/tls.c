@@ -79,8 +79,15 @@ tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 	tls_common_options(ctx);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cf->cf_server_cert) != 1)
 		return tls_fail("--server-cert: cannot load the certificate chain in", cf->cf_server_cert);
-	if (SSL_CTX_use_PrivateKey_file(ctx, cf->cf_server_key, SSL_FILETYPE_PEM) != 1)
+	if (SSL_CTX_use_PrivateKey_file(ctx, cf->cf_server_key, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+			fprintf(stderr, "ktproxy: --server-key %s does not match the certificate in %s\n",
+			    cf->cf_server_key, cf->cf_server_cert);
+			ERR_clear_error();
+			return -1;
+		}
 		return tls_fail("--server-key: cannot load the private key in", cf->cf_server_key);
+	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return tls_fail("--server-key does not match the certificate in", cf->cf_server_cert);
 

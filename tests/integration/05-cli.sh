@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# 05-cli: the command line as an operator meets it - --help documents every
+# flag, --check validates, and every mistake gets a message that names it
+# and a non-zero exit, before anything listens.
+. "$(dirname "$0")/../lib/common"
+need_ktproxy
+"$TESTS_DIR/lib/mkpki" "$PKI" 50 >/dev/null || { fail "mkpki"; exit 1; }
+KTP=$KTPROXY_BUILD/ktproxy
+STAT=$KTPROXY_BUILD/ktproxy-stat
+TMP=$(mktemp -d)
+cli_cleanup() { rm -rf "$TMP"; }
+ktp_on_exit cli_cleanup
+
+good=(--listen 127.0.0.1:18443 --server-cert "$PKI/proxy.crt" --server-key "$PKI/proxy.key"
+	--client-ca "$PKI/client-ca.crt" --crl "$PKI/crl.pem"
+	--delegation-ca "$PKI/delegation-ca.crt" --delegation-key "$PKI/delegation-ca.key"
+	--upstream-ca "$PKI/upstream-ca.crt")
+
+# run_ktp WANT_RC PATTERN WHAT ARGS...: exit status and a message on stderr/stdout
+run_ktp() {
+	local want=$1 pat=$2 what=$3 out rc
+	shift 3
+	out=$(timeout 10 "$KTP" "$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q -- "$pat"; then
+		pass "$what"
+	else
+		fail "$what" "exit $rc (want $want), output: $(printf '%s' "$out" | head -n 5)"
+	fi
+}
+
+section "--help and --version"
+help=$("$KTP" --help)
+for flag in --listen --server-cert --server-key --client-ca --crl --delegation-ca \
+	--delegation-key --upstream-ca --headers --stats --log --workers \
+	--handshake-timeout --idle-timeout --forge-cache --ktls --check; do
+	assert_contains "--help documents $flag" "$help" "  $flag"
+done
+assert_contains "--help shows the TPROXY rules" "$help" "tproxy ip to :8443"
+assert_match "--version" "$("$KTP" --version)" '^ktproxy [0-9]+\.[0-9]+'
+assert_contains "ktproxy-stat --help" "$("$STAT" --help)" "--json"
+
+section "--check"
+run_ktp 0 "configuration OK" "a good configuration" "${good[@]}" --check
+nocrl=("${good[@]:0:8}" "${good[@]:10}")
+run_ktp 0 "configuration OK" "a good configuration without --crl" "${nocrl[@]}" --check
+
+section "Mistakes are named"
+run_ktp 2 "--listen is required" "missing --listen" "${good[@]:2}" --check
+run_ktp 2 "--upstream-ca is required" "missing --upstream-ca" "${good[@]:0:12}" --check
+run_ktp 2 'not ADDR:PORT' "bad --listen" "${good[@]}" --listen 1.2.3.4 --check
+run_ktp 2 'not ADDR:PORT' "bad --listen port" "${good[@]}" --listen 0.0.0.0:70000 --check
+run_ktp 2 'not one of xfcc, amzn, none' "bad --headers" "${good[@]}" --headers envoy --check
+run_ktp 2 'not a number from 1 to 256' "bad --workers" "${good[@]}" --workers 0 --check
+run_ktp 2 'not auto or off' "bad --ktls" "${good[@]}" --ktls maybe --check
+run_ktp 2 'unexpected argument' "stray argument" "${good[@]}" extra --check
+run_ktp 1 "$TMP/nope.crt" "missing --server-cert file" "${good[@]}" --server-cert "$TMP/nope.crt" --check
+run_ktp 1 "does not match" "--server-key of another certificate" "${good[@]}" --server-key "$PKI/alice.key" --check
+run_ktp 1 "not a CA certificate" "--delegation-ca that is not a CA" "${good[@]}" \
+	--delegation-ca "$PKI/alice.crt" --delegation-key "$PKI/alice.key" --check
+run_ktp 1 "--delegation-key does not match" "--delegation-key of another CA" "${good[@]}" \
+	--delegation-key "$PKI/alice.key" --check
+printf 'not a crl\n' > "$TMP/bad.crl"
+run_ktp 1 "--crl: cannot load" "unreadable --crl" "${good[@]}" --crl "$TMP/bad.crl" --check
+run_ktp 1 "--client-ca: cannot load" "missing --client-ca file" "${good[@]}" --client-ca "$TMP/none.pem" --check
+
+section "ktproxy-stat without a daemon"
+out=$("$STAT" --stats "$TMP/absent" 2>&1); rc=$?
+assert_eq "exit status 1" "$rc" 1
+assert_contains "says what to check" "$out" "is ktproxy running"
