@@ -19,7 +19,9 @@ size=$((UP_BIG_MIB * 1024 * 1024))
 have_ktls=0
 grep -q 'kTLS on' "$KTP_STDERR" && have_ktls=1
 
-tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null || echo 0; }
+# /proc/net/tls_stat is per network namespace: ktproxy's sockets are in the
+# gateway's.
+tls_stat() { in_gw awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null || echo 0; }
 last_log() { connlog | tail -n 1; }
 
 if [ "${KTP_IN_VM:-0}" = 1 ]; then
