@@ -355,7 +355,8 @@ conn_client_verified(struct conn *c)
 	conn_upstream_connect(c);
 	return 0;
 oom:
-	conn_fail(c, STAT_conn_closed_error, "out_of_memory");
+	c->c_reason = "out_of_memory";
+	conn_close_error(c);
 	return -1;
 }
 

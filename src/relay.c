@@ -325,7 +325,7 @@ relay_release(struct conn *c)
  * one record costs one submission and the out side runs even when the in
  * side came back short (a kTLS socket yields one record per splice).  Both
  * are non-blocking: io-wq never parks on an idle connection.  Returns 1 if
- * something was submitted.
+ * something was submitted, -1 if the connection was closed (no pipe).
  */
 static int
 relay_splice(struct conn *c, int dir, struct leg *src, struct leg *dst, short *sw, short *dw)
@@ -351,7 +351,9 @@ relay_splice(struct conn *c, int dir, struct leg *src, struct leg *dst, short *s
 		return 0;
 	}
 	if (sd->sd_pipe[0] < 0 && worker_pipe_get(c->c_worker, sd->sd_pipe) == -1) {
+		/* Out of descriptors or pipe memory (fs.pipe-user-pages-*). */
 		c->c_reason = "no_pipe";
+		conn_close_error(c);
 		return -1;
 	}
 	if (do_in) {
@@ -561,16 +563,12 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 		}
 	} else if (c->c_mode == RELAY_KTLS && relay_up_ready(c) && !cl->l_eof &&
 	    in->b_len == 0 && out->b_len == 0) {
-		if (relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1) {
-			conn_fail(c, STAT_conn_closed_error, "no_pipe");
+		if (relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1)
 			return -1;
-		}
 	}
 	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 && relay_up_ready(c) &&
-	    relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1) {
-		conn_fail(c, STAT_conn_closed_error, "no_pipe");
+	    relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1)
 		return -1;
-	}
 
 	if (cl->l_eof && !up->l_shut && out->b_len == 0 && sd->sd_piped == 0 &&
 	    !relay_splice_busy(c, SPLICE_C2U)) {
@@ -666,16 +664,12 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 			return c->c_state == CONN_CLOSING ? -1 : 1;
 		}
 	} else if (c->c_mode == RELAY_KTLS && relay_up_ready(c) && !up->l_eof) {
-		if (relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1) {
-			conn_fail(c, STAT_conn_closed_error, "no_pipe");
+		if (relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1)
 			return -1;
-		}
 	}
 	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 &&
-	    relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1) {
-		conn_fail(c, STAT_conn_closed_error, "no_pipe");
+	    relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1)
 		return -1;
-	}
 
 	if (up->l_eof && !cl->l_shut && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C) &&
 	    relay_shut(c, cl, up->l_eof_clean, cw) == 0)
@@ -759,7 +753,8 @@ relay_start(struct conn *c)
 		c->c_ktls_fallback = reason;
 		stats_inc(w->w_stats, relay_fallback_stat(reason));
 		if (r == -2) {
-			conn_fail(c, STAT_conn_closed_error, reason);
+			c->c_reason = reason;
+			conn_close_error(c);
 			return -1;
 		}
 	}
