@@ -94,6 +94,12 @@ section "TLS 1.2 client leg"
 transfer "TLS 1.2" --tlsv1.2 --tls-max 1.2
 assert_contains "TLS 1.2: client leg" "$(last_log)" "client_tls=TLSv1.2/"
 
+section "TLS 1.2 on both legs"
+upstream_protocols "TLSv1.2" || { fail "nginx restarted with TLS 1.2 only"; exit 1; }
+transfer "TLS 1.2 both legs" --tlsv1.2 --tls-max 1.2
+assert_contains "TLS 1.2 both legs: upstream leg" "$(last_log)" "upstream_tls=TLSv1.2/"
+upstream_protocols "TLSv1.2 TLSv1.3" || { fail "nginx restarted with TLS 1.2 and 1.3"; exit 1; }
+
 section "ChaCha20-Poly1305"
 transfer "ChaCha20 TLS 1.3" --tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256
 assert_contains "ChaCha20: client leg cipher" "$(last_log)" "TLS_CHACHA20_POLY1305_SHA256"
