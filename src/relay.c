@@ -532,9 +532,11 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 	}
 
 	/* No read-ahead on a connection that may move to kTLS: a record read
-	 * by OpenSSL now would be missing from the kernel's sequence. */
+	 * by OpenSSL now would be missing from the kernel's sequence.  Once the
+	 * upstream failed it never will, and its request is read for the 502. */
 	if (!cl->l_eof && !c->c_answering && !c->c_pending_status &&
-	    (c->c_state == CONN_RELAY || !c->c_ktls_candidate) &&
+	    (c->c_state == CONN_RELAY || c->c_state == CONN_UPSTREAM_FAILED ||
+	    !c->c_ktls_candidate) &&
 	    relay_wants_userspace_read(c, SPLICE_C2U, in)) {
 		size_t room = buf_make_room(in, CONN_IN_BUF);
 
