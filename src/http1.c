@@ -207,6 +207,31 @@ http1_rescan(const uint8_t *p, size_t end, bool want_empty)
 	return http1_scan(p, end, 0, want_empty, &e) == 1 && e == end;
 }
 
+/*
+ * Find the end of a head (want_empty: up to the empty line) or of one
+ * trailer line in in[0..n), looking at no more than `limit` bytes, and
+ * check it.  Returns 1 with *end set, 0 for "need more bytes", -1 for a
+ * malformed block, -2 when `limit` bytes hold no end.  How far it looked is
+ * kept in h_head_seen: a head trickling in byte by byte is not rescanned
+ * from its start every time.
+ */
+static int
+http1_find_end(struct http1 *h, const uint8_t *in, size_t n, size_t limit,
+    bool want_empty, size_t *end)
+{
+	size_t window = n < limit ? n : limit;
+	int r = http1_scan(in, window, h->h_head_seen, want_empty, end);
+
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		h->h_head_seen = window;
+		return window == limit ? -2 : 0;
+	}
+	h->h_head_seen = *end;
+	return http1_rescan(in, *end, want_empty) ? 1 : -1;
+}
+
 /* Length of the line starting at p, CRLF excluded; the caller knows p holds
  * a CRLF (http1_scan found it). */
 static size_t
@@ -620,7 +645,7 @@ http1_req_head(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_
     size_t *produced, enum http1_error *err)
 {
 	struct req_info ri;
-	size_t window, end, need;
+	size_t end, need;
 	int r;
 
 	if (n == 0 || http1_pipe_full(h) || http1_req_waiting_upgrade(h))
@@ -633,26 +658,10 @@ http1_req_head(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_
 			return 2;
 		}
 	}
-	window = n < HTTP1_MAX_HEAD ? n : HTTP1_MAX_HEAD;
-	r = http1_scan(in, window, h->h_head_seen, true, &end);
-	if (r < 0) {
-		*err = HTTP1_ERR_HEADER;
-		return -1;
-	}
-	if (r == 0) {
-		/* remember how far we looked: a head trickling in byte by
-		 * byte must not be rescanned from its start every time */
-		h->h_head_seen = window;
-		if (window == HTTP1_MAX_HEAD) {
-			*err = HTTP1_ERR_HEAD_TOO_LARGE;
-			return -1;
-		}
-		return 0;
-	}
-	h->h_head_seen = end;
-	if (!http1_rescan(in, end, true)) {
-		*err = HTTP1_ERR_HEADER;
-		return -1;
+	if ((r = http1_find_end(h, in, n, HTTP1_MAX_HEAD, true, &end)) <= 0) {
+		if (r < 0)
+			*err = r == -2 ? HTTP1_ERR_HEAD_TOO_LARGE : HTTP1_ERR_HEADER;
+		return r < 0 ? -1 : 0;
 	}
 	if ((*err = http1_check_req_head(in, end, &ri)) != HTTP1_ERR_NONE)
 		return -1;
@@ -684,31 +693,16 @@ static ssize_t
 http1_req_trailer(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_t room,
     size_t *produced, enum http1_error *err)
 {
-	size_t limit, window, end, len, nlen, vlen;
+	size_t end, len, nlen, vlen;
 	const uint8_t *v;
 	int r;
 
 	if (n == 0)
 		return 0;
-	limit = HTTP1_MAX_HEAD - h->h_chunk_line;
-	window = n < limit ? n : limit;
-	r = http1_scan(in, window, h->h_head_seen, false, &end);
-	if (r < 0) {
-		*err = HTTP1_ERR_CHUNK;
-		return -1;
-	}
-	if (r == 0) {
-		h->h_head_seen = window;
-		if (window == limit) {
+	if ((r = http1_find_end(h, in, n, HTTP1_MAX_HEAD - h->h_chunk_line, false, &end)) <= 0) {
+		if (r < 0)
 			*err = HTTP1_ERR_CHUNK;
-			return -1;
-		}
-		return 0;
-	}
-	h->h_head_seen = end;
-	if (!http1_rescan(in, end, false)) {
-		*err = HTTP1_ERR_CHUNK;
-		return -1;
+		return r < 0 ? -1 : 0;
 	}
 	len = end - 2;
 	if (len == 0) {

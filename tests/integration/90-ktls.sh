@@ -21,6 +21,14 @@ grep -q 'kTLS on' "$KTP_STDERR" && have_ktls=1
 
 # /proc/net/tls_stat is per network namespace: ktproxy's sockets are in the
 # gateway's.
+# key_update_then_request: a TLS 1.3 client sends KeyUpdate (s_client's "k"
+# command), then a request.
+key_update_then_request() {
+	{ printf 'k\n'; sleep 1
+	  printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\nConnection: close\r\n\r\n'; sleep 3; } |
+		cli_sclient alice -tls1_3
+}
+
 tls_stat() { in_gw awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat 2>/dev/null || echo 0; }
 last_log() { connlog | tail -n 1; }
 
@@ -37,6 +45,10 @@ if [ "$have_ktls" = 0 ]; then
 	assert_contains "the log names the path and the reason" "$(last_log)" "path=userspace ktls_fallback=kernel"
 	assert_eq "counted as a kernel fallback" "$(stat_get .ktls_fallbacks.kernel)" 1
 	assert_eq "nothing spliced" "$(stat_get '.bytes_spliced.upstream_to_client + .bytes_spliced.client_to_upstream')" 0
+	# OpenSSL follows a TLS 1.3 KeyUpdate by itself on this path.
+	out=$(key_update_then_request)
+	assert_contains "KeyUpdate from the client: OpenSSL follows it" "$out" "KEYUPDATE"
+	assert_contains "...and the request after it is answered" "$out" "subject=$(subject_of alice)"
 	ktproxy_stop
 	exit 0
 fi
@@ -90,6 +102,10 @@ assert_contains "TLS 1.3: upstream leg" "$(last_log)" "upstream_tls=TLSv1.3/"
 assert_ge "TLS 1.3: upstream NewSessionTickets consumed" \
 	"$(stat_get .ktls_control_records.new_session_ticket)" "$((nst0 + 1))"
 
+section "AES-128-GCM"
+transfer "AES-128-GCM TLS 1.3" --tlsv1.3 --tls13-ciphers TLS_AES_128_GCM_SHA256
+assert_contains "AES-128-GCM: client leg cipher" "$(last_log)" "client_tls=TLSv1.3/TLS_AES_128_GCM_SHA256"
+
 section "TLS 1.2 client leg"
 transfer "TLS 1.2" --tlsv1.2 --tls-max 1.2
 assert_contains "TLS 1.2: client leg" "$(last_log)" "client_tls=TLSv1.2/"
@@ -130,6 +146,17 @@ wait_idle 10
 assert_ge "close_notify records seen on kTLS sockets" \
 	"$(stat_get .ktls_control_records.close_notify)" "$((cn0 + 2))"
 assert_eq "no connection truncated by the relay" "$(connlog | grep -c 'reason=client_read_failed\|reason=upstream_read_failed' || true)" 0
+
+section "TLS 1.3 KeyUpdate on a kTLS socket"
+# Linux 6.1 sets TLS_RX once per socket, so the kernel cannot follow a
+# KeyUpdate: the connection is closed cleanly, counted, with its reason -
+# never left decrypting garbage or hanging.
+ku0=$(stat_get .ktls_control_records.key_update)
+out=$(key_update_then_request)
+assert_not_contains "the request after the KeyUpdate is not relayed" "$out" "subject=$(subject_of alice)"
+assert_eq "counted as a KeyUpdate" "$(stat_wait .ktls_control_records.key_update $((ku0 + 1)))" "$((ku0 + 1))"
+wait_idle 10
+assert_contains "closed with its reason" "$(last_log)" "reason=key_update_unsupported"
 
 section "--ktls off"
 ktproxy_restart --ktls off || exit 1
