@@ -164,6 +164,32 @@ union ktls_crypto_info {
 	struct tls12_crypto_info_chacha20_poly1305 chacha;
 };
 
+int
+ktls_tls13_keys(const SSL *ssl, const uint8_t *secret, size_t slen, uint8_t key[32],
+    size_t *keylen, uint8_t iv[12])
+{
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+	const EVP_MD *md = cipher ? SSL_CIPHER_get_handshake_digest(cipher) : NULL;
+
+	if (md == NULL || slen != (size_t)EVP_MD_get_size(md))
+		return -1;
+	switch (SSL_CIPHER_get_cipher_nid(cipher)) {
+	case NID_aes_128_gcm:
+		*keylen = 16;
+		break;
+	case NID_aes_256_gcm:
+	case NID_chacha20_poly1305:
+		*keylen = 32;
+		break;
+	default:
+		return -1;
+	}
+	if (ktls_expand_label(md, secret, slen, "key", key, *keylen) == -1 ||
+	    ktls_expand_label(md, secret, slen, "iv", iv, 12) == -1)
+		return -1;
+	return 0;
+}
+
 /*
  * Build the TLS 1.3 RX crypto info for a leg from its captured secret.
  * rec_seq is 0: nothing has been read under the application key yet (the
@@ -174,30 +200,16 @@ static int
 ktls_rx13_info(struct leg *l, union ktls_crypto_info *ci, size_t *cilen, const char **reason)
 {
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(l->l_ssl);
-	const EVP_MD *md = SSL_CIPHER_get_handshake_digest(cipher);
 	uint8_t key[32], iv[12];
 	size_t keylen;
 
 	memset(ci, 0, sizeof(*ci));
-	if (md == NULL || l->l_rx_secret_len != (size_t)EVP_MD_get_size(md)) {
+	if (l->l_rx_secret_len == 0) {
 		*reason = "no_traffic_secret";
 		return -1;
 	}
-	switch (SSL_CIPHER_get_cipher_nid(cipher)) {
-	case NID_aes_128_gcm:
-		keylen = 16;
-		break;
-	case NID_aes_256_gcm:
-	case NID_chacha20_poly1305:
-		keylen = 32;
-		break;
-	default:
+	if (ktls_tls13_keys(l->l_ssl, l->l_rx_secret, l->l_rx_secret_len, key, &keylen, iv) == -1) {
 		*reason = "cipher_not_offloadable";
-		return -1;
-	}
-	if (ktls_expand_label(md, l->l_rx_secret, l->l_rx_secret_len, "key", key, keylen) == -1 ||
-	    ktls_expand_label(md, l->l_rx_secret, l->l_rx_secret_len, "iv", iv, sizeof(iv)) == -1) {
-		*reason = "hkdf_failed";
 		return -1;
 	}
 	switch (SSL_CIPHER_get_cipher_nid(cipher)) {

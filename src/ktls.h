@@ -38,6 +38,14 @@ bool	 ktls_probe(char *why, size_t len);
 void	 ktls_keylog(const SSL *ssl, const char *line);
 
 /*
+ * The TLS 1.3 record key and IV of a traffic secret, for the cipher `ssl`
+ * negotiated (RFC 8446 7.3: HKDF-Expand-Label "key" and "iv" with the
+ * cipher's hash).  0, or -1 for a cipher the kernel cannot take.
+ */
+int	 ktls_tls13_keys(const SSL *ssl, const uint8_t *secret, size_t slen,
+	    uint8_t key[32], size_t *keylen, uint8_t iv[12]);
+
+/*
  * Move both legs of an established connection into the kernel.  Returns 0
  * when all four directions are in the kernel (the SSL objects are then of
  * no further use), -1 when the connection stays in userspace (`reason`
