@@ -490,10 +490,37 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 		}
 		break;
 	}
+	/* Body bytes (and everything after a 101) already in the input buffer
+	 * go out from there: the rewriter would only copy them.  Once this path
+	 * has started on some bytes the rewriter leaves them alone, so an
+	 * SSL_write retried after WANT_WRITE sees the same bytes again. */
+	while (relay_up_ready(c) && out->b_len == 0 && in->b_len > 0 && sd->sd_piped == 0 &&
+	    !relay_splice_busy(c, SPLICE_C2U) && !c->c_pending_status &&
+	    relay_passthrough(c, SPLICE_C2U) > 0) {
+		size_t pass = relay_passthrough(c, SPLICE_C2U);
+		enum relay_io r = relay_write(c, up, buf_rptr(in),
+		    pass < in->b_len ? pass : in->b_len, &n, uw);
+
+		if (r == IO_DONE) {
+			buf_consume(in, n);
+			if (!c->c_http.h_opaque)
+				http1_req_skip(&c->c_http, n);
+			relay_count_write(c, SPLICE_C2U, n, false);
+			progress = 1;
+			continue;
+		}
+		if (r != IO_WANT) {
+			ERR_clear_error();
+			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_write_failed");
+			return c->c_state == CONN_CLOSING ? -1 : 1;
+		}
+		break;
+	}
 	if (out->b_len == 0 && in->b_len == 0)
 		buf_release(out);
 
-	if (in->b_len > 0 && !c->c_answering && !c->c_pending_status) {
+	if (in->b_len > 0 && !c->c_answering && !c->c_pending_status &&
+	    !(out->b_len == 0 && relay_passthrough(c, SPLICE_C2U) > 0)) {
 		size_t room = buf_make_room(out, CONN_OUT_BUF), outlen = 0;
 		uint64_t before = c->c_http.h_requests;
 		ssize_t r;
