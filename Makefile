@@ -3,6 +3,7 @@
 #   make            build ktproxy and ktproxy-stat into $(BUILD)/
 #   make check      unit tests, fuzz smoke, integration suite; plain and ASan+UBSan builds
 #   make demo       install what is missing, build, run real traffic through ktproxy
+#   make bench      ktproxy, nginx and HAProxy side by side: docs/performance.md
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make fuzz       run the libFuzzer targets (FUZZ_SECONDS each)
 #   make SAN=1      build with AddressSanitizer and UndefinedBehaviorSanitizer
@@ -53,7 +54,7 @@ STAT_OBJS := $(BUILD)/tools/ktproxy-stat.o $(BUILD)/src/stats.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat $(UNIT_BINS)
+all: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat $(BUILD)/ktp-load $(UNIT_BINS)
 	$(Q)ln -sfn $(notdir $(BUILD)) build/current 2>/dev/null || true
 
 $(BUILD)/ktproxy: $(DAEMON_OBJS)
@@ -61,6 +62,10 @@ $(BUILD)/ktproxy: $(DAEMON_OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ktproxy-stat: $(STAT_OBJS)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ktp-load: $(BUILD)/tools/bench/ktp-load.o
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -90,6 +95,10 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo $(BUILD)
 
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/bench/run $(BUILD)
+
 # ---------------------------------------------------------------- fuzzing
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS_fuzz_http1 := src/http1.c
@@ -113,4 +122,4 @@ clean:
 	rm -rf build
 
 .SECONDARY:
-.PHONY: all deps unit check demo fuzz install clean
+.PHONY: all deps unit check demo bench fuzz install clean
