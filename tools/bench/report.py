@@ -1,0 +1,451 @@
+#!/usr/bin/env python3
+# report.py BENCH_OUT MARKDOWN PNG - turn tools/bench/run's results into
+# docs/performance.md (tables) and docs/performance.png (gnuplot bar chart
+# of the cost ratios to nginx).
+#
+# Input: BENCH_OUT/meta.json (machine, versions, knobs) and
+# BENCH_OUT/results.jsonl (one JSON object per proxy and phase; "status"
+# is "ok" or "n/a" with a "reason").  Everything derived is computed here,
+# so the report can be regenerated from the raw files alone:
+#   python3 tools/bench/report.py build/bench docs/performance.md docs/performance.png
+import json
+import math
+import os
+import subprocess
+import sys
+
+REFS = ["nginx-perconn", "nginx-pooled"]
+ORDER = ["ktproxy", "nginx-perconn", "nginx-pooled", "haproxy", "direct"]
+LABEL = {
+    "ktproxy": "ktproxy",
+    "nginx-perconn": "nginx, upstream per request",
+    "nginx-pooled": "nginx, pooled upstream",
+    "haproxy": "HAProxy",
+    "direct": "upstream direct (no proxy)",
+}
+SHORT = {
+    "ktproxy": "ktproxy",
+    "nginx-perconn": "nginx/req",
+    "nginx-pooled": "nginx/pool",
+    "haproxy": "HAProxy",
+    "direct": "direct",
+}
+
+
+def load(out):
+    with open(os.path.join(out, "meta.json")) as f:
+        meta = json.load(f)
+    res = {}
+    with open(os.path.join(out, "results.jsonl")) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line)
+            res[(r["proxy"], r["phase"])] = r
+    return meta, res
+
+
+class NA(Exception):
+    pass
+
+
+def num(x):
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    raise NA("ktp-load reported no number")
+
+
+def ld(r, key):
+    return num(r.get("load", {}).get(key))
+
+
+def need_proxy(r):
+    if r["proxy"] == "direct":
+        raise NA("no proxy")
+    return num(r.get("proxy_cpu_s"))
+
+
+def per(work_key, unit):
+    def f(r):
+        cpu = need_proxy(r)
+        w = ld(r, work_key)
+        if w <= 0:
+            raise NA("no %s completed" % work_key)
+        return cpu / w * unit
+    return f
+
+
+def per_gb(r):
+    cpu = need_proxy(r)
+    b = ld(r, "bytes_in") + ld(r, "bytes_out")
+    if b <= 0:
+        raise NA("no bytes moved")
+    return cpu / b * 1e9
+
+
+def mem_per_conn(r):
+    if r["proxy"] == "direct":
+        raise NA("no proxy")
+    n = num(r.get("established") or r.get("connections"))
+    if n <= 0:
+        raise NA("no connections")
+    return (num(r["proxy_pss_kb_during"]) - num(r["proxy_pss_kb_before"])) / n
+
+
+def slab_per_conn(r):
+    n = num(r.get("established") or r.get("connections"))
+    return (num(r["slab_kb_during"]) - num(r["slab_kb_before"])) / n
+
+
+def minted(r):
+    if r["proxy"] != "ktproxy":
+        raise NA("does not forge")
+    a, b = r.get("ktproxy_after") or {}, r.get("ktproxy_before") or {}
+    hs = ld(r, "handshakes")
+    if hs <= 0:
+        raise NA("no handshakes")
+    return 100.0 * (num(a.get("forged_minted")) - num(b.get("forged_minted"))) / hs
+
+
+EXPECTED_NA = ("no proxy", "does not forge")
+
+
+def busy(r):
+    if r["proxy"] == "direct":
+        raise NA("no proxy")
+    w = num(r.get("wall_s"))
+    return 100.0 * need_proxy(r) / w if w > 0 else 0.0
+
+
+def metrics(meta, res):
+    """(key, label, unit, phase, fn, kind): kind cost (lower is better, in
+    the plot), rate (higher is better), info (context only)."""
+    rate = meta.get("rate", "?")
+    m = [
+        ("hs1_cpu", "CPU per 1000 handshakes, returning identity", "s", "hs1", per("handshakes", 1000), "cost"),
+        ("hsN_cpu", "CPU per 1000 handshakes, new identity (forge-cache miss)", "s", "hsN", per("handshakes", 1000), "cost"),
+        ("rps_cpu", "CPU per 100k keep-alive requests", "s", "rps", per("requests", 1e5), "cost"),
+        ("down_cpu", "CPU per GB downloaded", "s", "down", per_gb, "cost"),
+        ("up_cpu", "CPU per GB uploaded", "s", "up", per_gb, "cost"),
+        ("lat_p99", "p99 latency at %s req/s" % rate, "ms", "lat", lambda r: ld(r, "p99_ms"), "cost"),
+    ]
+    idle = sorted({ph for (_, ph) in res if ph.startswith("idle")}, key=lambda s: int(s[4:] or 0))
+    for ph in idle:
+        m.append(("%s_mem" % ph, "memory per idle connection, %s held" % ph[4:], "KiB", ph, mem_per_conn, "cost"))
+    m += [
+        ("hs1_rate", "handshakes/s, returning identity", "/s", "hs1", lambda r: ld(r, "handshakes_per_s"), "rate"),
+        ("hsN_rate", "handshakes/s, new identity", "/s", "hsN", lambda r: ld(r, "handshakes_per_s"), "rate"),
+        ("rps_rate", "requests/s, keep-alive", "/s", "rps", lambda r: ld(r, "requests_per_s"), "rate"),
+        ("down_rate", "download MB/s", "MB/s", "down", lambda r: ld(r, "bytes_per_s") / 1e6, "rate"),
+        ("up_rate", "upload MB/s", "MB/s", "up", lambda r: ld(r, "bytes_per_s") / 1e6, "rate"),
+        ("lat_p50", "p50 latency at %s req/s" % rate, "ms", "lat", lambda r: ld(r, "p50_ms"), "info"),
+    ]
+    for ph in idle:
+        m.append(("%s_slab" % ph, "kernel slab per idle connection, %s held (whole machine)" % ph[4:], "KiB", ph, slab_per_conn, "info"))
+    for ph in ["hs1", "hsN"]:
+        m.append(("%s_minted" % ph, "certificates minted per 100 handshakes (%s)" % ph, "", ph, minted, "info"))
+    for ph in ["hs1", "hsN", "rps", "lat", "down", "up"]:
+        m.append(("%s_busy" % ph, "proxy core busy during %s" % ph, "%", ph, busy, "info"))
+    return m
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    a = abs(v)
+    if a >= 1000:
+        s = "%.0f" % v
+    elif a >= 100:
+        s = "%.0f" % v
+    elif a >= 10:
+        s = "%.1f" % v
+    elif a >= 1:
+        s = "%.2f" % v
+    elif a == 0:
+        s = "0"
+    else:
+        s = "%.3g" % v
+    return s
+
+
+def evaluate(meta, res, proxies):
+    """values[key][proxy] = (value or None, note)"""
+    vals = {}
+    notes = []   # footnotes: (marker text)
+    for key, label, unit, phase, fn, kind in metrics(meta, res):
+        row = {}
+        for p in proxies:
+            r = res.get((p, phase))
+            if r is None:
+                row[p] = (None, "not run")
+                continue
+            if r.get("status") != "ok":
+                row[p] = (None, r.get("reason", "failed"))
+                continue
+            try:
+                v = fn(r)
+            except NA as e:
+                row[p] = (None, str(e))
+                continue
+            except (KeyError, TypeError, ZeroDivisionError, ValueError) as e:
+                row[p] = (None, "incomplete result (%s)" % e)
+                continue
+            note = ""
+            errs = r.get("load", {}).get("errors")
+            other, wall = r.get("core0_other_s"), r.get("wall_s")
+            if isinstance(errs, (int, float)) and errs > 0:
+                note = "%d errors" % errs
+            elif r.get("rc", 0) not in (0, None):
+                note = "ktp-load exit %s" % r.get("rc")
+            elif (p != "direct" and isinstance(other, (int, float)) and isinstance(wall, (int, float))
+                  and wall > 0 and other >= 0.2 and 100.0 * other / wall > float(meta.get("other_max", 15))):
+                note = "core 0 spent %d%% of the %s run on other work (another process or interrupts)" % (
+                    100.0 * other / wall, phase)
+            row[p] = (v, note)
+        vals[key] = row
+    return vals
+
+
+def cell(v, note, notes):
+    if v is None:
+        return "–" if note in EXPECTED_NA else "n/a"
+    s = fmt(v)
+    if note:
+        if note not in notes:
+            notes.append(note)
+        s += " [%d]" % (notes.index(note) + 1)
+    return s
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def main():
+    out, md_path, png_path = sys.argv[1:4]
+    meta, res = load(out)
+    proxies = [p for p in ORDER if any(k[0] == p for k in res)]
+    proxies += sorted({k[0] for k in res} - set(proxies))
+    # rows only for the phases that ran (BENCH_PHASES may leave some out)
+    ran = {ph for (_, ph) in res}
+    ms = [m for m in metrics(meta, res) if m[3] in ran]
+    vals = evaluate(meta, res, proxies)
+    others = [p for p in proxies if p not in REFS and p != "direct"]
+    refs = [p for p in REFS if p in proxies]
+    series = [(p, ref) for p in others for ref in refs]
+
+    L = []
+    w = L.append
+    w("# Performance: ktproxy, nginx and HAProxy doing the same job")
+    w("")
+    w("Written by `%s` (`tools/bench/run`, `tools/bench/report.py`) on %s, in %s s; "
+      "the next run overwrites this file and `performance.png`. Raw JSON of every run: "
+      "`build/bench/results.jsonl` and `build/bench/raw/`." %
+      (meta.get("command", "make bench"), meta.get("date", "?"), meta.get("runtime_s", "?")))
+    w("")
+    w("| | |")
+    w("|---|---|")
+    w("| machine | %s, %s CPUs, Linux `%s` |" % (meta.get("cpu", "?"), meta.get("ncpu", "?"), meta.get("kernel", "?")))
+    w("| kTLS | %s |" % ("available" if meta.get("ktls") == "yes" else
+                        "not in this kernel: ktproxy relays through userspace (OpenSSL), like the others"))
+    w("| versions | `%s` (commit `%s`); `%s`; HAProxy `%s`; `%s`; load generator `ktp-load` (tools/bench) |" % (
+        meta.get("ktproxy", "?"), meta.get("commit") or "?", meta.get("nginx", "?"),
+        meta.get("haproxy", "?"), meta.get("openssl", "?")))
+    w("| load | %s s per phase; TLS %s; handshakes %s connections in parallel; requests %s connections; "
+      "latency at %s req/s over %s connections; bulk %s streams (GET %s MiB, POST %s bytes); idle %s |" % (
+        meta.get("seconds"), meta.get("tls"), meta.get("hs_concurrency"), meta.get("rps_concurrency"),
+        meta.get("rate"), meta.get("lat_concurrency"), meta.get("bulk_concurrency"), meta.get("big_mib"),
+        meta.get("upload_bytes"), meta.get("idle")))
+    w("")
+
+    w("## Cost relative to nginx")
+    w("")
+    w("Each cell is the first proxy's figure divided by nginx's, measured in the same run: "
+      "below 1 is cheaper (less CPU per unit of work, lower latency, less memory) than nginx, "
+      "above 1 dearer. Two nginx set-ups are the yardsticks: *per request* opens a fresh, fully "
+      "handshaken upstream TLS connection for every request (nginx cannot bind one to a client "
+      "connection), *pooled* shares 32 kept-alive upstream connections between all clients (which "
+      "a proxy that presents each client's own identity upstream cannot do).")
+    w("")
+    if series:
+        w("| metric | " + " | ".join("%s ÷ %s" % (SHORT[p] if p in SHORT else p, SHORT[r]) for p, r in series) + " |")
+        w("|---|" + "---:|" * len(series))
+        for key, label, unit, phase, fn, kind in ms:
+            if kind == "info":
+                continue
+            cells = []
+            for p, ref in series:
+                q = ratio(vals[key][p][0], vals[key][ref][0])
+                cells.append("n/a" if q is None else "%.2f" % q)
+            w("| %s%s | %s |" % (label, " (higher is better)" if kind == "rate" else "", " | ".join(cells)))
+        w("")
+        w("![cost ratios to nginx](%s)" % os.path.basename(png_path))
+        w("")
+    else:
+        w("(no proxies besides nginx were measured)")
+        w("")
+
+    notes = []
+    w("## Measurements")
+    w("")
+    w("CPU is the proxy's own: utime + stime of all its processes (`/proc/PID/stat`: nginx master "
+      "and worker, HAProxy, ktproxy with its threads) over the load run, divided by the work "
+      "ktp-load counted. Memory is the growth of the proxy's PSS (`smaps_rollup`, all its processes) "
+      "from a freshly started, once-used proxy to the same proxy holding the idle connections, divided by "
+      "their number.")
+    w("")
+    w("| metric | unit | " + " | ".join(LABEL.get(p, p) for p in proxies) + " |")
+    w("|---|---|" + "---:|" * len(proxies))
+    for key, label, unit, phase, fn, kind in ms:
+        w("| %s | %s | %s |" % (label, unit, " | ".join(cell(*vals[key][p], notes) for p in proxies)))
+    w("")
+    for i, n in enumerate(notes):
+        if n.startswith("core 0"):
+            w("[%d] %s: the figure is suspect; run again on a quiet machine." % (i + 1, n))
+        else:
+            w("[%d] %s during that run (see `build/bench/raw/`)." % (i + 1, n))
+    if notes:
+        w("")
+
+    # n/a reasons, once per (proxy, phase)
+    na = []
+    seen = set()
+    for key, label, unit, phase, fn, kind in ms:
+        for p in proxies:
+            v, why = vals[key][p]
+            if v is None and why not in EXPECTED_NA and (p, phase) not in seen:
+                seen.add((p, phase))
+                na.append("- %s, %s: %s" % (LABEL.get(p, p), phase, why))
+    if na:
+        w("### Not measured")
+        w("")
+        L.extend(na)
+        w("")
+
+    w("## How it is measured")
+    w("")
+    w("- Topology of the integration tests (`tests/lib/topo`): client, gateway and server network "
+      "namespaces joined by veth pairs. The proxy under test runs alone in the gateway, pinned to "
+      "core 0 (`taskset -c 0`, one worker or thread); the load generator (`ktp-load`, in the client "
+      "namespace) and the upstream (nginx, one worker, plus a Python sink for uploads) share core 1.")
+    w("- The job is the same for every proxy: terminate the client's TLS 1.3 with a verified client "
+      "certificate (Client CA plus CRL), open TLS to the upstream presenting a certificate the upstream "
+      "accepts (Delegation CA) and verifying the upstream's, and send the client's identity in "
+      "`X-Forwarded-Client-Cert`, replacing any the client sent. Before measuring, a harness check "
+      "sends a request through each proxy and confirms that the upstream saw the identity and the header, "
+      "that a spoofed header was replaced and that a revoked client was refused.")
+    w("- ktproxy: `ktproxy --workers 1` behind TPROXY with the integration tests' flags; it forges a "
+      "certificate for each client identity (cached), its connection log goes to /dev/null. "
+      "nginx and HAProxy present one fixed Delegation-CA certificate (`direct.crt`) for everybody. "
+      "nginx streams both ways (no request or response buffering) with 64k buffers; HAProxy runs "
+      "`http-reuse never` and `no-ssl-reuse` (one upstream connection per client connection, full "
+      "handshake). No proxy issues session tickets to clients (checked) or resumes upstream, and none "
+      "writes an access log. The upstream issues tickets (nginx's default): without them each of nginx's "
+      "upstream connections stalls about 40 ms (measured; Nagle and delayed ACK: the request waits for "
+      "the acknowledgement of the client's Finished).")
+    w("- Handshake phases: each connection does one full handshake and one `GET /small`, then closes. "
+      "*New identity* rotates through %s client certificates and runs ktproxy with `--forge-cache 1`, so "
+      "nearly every connection mints a certificate (ktproxy-stat's `forged_minted` is in the raw JSON); "
+      "nginx and HAProxy do the same work for any identity." % meta.get("clients", "?"))
+    w("- Keep-alive requests: `GET /small` (3 bytes) over long-lived connections, flat out; the latency "
+      "phase sends a fixed %s req/s. Bulk: repeated `GET /big` over keep-alive connections, and `POST /upload` of %s bytes "
+      "(each followed by a 3-byte GET)." % (meta.get("rate", "?"), meta.get("upload_bytes", "?")))
+    w("- Idle connections: each one completes its handshake and one `GET /small`, then stays open%s." % (
+        "" if str(meta.get("idle")) == str(meta.get("idle_asked", meta.get("idle"))) else
+        " (%s were asked for; with %s descriptors per process here, a proxy holding two per connection "
+        "can take %s)" % (meta.get("idle_asked"), meta.get("nofile", "?"), meta.get("idle"))))
+    w("  ktproxy holds both legs of every connection; nginx holds only the client leg "
+      "once a request is done (its upstream connection closes or returns to the pool); HAProxy keeps both. "
+      "The slab row is `/proc/meminfo` Slab for the whole machine, so it includes the client's and the "
+      "upstream's sockets (compare with the direct column).")
+    w("- CPU is sampled with the kernel's tick accounting (1/100 s). Network processing (softirq) on core 0 "
+      "is charged to the process it interrupts; a phase in which core 0 spent more than %s%% of its time on "
+      "anything but the proxy (another process on the machine, say) is marked." % meta.get("other_max", 15))
+    w("- The direct column has no proxy: the load generator and the upstream alone on core 1. For "
+      "throughput it is the ceiling, except for handshakes, where a proxy moves part of the work to core 0.")
+    w("")
+    w("Reproduce: `%s` (knobs: `BENCH_SECONDS`, `BENCH_PROXIES`, `BENCH_PHASES`, `BENCH_IDLE`, "
+      "`BENCH_RATE`, ...; `tools/bench/run --help`)." % meta.get("command", "make bench"))
+    w("")
+
+    with open(md_path + ".tmp", "w") as f:
+        f.write("\n".join(L))
+    os.replace(md_path + ".tmp", md_path)
+
+    plot(out, png_path, ms, vals, series)
+
+
+def plot(out, png_path, ms, vals, series):
+    cost = [(k, l, u) for k, l, u, ph, fn, kind in ms if kind == "cost"]
+    if not cost:
+        cost = [("none", "nothing measured", "")]
+        vals = dict(vals, none={})
+    dat = os.path.join(out, "ratios.dat")
+    gp = os.path.join(out, "ratios.gp")
+    rows = []
+    ymin, ymax = 1.0, 1.0
+    short_label = {
+        "hs1_cpu": "CPU/handshake\\n(same identity)",
+        "hsN_cpu": "CPU/handshake\\n(new identity)",
+        "rps_cpu": "CPU/request",
+        "down_cpu": "CPU/GB\\ndownload",
+        "up_cpu": "CPU/GB\\nupload",
+        "lat_p99": "p99 latency",
+    }
+    with open(dat, "w") as f:
+        f.write("# metric " + " ".join("%s/%s" % s for s in series) + "\n")
+        for i, (k, l, u) in enumerate(cost):
+            qs = []
+            for p, ref in series:
+                q = ratio(vals[k][p][0], vals[k][ref][0])
+                if q is not None and q > 0:
+                    ymin, ymax = min(ymin, q), max(ymax, q)
+                qs.append("?" if q is None or q <= 0 else "%.6g" % q)
+            f.write("%d %s\n" % (i, " ".join(qs)))
+            lab = short_label.get(k)
+            if lab is None and k.endswith("_mem"):
+                lab = "memory/idle conn\\n(%s)" % k[4:-4]
+            rows.append(lab or k)
+    n = max(len(series), 1)
+    bw = 0.8 / n
+    colors = ["#1f77b4", "#6baed6", "#d62728", "#fc9272", "#2ca02c", "#98df8a"]
+    lo = 10 ** math.floor(math.log10(ymin / 1.5))
+    hi = 10 ** math.ceil(math.log10(ymax * 1.5))
+    g = []
+    g.append('set terminal pngcairo size 1400,640 font "sans,10"')
+    g.append('set output "%s"' % png_path)
+    g.append('set title "Cost relative to nginx, same run (below 1: cheaper than nginx)"')
+    g.append("set logscale y")
+    g.append("set yrange [%g:%g]" % (lo, hi))
+    g.append('set ylabel "ratio (log scale)"')
+    g.append("set xrange [-0.6:%g]" % (len(cost) - 0.4))
+    g.append("set bmargin 5")
+    g.append("set grid ytics")
+    g.append("set key top left")
+    g.append('set datafile missing "?"')
+    g.append("set style fill solid 0.9 border -1")
+    g.append("set xtics (" + ", ".join('"%s" %d' % (r, i) for i, r in enumerate(rows)) + ")")
+    g.append("set arrow from -0.6,1 to %g,1 nohead lw 2 lc rgb '#444444'" % (len(cost) - 0.4))
+    plots = []
+    for j, (p, ref) in enumerate(series):
+        x = "($1 - 0.4 + %g)" % (bw * (j + 0.5))
+        plots.append("'%s' using %s:(1):(%s - %g):(%s + %g):(1):%d with boxxyerror lc rgb '%s' title '%s ÷ %s'" % (
+            dat, x, x, bw / 2, x, bw / 2, j + 2, colors[j % len(colors)], SHORT.get(p, p), SHORT.get(ref, ref)))
+        plots.append("'%s' using %s:(column(%d) >= 1 ? column(%d) * 1.1 : column(%d) / 1.1):(sprintf('%%.2f', column(%d))) with labels font ',8' notitle" % (
+            dat, x, j + 2, j + 2, j + 2, j + 2))
+    if not plots:
+        plots.append("1 notitle")
+    g.append("plot " + ", \\\n     ".join(plots))
+    with open(gp, "w") as f:
+        f.write("\n".join(g) + "\n")
+    r = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.exists(png_path):
+        sys.stderr.write("report: gnuplot failed:\n" + r.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
