@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "testcert.h"
 #include "forge.h"
 
 #define DAY	(24 * 3600)
@@ -42,14 +43,6 @@ struct spec {
 	bool		 ca;
 	bool		 no_skid;	/* CA without subjectKeyIdentifier */
 };
-
-static void
-fatal(const char *what)
-{
-	fprintf(stderr, "test_forge: %s failed\n", what);
-	ERR_print_errors_fp(stderr);
-	exit(2);
-}
 
 static const EVP_MD *
 md_for(EVP_PKEY *k)
@@ -132,42 +125,6 @@ mk_cert(const struct spec *s)
 	    md_for(iss ? s->issuer_key : s->key)) <= 0)
 		fatal("X509_sign");
 	return reparse(x);
-}
-
-static void
-name_add(X509_NAME *n, const char *field, int type, const char *val, int len,
-    int set)
-{
-	if (X509_NAME_add_entry_by_txt(n, field, type,
-	    (const unsigned char *)val, len, -1, set) != 1)
-		fatal(field);
-}
-
-static void
-san_add(GENERAL_NAMES *gens, int type, const char *val)
-{
-	GENERAL_NAME	*gen;
-	ASN1_IA5STRING	*s;
-	ASN1_OCTET_STRING *ip;
-
-	if ((gen = GENERAL_NAME_new()) == NULL)
-		fatal("GENERAL_NAME_new");
-	if (type == GEN_IPADD) {
-		if ((ip = a2i_IPADDRESS(val)) == NULL)
-			fatal(val);
-		GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
-	} else if (type == GEN_RID) {
-		GENERAL_NAME_set0_value(gen, GEN_RID, OBJ_txt2obj(val, 1));
-	} else if (type == GEN_DIRNAME) {
-		X509_NAME *dn = X509_NAME_new();
-		name_add(dn, "CN", MBSTRING_ASC, val, -1, 0);
-		GENERAL_NAME_set0_value(gen, GEN_DIRNAME, dn);
-	} else {
-		s = ASN1_IA5STRING_new();
-		ASN1_STRING_set(s, val, -1);
-		GENERAL_NAME_set0_value(gen, type, s);
-	}
-	sk_GENERAL_NAME_push(gens, gen);
 }
 
 /* ---- checking forged certificates ---- */
@@ -394,16 +351,16 @@ san_rich(void)
 {
 	GENERAL_NAMES	*g = sk_GENERAL_NAME_new_null();
 
-	san_add(g, GEN_URI, "spiffe://example.org/ns/prod/sa/api");
-	san_add(g, GEN_DNS, "api.example.org");
-	san_add(g, GEN_DNS, "*.svc.example.org");
-	san_add(g, GEN_DNS, "localhost");
-	san_add(g, GEN_EMAIL, "alice@example.org");
-	san_add(g, GEN_IPADD, "192.0.2.10");
-	san_add(g, GEN_IPADD, "2001:db8::1");
-	san_add(g, GEN_URI, "https://alice.example.org/id");
-	san_add(g, GEN_RID, "1.3.6.1.4.1.99999.1");
-	san_add(g, GEN_DIRNAME, "directory name");
+	san_add(g, GEN_URI, "spiffe://example.org/ns/prod/sa/api", -1);
+	san_add(g, GEN_DNS, "api.example.org", -1);
+	san_add(g, GEN_DNS, "*.svc.example.org", -1);
+	san_add(g, GEN_DNS, "localhost", -1);
+	san_add(g, GEN_EMAIL, "alice@example.org", -1);
+	san_add(g, GEN_IPADD, "192.0.2.10", -1);
+	san_add(g, GEN_IPADD, "2001:db8::1", -1);
+	san_add(g, GEN_URI, "https://alice.example.org/id", -1);
+	san_add(g, GEN_RID, "1.3.6.1.4.1.99999.1", -1);
+	san_add(g, GEN_DIRNAME, "directory name", -1);
 	return g;
 }
 
@@ -500,7 +457,7 @@ test_shapes(void)
 	    now - DAY, now + 30 * DAY);
 	/* 6: serial whose DER has a leading zero byte; SAN critical */
 	g = sk_GENERAL_NAME_new_null();
-	san_add(g, GEN_URI, "spiffe://example.org/ns/a/sa/b");
+	san_add(g, GEN_URI, "spiffe://example.org/ns/a/sa/b", -1);
 	clients[nc++] = mk_client(n_simple("erin"), client_rsa, g, 1,
 	    "80112233445566778899AABBCCDDEEFF", now - DAY, now + 30 * DAY);
 	/* 7: 20-byte serial, the largest RFC 5280 allows */
@@ -508,7 +465,7 @@ test_shapes(void)
 	    "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", now - DAY, now + 30 * DAY);
 	/* 8: empty subject, identity in a critical SAN (RFC 5280 4.2.1.6) */
 	g = sk_GENERAL_NAME_new_null();
-	san_add(g, GEN_URI, "spiffe://example.org/ns/x/sa/nameless");
+	san_add(g, GEN_URI, "spiffe://example.org/ns/x/sa/nameless", -1);
 	clients[nc++] = mk_client(X509_NAME_new(), client_ec, g, 1, NULL,
 	    now - DAY, now + 30 * DAY);
 	/* 9: issued a minute ago (its notBefore is later than our backdate) */

@@ -24,55 +24,11 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "testcert.h"
 #include "ident.h"
 
 static EVP_PKEY	*ca_key, *leaf_key;
 static X509	*ca;
-
-static void
-fatal(const char *what)
-{
-	fprintf(stderr, "test_ident: %s failed\n", what);
-	ERR_print_errors_fp(stderr);
-	exit(2);
-}
-
-static void
-name_add(X509_NAME *n, const char *field, int type, const char *val, int len,
-    int set)
-{
-	if (X509_NAME_add_entry_by_txt(n, field, type,
-	    (const unsigned char *)val, len, -1, set) != 1)
-		fatal(field);
-}
-
-static void
-san_add(GENERAL_NAMES *gens, int type, const char *val, int len)
-{
-	GENERAL_NAME	*gen;
-	ASN1_IA5STRING	*s;
-	ASN1_OCTET_STRING *ip;
-	X509_NAME	*dn;
-
-	if ((gen = GENERAL_NAME_new()) == NULL)
-		fatal("GENERAL_NAME_new");
-	if (type == GEN_IPADD) {
-		if ((ip = a2i_IPADDRESS(val)) == NULL)
-			fatal(val);
-		GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
-	} else if (type == GEN_RID) {
-		GENERAL_NAME_set0_value(gen, GEN_RID, OBJ_txt2obj(val, 1));
-	} else if (type == GEN_DIRNAME) {
-		dn = X509_NAME_new();
-		name_add(dn, "CN", MBSTRING_ASC, val, -1, 0);
-		GENERAL_NAME_set0_value(gen, GEN_DIRNAME, dn);
-	} else {
-		s = ASN1_IA5STRING_new();
-		ASN1_STRING_set(s, val, len);
-		GENERAL_NAME_set0_value(gen, type, s);
-	}
-	sk_GENERAL_NAME_push(gens, gen);
-}
 
 /* A leaf signed by the test CA; takes subject and san. */
 static X509 *
