@@ -271,6 +271,36 @@ relay_count_write(struct conn *c, int dir, size_t n, bool spliced)
 	}
 }
 
+/*
+ * Write up to `limit` bytes from the front of b to leg `to`, in order, for
+ * as long as it takes them; count them as copied.  *moved says how many
+ * went.  Returns IO_DONE (limit reached or b empty), IO_WANT (the poll to
+ * arm is in *want) or IO_ERROR/IO_EOF (the leg is broken).  The length
+ * offered never shrinks between calls while bytes wait, as a retried
+ * SSL_write requires.
+ */
+static enum relay_io
+relay_flush(struct conn *c, int dir, struct leg *to, struct buf *b, size_t limit,
+    size_t *moved, short *want)
+{
+	enum relay_io r = IO_DONE;
+	size_t n = 0;
+
+	*moved = 0;
+	while (*moved < limit && b->b_len > 0) {
+		size_t len = limit - *moved < b->b_len ? limit - *moved : b->b_len;
+
+		if ((r = relay_write(c, to, buf_rptr(b), len, &n, want)) != IO_DONE)
+			break;
+		buf_consume(b, n);
+		relay_count_write(c, dir, n, false);
+		*moved += n;
+	}
+	if (r != IO_DONE && r != IO_WANT)
+		ERR_clear_error();
+	return r;
+}
+
 /* Bytes of this direction that may bypass userspace right now. */
 static size_t
 relay_passthrough(struct conn *c, int dir)
@@ -473,48 +503,27 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 	size_t n;
 
 	/* Spliced bytes go first: userspace bytes wait until the pipe is empty. */
-	while (relay_up_ready(c) && out->b_len > 0 && sd->sd_piped == 0 &&
-	    !relay_splice_busy(c, SPLICE_C2U)) {
-		enum relay_io r = relay_write(c, up, buf_rptr(out), out->b_len, &n, uw);
+	if (relay_up_ready(c) && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_C2U)) {
+		enum relay_io r = relay_flush(c, SPLICE_C2U, up, out, SIZE_MAX, &n, uw);
+		size_t pass;
 
-		if (r == IO_DONE) {
-			buf_consume(out, n);
-			relay_count_write(c, SPLICE_C2U, n, false);
-			progress = 1;
-			continue;
-		}
-		if (r != IO_WANT) {
-			ERR_clear_error();
-			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_write_failed");
-			return c->c_state == CONN_CLOSING ? -1 : 1;
-		}
-		break;
-	}
-	/* Body bytes (and everything after a 101) already in the input buffer
-	 * go out from there: the rewriter would only copy them.  Once this path
-	 * has started on some bytes the rewriter leaves them alone, so an
-	 * SSL_write retried after WANT_WRITE sees the same bytes again. */
-	while (relay_up_ready(c) && out->b_len == 0 && in->b_len > 0 && sd->sd_piped == 0 &&
-	    !relay_splice_busy(c, SPLICE_C2U) && !c->c_pending_status &&
-	    relay_passthrough(c, SPLICE_C2U) > 0) {
-		size_t pass = relay_passthrough(c, SPLICE_C2U);
-		enum relay_io r = relay_write(c, up, buf_rptr(in),
-		    pass < in->b_len ? pass : in->b_len, &n, uw);
-
-		if (r == IO_DONE) {
-			buf_consume(in, n);
-			if (!c->c_http.h_opaque)
+		progress |= n > 0;
+		/* Body bytes (and everything after a 101) already in the input
+		 * buffer go out from there: the rewriter would only copy them.
+		 * Once this path has started on some bytes the rewriter leaves
+		 * them alone, so an SSL_write retried after WANT_WRITE sees the
+		 * same bytes again. */
+		if (r == IO_DONE && out->b_len == 0 && in->b_len > 0 && !c->c_pending_status &&
+		    (pass = relay_passthrough(c, SPLICE_C2U)) > 0) {
+			r = relay_flush(c, SPLICE_C2U, up, in, pass, &n, uw);
+			if (n > 0 && !c->c_http.h_opaque)
 				http1_req_skip(&c->c_http, n);
-			relay_count_write(c, SPLICE_C2U, n, false);
-			progress = 1;
-			continue;
+			progress |= n > 0;
 		}
-		if (r != IO_WANT) {
-			ERR_clear_error();
+		if (r != IO_DONE && r != IO_WANT) {
 			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_write_failed");
 			return c->c_state == CONN_CLOSING ? -1 : 1;
 		}
-		break;
 	}
 	if (out->b_len == 0 && in->b_len == 0)
 		buf_release(out);
@@ -629,21 +638,14 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 	int progress = 0;
 	size_t n;
 
-	while (b->b_len > 0 && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C)) {
-		enum relay_io r = relay_write(c, cl, buf_rptr(b), b->b_len, &n, cw);
+	if (sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C)) {
+		enum relay_io r = relay_flush(c, SPLICE_U2C, cl, b, SIZE_MAX, &n, cw);
 
-		if (r == IO_DONE) {
-			buf_consume(b, n);
-			relay_count_write(c, SPLICE_U2C, n, false);
-			progress = 1;
-			continue;
-		}
-		if (r != IO_WANT) {
-			ERR_clear_error();
+		progress |= n > 0;
+		if (r != IO_DONE && r != IO_WANT) {
 			conn_fail(c, STAT_close_client_reset, "client_write_failed");
 			return -1;
 		}
-		break;
 	}
 	if (b->b_len > 0)
 		return progress;
