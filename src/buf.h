@@ -1,8 +1,9 @@
 /*
  * buf.h - a byte buffer with a read and a write end.
  *
- * Storage is allocated on first use and handed back with buf_release() once
- * drained, so an idle connection holds no relay memory.
+ * Storage is allocated on first use and kept while the connection is busy;
+ * conn_trim() hands it back with buf_release() once the connection idles,
+ * so an idle connection holds no relay memory.
  */
 #ifndef KTPROXY_BUF_H
 #define KTPROXY_BUF_H

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "config.h"
@@ -172,6 +173,8 @@ conn_done(struct conn *c)
 void
 conn_activity(struct conn *c)
 {
+	c->c_last_read_ms = c->c_worker->w_now_ms;
+	c->c_trimmed = false;
 	if (c->c_state == CONN_RELAY)
 		c->c_deadline_ms = c->c_worker->w_now_ms + c->c_worker->w_cf->cf_idle_timeout * 1000ULL;
 }
@@ -253,18 +256,66 @@ conn_is_loop(struct conn *c)
 	return local;
 }
 
+/* What an upstream session is kept under, besides the identity: where it
+ * was established (address, port) and the name it was verified for. */
+static int
+conn_upstream_dest(struct conn *c)
+{
+	const struct sockaddr_storage *d = &c->c_dst;
+	EVP_MD_CTX *md;
+	int ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    (d->ss_family == AF_INET ?
+	    EVP_DigestUpdate(md, &((const struct sockaddr_in *)d)->sin_port, 2) == 1 &&
+	    EVP_DigestUpdate(md, &((const struct sockaddr_in *)d)->sin_addr, 4) == 1 :
+	    EVP_DigestUpdate(md, &((const struct sockaddr_in6 *)d)->sin6_port, 2) == 1 &&
+	    EVP_DigestUpdate(md, &((const struct sockaddr_in6 *)d)->sin6_addr, 16) == 1) &&
+	    EVP_DigestUpdate(md, c->c_sni ? c->c_sni : "", c->c_sni ? strlen(c->c_sni) + 1 : 0) == 1 &&
+	    EVP_DigestFinal_ex(md, c->c_up_dest, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+int
+conn_upstream_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+	X509 *forged = SSL_get_certificate(ssl);
+
+	if (c == NULL || forged == NULL || !c->c_have_ident)
+		return 0;
+	return forge_session_put(c->c_worker->w_forge, c->c_ident.id_sha256, forged,
+	    c->c_up_dest, sess) ? 1 : 0;
+}
+
 static int
 conn_upstream_prepare(struct conn *c, X509 *forged)
 {
 	struct worker *w = c->c_worker;
+	SSL_SESSION *sess;
 	SSL *ssl;
 
 	if ((ssl = c->c_up.l_ssl = SSL_new(w->w_tls->tc_upstream)) == NULL)
 		return -1;
-	SSL_set_app_data(ssl, c);		/* for the kTLS keylog callback */
+	SSL_set_app_data(ssl, c);	/* for the keylog and new-session callbacks */
 	if (SSL_use_certificate(ssl, forged) != 1 ||
 	    SSL_use_PrivateKey(ssl, forge_key(w->w_forge)) != 1)
 		return -1;
+	if (conn_upstream_dest(c) == -1)
+		return -1;
+	/* A session this identity established with this destination, while
+	 * this forged certificate is the one cached: resume it. */
+	if ((sess = forge_session_get(w->w_forge, c->c_ident.id_sha256, forged,
+	    c->c_up_dest)) != NULL) {
+		int ok = SSL_set_session(ssl, sess);
+
+		SSL_SESSION_free(sess);
+		if (ok != 1)
+			return -1;
+	}
 	if (c->c_sni != NULL) {
 		if (SSL_set_tlsext_host_name(ssl, c->c_sni) != 1 || SSL_set1_host(ssl, c->c_sni) != 1)
 			return -1;
@@ -282,6 +333,8 @@ conn_upstream_prepare(struct conn *c, X509 *forged)
 			return -1;
 	}
 	SSL_set_connect_state(ssl);
+	if (!w->w_ktls)
+		SSL_set_read_ahead(ssl, 1);		/* see relay_start */
 	return 0;
 }
 
@@ -334,12 +387,15 @@ conn_client_verified(struct conn *c)
 	if ((c->c_inject = ident_headers(&c->c_ident, w->w_cf->cf_headers, &c->c_inject_len)) == NULL)
 		goto oom;
 	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
+	/* The URL-encoded PEM (1-2 KiB) is in the header lines now. */
+	free(c->c_ident.id_pem_urlenc);
+	c->c_ident.id_pem_urlenc = NULL;
 	/* OpenSSL put the client leg's TX key in the kernel: this connection
 	 * may go to kTLS, so its records must not be read ahead. */
 	c->c_ktls_candidate = w->w_ktls && BIO_get_ktls_send(SSL_get_wbio(ssl));
 
 	if ((forged = forge_get(w->w_forge, peer, c->c_ident.id_sha256, &hit)) == NULL) {
-		ERR_clear_error();
+		tls_clear_errors();
 		conn_upstream_broken(c, STAT_up_fail_forge, "forge_failed");
 		return 0;
 	}
@@ -347,7 +403,7 @@ conn_client_verified(struct conn *c)
 	c->c_forged = hit ? "cached" : "minted";
 	if (conn_upstream_prepare(c, forged) == -1) {
 		X509_free(forged);
-		ERR_clear_error();
+		tls_clear_errors();
 		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
 		return 0;
 	}
@@ -368,7 +424,7 @@ conn_client_handshake(struct conn *c)
 	enum stat_id why;
 	int r, err;
 
-	ERR_clear_error();
+	tls_clear_errors();
 	if ((r = SSL_do_handshake(ssl)) == 1)
 		return conn_client_verified(c);
 	switch ((err = SSL_get_error(ssl, r))) {
@@ -382,7 +438,7 @@ conn_client_handshake(struct conn *c)
 	/* OpenSSL has already sent the alert that fits (certificate_expired,
 	 * certificate_revoked, unknown_ca, certificate_required, ...). */
 	why = tls_client_failure(ssl, err, &token);
-	ERR_clear_error();
+	tls_clear_errors();
 	conn_fail(c, why, token);
 	return -1;
 }
@@ -395,7 +451,7 @@ conn_upstream_connected(struct conn *c, int res)
 		return;
 	}
 	if (SSL_set_fd(c->c_up.l_ssl, c->c_up.l_fd) != 1) {
-		ERR_clear_error();
+		tls_clear_errors();
 		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
 		return;
 	}
@@ -410,11 +466,13 @@ conn_upstream_handshake(struct conn *c)
 	enum stat_id why;
 	int r, err;
 
-	ERR_clear_error();
+	tls_clear_errors();
 	if ((r = SSL_do_handshake(ssl)) == 1) {
 		struct worker *w = c->c_worker;
 
 		stats_inc(w->w_stats, STAT_up_ok);
+		if ((c->c_up_resumed = SSL_session_reused(ssl)))
+			stats_inc(w->w_stats, STAT_up_resumed);
 		snprintf(c->c_up_tls, sizeof(c->c_up_tls), "%s/%s", SSL_get_version(ssl),
 		    SSL_get_cipher_name(ssl));
 		c->c_state = CONN_RELAY;
@@ -434,7 +492,7 @@ conn_upstream_handshake(struct conn *c)
 		return;
 	}
 	why = tls_upstream_failure(ssl, err, &token);
-	ERR_clear_error();
+	tls_clear_errors();
 	conn_upstream_broken(c, why, token);
 }
 
@@ -528,12 +586,14 @@ conn_accept(struct worker *w, int fd)
 
 	if ((c->c_client.l_ssl = SSL_new(w->w_tls->tc_server)) == NULL ||
 	    SSL_set_fd(c->c_client.l_ssl, fd) != 1) {
-		ERR_clear_error();
+		tls_clear_errors();
 		conn_fail(c, STAT_hs_fail_protocol, "tls_setup_failed");
 		return c;
 	}
 	SSL_set_app_data(c->c_client.l_ssl, c);	/* for the kTLS keylog callback */
 	SSL_set_accept_state(c->c_client.l_ssl);
+	if (!w->w_ktls)
+		SSL_set_read_ahead(c->c_client.l_ssl, 1);	/* see relay_start */
 	conn_drive(c);
 	return c;
 }
@@ -570,6 +630,33 @@ conn_complete(struct conn *c, int op, int res)
 		break;
 	}
 	conn_drive(c);
+}
+
+/*
+ * A relay that has read nothing for CONN_TRIM_MS hands back its buffers:
+ * OpenSSL's record buffers (about 17 KiB per leg and direction; an idle
+ * leg keeps a read buffer from the read that found nothing) and the
+ * relay's own.  A busy connection keeps them, so it does not allocate per
+ * request.  Buffers still holding bytes stay (SSL_free_buffers refuses).
+ */
+bool
+conn_trim(struct conn *c)
+{
+	if (c->c_trimmed || c->c_state != CONN_RELAY ||
+	    c->c_worker->w_now_ms - c->c_last_read_ms < CONN_TRIM_MS)
+		return false;
+	c->c_trimmed = true;
+	if (c->c_c2u_in.b_len == 0)
+		buf_release(&c->c_c2u_in);
+	if (c->c_c2u_out.b_len == 0)
+		buf_release(&c->c_c2u_out);
+	if (c->c_u2c.b_len == 0)
+		buf_release(&c->c_u2c);
+	if (c->c_client.l_ssl != NULL)
+		SSL_free_buffers(c->c_client.l_ssl);
+	if (c->c_up.l_ssl != NULL)
+		SSL_free_buffers(c->c_up.l_ssl);
+	return true;
 }
 
 void
@@ -626,9 +713,9 @@ conn_send_close_notify(struct conn *c)
 		ktls_send_alert(c->c_client.l_fd, 1, 0);
 		return;
 	}
-	ERR_clear_error();
+	tls_clear_errors();
 	SSL_shutdown(c->c_client.l_ssl);
-	ERR_clear_error();
+	tls_clear_errors();
 }
 
 /* Close with a close_notify to the client: the upstream failed before any

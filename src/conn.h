@@ -70,6 +70,7 @@ enum relay_mode {
 #define CONN_IN_BUF		(2 * HTTP1_MAX_HEAD)
 #define CONN_OUT_BUF		(64 * 1024)
 #define CONN_LINGER_MS		2000	/* lingering close, and the 502 grace */
+#define CONN_TRIM_MS		1000	/* idle this long: buffers go (conn_trim) */
 
 /* One side of the connection. */
 struct leg {
@@ -115,9 +116,11 @@ struct conn {
 	struct sockaddr_storage	 c_dst;		/* original destination */
 	socklen_t		 c_dst_len;
 	char			*c_sni;
+	uint8_t			 c_up_dest[32];	/* SHA-256 of dst and SNI: session key */
 
 	char			 c_client_tls[64];	/* "TLSv1.3/TLS_AES_128_GCM_SHA256" */
 	char			 c_up_tls[64];
+	bool			 c_up_resumed;	/* the upstream handshake resumed a session */
 	struct ident		 c_ident;
 	bool			 c_have_ident;
 	const char		*c_forged;	/* "minted", "cached", NULL: none */
@@ -141,6 +144,8 @@ struct conn {
 	uint64_t		 c_start_ms;
 	uint64_t		 c_ready_ms;	/* both handshakes done */
 	uint64_t		 c_deadline_ms;
+	uint64_t		 c_last_read_ms;	/* bytes last came in */
+	bool			 c_trimmed;	/* buffers handed back since */
 
 	bool			 c_failed;	/* result=error in the log */
 	const char		*c_reason;	/* log token for how it ended */
@@ -154,6 +159,11 @@ void	 conn_reap(struct conn *c);
 void	 conn_complete(struct conn *c, int op, int res);	/* op: enum uring_op */
 /* The worker's 1 s tick: enforce deadlines. */
 void	 conn_tick(struct conn *c);
+/* OpenSSL's new-session callback for the upstream context: keep the
+ * session for this identity and destination (1: taken). */
+int	 conn_upstream_session(SSL *ssl, SSL_SESSION *sess);
+/* The same tick: an idle relay hands its buffers back (true if it did). */
+bool	 conn_trim(struct conn *c);
 /* Close for shutdown of the worker. */
 void	 conn_shutdown(struct conn *c);
 

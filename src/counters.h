@@ -37,6 +37,7 @@
 	X(hs_fail_timeout,	"client_handshake_failures", "timeout", COUNTER, "client did not finish the handshake in time") \
 	X(hs_fail_eof,		"client_handshake_failures", "eof", COUNTER, "client closed during the handshake") \
 	X(up_ok,		"upstream_handshakes", "", COUNTER, "upstream TLS handshakes completed and verified") \
+	X(up_resumed,		"upstream_resumed", "", COUNTER, "upstream handshakes that resumed a session of the same identity and destination") \
 	X(up_fail_connect,	"upstream_failures", "connect", COUNTER, "TCP connect to the original destination failed") \
 	X(up_fail_tls,		"upstream_failures", "tls", COUNTER, "upstream TLS handshake failed") \
 	X(up_fail_verify,	"upstream_failures", "verify", COUNTER, "upstream certificate failed --upstream-ca or name check") \

@@ -32,9 +32,18 @@
 #define FORGE_SERIAL_BYTES	16	/* 128 bits, top bit cleared */
 #define FORGE_BUCKETS_MAX	(1U << 20)	/* beyond that, longer chains */
 
+/* An upstream TLS session the forged certificate authenticated, for one
+ * destination (forge_session_put). */
+struct forge_session {
+	uint8_t			 fs_dest[32];
+	SSL_SESSION		*fs_sess;	/* NULL: slot free */
+};
+
 struct forge_entry {
 	uint8_t			 fe_sha256[32];	/* of the client certificate */
 	X509			*fe_cert;
+	struct forge_session	 fe_sess[FORGE_SESSIONS];
+	unsigned		 fe_sess_next;	/* slot the next new destination takes */
 	time_t			 fe_not_before;	/* of fe_cert */
 	time_t			 fe_not_after;
 	time_t			 fe_client_not_after;
@@ -66,6 +75,8 @@ static int	 forge_serial(X509 *);
 static int	 forge_extensions(struct forge *, X509 *, X509 *);
 static struct forge_entry **forge_slot(struct forge *, const uint8_t [32]);
 static void	 forge_drop(struct forge *, struct forge_entry *);
+static void	 forge_entry_free(struct forge_entry *);
+static struct forge_entry *forge_find(struct forge *, const uint8_t [32]);
 static bool	 forge_fresh(const struct forge_entry *, time_t);
 
 static time_t
@@ -180,8 +191,7 @@ forge_free(struct forge *f)
 		return;
 	while ((fe = TAILQ_FIRST(&f->f_lru)) != NULL) {
 		TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
-		X509_free(fe->fe_cert);
-		free(fe);
+		forge_entry_free(fe);
 	}
 	free(f->f_buckets);
 	ASN1_OCTET_STRING_free(f->f_keyid);
@@ -356,6 +366,17 @@ forge_slot(struct forge *f, const uint8_t sha256[32])
 	return &f->f_buckets[h & f->f_mask];
 }
 
+static struct forge_entry *
+forge_find(struct forge *f, const uint8_t sha256[32])
+{
+	struct forge_entry	*fe;
+
+	for (fe = *forge_slot(f, sha256); fe != NULL; fe = fe->fe_hnext)
+		if (memcmp(fe->fe_sha256, sha256, sizeof(fe->fe_sha256)) == 0)
+			break;
+	return fe;
+}
+
 /* Unlink from the table and the list and free. */
 static void
 forge_drop(struct forge *f, struct forge_entry *fe)
@@ -371,6 +392,14 @@ forge_drop(struct forge *f, struct forge_entry *fe)
 	}
 	TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
 	f->f_count--;
+	forge_entry_free(fe);
+}
+
+static void
+forge_entry_free(struct forge_entry *fe)
+{
+	for (size_t i = 0; i < FORGE_SESSIONS; i++)
+		SSL_SESSION_free(fe->fe_sess[i].fs_sess);
 	X509_free(fe->fe_cert);
 	free(fe);
 }
@@ -402,10 +431,7 @@ forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit)
 
 	*hit = false;
 	slot = forge_slot(f, sha256);
-	for (fe = *slot; fe != NULL; fe = fe->fe_hnext)
-		if (memcmp(fe->fe_sha256, sha256, sizeof(fe->fe_sha256)) == 0)
-			break;
-	if (fe != NULL) {
+	if ((fe = forge_find(f, sha256)) != NULL) {
 		if (forge_fresh(fe, now) && X509_up_ref(fe->fe_cert) == 1) {
 			TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
 			TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
@@ -439,4 +465,63 @@ forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit)
 	TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
 	f->f_count++;
 	return x;
+}
+
+/*
+ * Upstream sessions live in the entry of the forged certificate that
+ * authenticated them: a resumed session presents that certificate's
+ * identity again without showing it, so it must not outlive it.  When the
+ * certificate is re-minted or evicted, its sessions go with it.
+ */
+SSL_SESSION *
+forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
+    const uint8_t dest[32])
+{
+	struct forge_entry	*fe;
+	struct forge_session	*fs;
+	time_t			 now = forge_now(f);
+
+	if ((fe = forge_find(f, sha256)) == NULL || fe->fe_cert != forged)
+		return NULL;
+	for (size_t i = 0; i < FORGE_SESSIONS; i++) {
+		fs = &fe->fe_sess[i];
+		if (fs->fs_sess == NULL || memcmp(fs->fs_dest, dest, sizeof(fs->fs_dest)) != 0)
+			continue;
+		if (!SSL_SESSION_is_resumable(fs->fs_sess) ||
+		    now >= (time_t)(SSL_SESSION_get_time(fs->fs_sess) +
+		    SSL_SESSION_get_timeout(fs->fs_sess))) {
+			SSL_SESSION_free(fs->fs_sess);
+			fs->fs_sess = NULL;
+			return NULL;
+		}
+		if (SSL_SESSION_up_ref(fs->fs_sess) != 1)
+			return NULL;
+		return fs->fs_sess;
+	}
+	return NULL;
+}
+
+bool
+forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
+    const uint8_t dest[32], SSL_SESSION *sess)
+{
+	struct forge_entry	*fe;
+	struct forge_session	*fs = NULL;
+
+	if ((fe = forge_find(f, sha256)) == NULL || fe->fe_cert != forged)
+		return false;
+	/* The newest session for a destination replaces the one before;
+	 * a new destination takes the slots in turn. */
+	for (size_t i = 0; i < FORGE_SESSIONS && fs == NULL; i++)
+		if (fe->fe_sess[i].fs_sess != NULL &&
+		    memcmp(fe->fe_sess[i].fs_dest, dest, sizeof(fe->fe_sess[i].fs_dest)) == 0)
+			fs = &fe->fe_sess[i];
+	if (fs == NULL) {
+		fs = &fe->fe_sess[fe->fe_sess_next];
+		fe->fe_sess_next = (fe->fe_sess_next + 1) % FORGE_SESSIONS;
+	}
+	SSL_SESSION_free(fs->fs_sess);
+	memcpy(fs->fs_dest, dest, sizeof(fs->fs_dest));
+	fs->fs_sess = sess;
+	return true;
 }

@@ -8,7 +8,10 @@
  * clientAuth, SKI/AKI, a random serial, and a notAfter never later than the
  * client certificate's.  One struct forge per worker (no locks): it holds the
  * worker's ECDSA P-256 key and a bounded cache keyed by the client
- * certificate's SHA-256, so a returning client costs no signature.
+ * certificate's SHA-256, so a returning client costs no signature.  With
+ * each cached certificate go the upstream TLS sessions it authenticated,
+ * per destination, so a returning client's upstream handshake is a
+ * resumption: no certificate, no signature, no chain to verify.
  */
 #ifndef KTPROXY_FORGE_H
 #define KTPROXY_FORGE_H
@@ -18,10 +21,12 @@
 #include <stdint.h>
 #include <time.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #define FORGE_LIFETIME_MAX	(24 * 3600)	/* seconds; capped by the client cert */
 #define FORGE_BACKDATE		300		/* notBefore = now - this, for clock skew */
+#define FORGE_SESSIONS		4		/* upstream destinations kept per identity */
 
 struct forge;
 
@@ -45,6 +50,20 @@ X509		*forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *
 
 /* Mint without the cache (tests, benchmarks). */
 X509		*forge_mint(struct forge *f, X509 *client);
+
+/*
+ * Upstream sessions for the identity whose certificate hashes to sha256,
+ * while `forged` is still its cached certificate; `dest` names the
+ * destination (address, port and SNI, hashed by the caller).  get: a
+ * session reference (SSL_SESSION_free it) or NULL; expired ones go.  put:
+ * keeps sess (takes the caller's reference) and returns true, or false
+ * when `forged` is no longer the cached certificate (the reference stays
+ * the caller's).
+ */
+SSL_SESSION	*forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
+		    const uint8_t dest[32]);
+bool		 forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
+		    const uint8_t dest[32], SSL_SESSION *sess);
 
 /* The clock validity and cache freshness are computed from; time(NULL)
  * unless a test sets another (NULL restores it). */

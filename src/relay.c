@@ -37,6 +37,7 @@
 #include "conn.h"
 #include "ktls.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 #define RELAY_PIPE_SIZE		(64 * 1024)	/* default pipe capacity */
@@ -138,7 +139,7 @@ relay_read(struct conn *c, struct leg *l, uint8_t *buf, size_t len, size_t *got,
 	int r;
 
 	if (c->c_mode == RELAY_USERSPACE) {
-		ERR_clear_error();
+		tls_clear_errors();
 		if ((r = SSL_read(l->l_ssl, buf, len)) > 0) {
 			*got = r;
 			return IO_DONE;
@@ -192,7 +193,7 @@ relay_write(struct conn *c, struct leg *l, const uint8_t *buf, size_t len, size_
 	ssize_t n;
 
 	if (c->c_mode == RELAY_USERSPACE) {
-		ERR_clear_error();
+		tls_clear_errors();
 		if ((n = SSL_write(l->l_ssl, buf, len)) > 0) {
 			*put = n;
 			return IO_DONE;
@@ -220,11 +221,11 @@ relay_shut(struct conn *c, struct leg *to, bool clean, short *want)
 	if (clean && c->c_mode == RELAY_USERSPACE) {
 		int r;
 
-		ERR_clear_error();
+		tls_clear_errors();
 		if ((r = SSL_shutdown(to->l_ssl)) < 0 &&
 		    relay_ssl_result(to, r, want) == IO_WANT && (*want & POLLOUT))
 			return 1;
-		ERR_clear_error();
+		tls_clear_errors();
 	} else if (clean) {
 		if (ktls_send_alert(to->l_fd, 1, 0) == -1 && errno == EAGAIN) {
 			*want |= POLLOUT;
@@ -297,7 +298,7 @@ relay_flush(struct conn *c, int dir, struct leg *to, struct buf *b, size_t limit
 		*moved += n;
 	}
 	if (r != IO_DONE && r != IO_WANT)
-		ERR_clear_error();
+		tls_clear_errors();
 	return r;
 }
 
@@ -525,9 +526,6 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 			return c->c_state == CONN_CLOSING ? -1 : 1;
 		}
 	}
-	if (out->b_len == 0 && in->b_len == 0)
-		buf_release(out);
-
 	if (in->b_len > 0 && !c->c_answering && !c->c_pending_status &&
 	    !(out->b_len == 0 && relay_passthrough(c, SPLICE_C2U) > 0)) {
 		size_t room = buf_make_room(out, CONN_OUT_BUF), outlen = 0;
@@ -563,8 +561,6 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 		stats_add(stats, STAT_req_rewritten, c->c_http.h_requests - before);
 		if (r > 0 || outlen > 0)
 			progress = 1;
-		if (in->b_len == 0)
-			buf_release(in);
 	}
 
 	/* No read-ahead on a connection that may move to kTLS: a record read
@@ -585,15 +581,13 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 				conn_activity(c);
 				return 1;
 			case IO_WANT:
-				if (in->b_len == 0)
-					buf_release(in);
 				break;
 			case IO_EOF:
 				cl->l_eof = true;
 				progress = 1;
 				break;
 			default:
-				ERR_clear_error();
+				tls_clear_errors();
 				conn_fail(c, STAT_close_client_reset, c->c_reason ? c->c_reason :
 				    "client_read_failed");
 				return -1;
@@ -649,7 +643,6 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 	}
 	if (b->b_len > 0)
 		return progress;
-	buf_release(b);
 	if (c->c_answering) {
 		conn_finish_answer(c);
 		return c->c_state == CONN_CLOSING ? -1 : 1;
@@ -675,8 +668,6 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 			relay_try_answer(c);
 			return 1;
 		case IO_WANT:
-			if (b->b_len == 0)
-				buf_release(b);
 			break;
 		case IO_EOF:
 			up->l_eof = true;
@@ -689,7 +680,7 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 			progress = 1;
 			break;
 		default:
-			ERR_clear_error();
+			tls_clear_errors();
 			conn_upstream_broken(c, STAT_up_fail_reset, c->c_reason ? c->c_reason :
 			    "upstream_read_failed");
 			return c->c_state == CONN_CLOSING ? -1 : 1;
@@ -789,7 +780,13 @@ relay_start(struct conn *c)
 			return -1;
 		}
 	}
+	/* Read-ahead: OpenSSL reads a record with one recv instead of two
+	 * (header, then body), and usually several at once.  Only now: a
+	 * connection that may still go to kTLS must leave every record it
+	 * has not processed in the socket. */
 	c->c_mode = RELAY_USERSPACE;
+	SSL_set_read_ahead(c->c_client.l_ssl, 1);
+	SSL_set_read_ahead(c->c_up.l_ssl, 1);
 	stats_inc(w->w_stats, STAT_path_userspace);
 	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "ktls.h"
+#include "conn.h"
 #include "tls.h"
 
 static const unsigned char tls_alpn_http11[] = "\x08http/1.1";
@@ -61,9 +62,12 @@ tls_common_options(SSL_CTX *ctx)
 {
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* The relay retries SSL_write from a buffer that may have been
-	 * compacted, and is happy with partial writes. */
+	 * compacted, and is happy with partial writes.  No
+	 * SSL_MODE_RELEASE_BUFFERS: it frees and reallocates a record buffer
+	 * per read and write; idle connections give theirs back instead
+	 * (conn_trim). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
@@ -83,7 +87,7 @@ tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
 			fprintf(stderr, "ktproxy: --server-key %s does not match the certificate in %s\n",
 			    cf->cf_server_key, cf->cf_server_cert);
-			ERR_clear_error();
+			tls_clear_errors();
 			return -1;
 		}
 		return tls_fail("--server-key: cannot load the private key in", cf->cf_server_key);
@@ -134,7 +138,11 @@ tls_setup_upstream(struct tls_contexts *tc, const struct config *cf)
 		return tls_fail("--upstream-ca: cannot load CA certificates from", cf->cf_upstream_ca);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* Sessions the upstream gives us are kept per identity and
+	 * destination with the forged certificate (conn_upstream_session),
+	 * never in OpenSSL's own cache, which knows neither. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, conn_upstream_session);
 	if (SSL_CTX_set_alpn_protos(ctx, tls_alpn_http11, sizeof(tls_alpn_http11) - 1) != 0)
 		return tls_fail("cannot set ALPN for", "the upstream leg");
 	return 0;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,12 +131,18 @@ static void
 worker_tick(struct worker *w)
 {
 	struct conn *c, *next;
+	unsigned trimmed = 0;
 
 	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
+		trimmed += conn_trim(c);
 		conn_tick(c);
 		conn_reap(c);
 	}
+	/* Buffers freed by idle connections lie between the long-lived
+	 * objects of others; without this, their pages stay resident. */
+	if (trimmed > 0)
+		malloc_trim(0);
 	if (!w->w_stopping) {
 		if (!w->w_accepting)
 			worker_arm_accept(w);

@@ -781,6 +781,128 @@ test_refresh(void)
 	EVP_PKEY_free(ca_key);
 }
 
+/* A resumable session as a TLS client would hold one: an ID, a time and a
+ * lifetime. */
+static SSL_SESSION *
+mk_session(unsigned char id, time_t t, long timeout)
+{
+	SSL_SESSION	*s = SSL_SESSION_new();
+	unsigned char	 sid[32];
+
+	memset(sid, id, sizeof(sid));
+	if (s == NULL || SSL_SESSION_set1_id(s, sid, sizeof(sid)) != 1 ||
+	    SSL_SESSION_set_protocol_version(s, TLS1_2_VERSION) != 1)
+		fatal("SSL_SESSION");
+	SSL_SESSION_set_time(s, t);
+	SSL_SESSION_set_timeout(s, timeout);
+	return s;
+}
+
+static SSL_SESSION *
+sess_get(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32])
+{
+	uint8_t		 sha[32];
+	unsigned int	 len;
+
+	X509_digest(client, EVP_sha256(), sha, &len);
+	return forge_session_get(f, sha, forged, dest);
+}
+
+static bool
+sess_put(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32], SSL_SESSION *s)
+{
+	uint8_t		 sha[32];
+	unsigned int	 len;
+
+	X509_digest(client, EVP_sha256(), sha, &len);
+	return forge_session_put(f, sha, forged, dest, s);
+}
+
+/* Upstream sessions are kept per identity and destination, only while the
+ * forged certificate that established them is the cached one. */
+static void
+test_sessions(void)
+{
+	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
+	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509		*a, *b, *c, *xa, *xb, *xc, *y;
+	SSL_SESSION	*s1, *s2, *got;
+	struct forge	*f = forge_new(ca, ca_key, 2);
+	uint8_t		 d1[32], d2[32], d[FORGE_SESSIONS + 1][32];
+	time_t		 t0 = time(NULL);
+	bool		 hit;
+	int		 i;
+
+	forge_set_clock(f, fake_clock);
+	fake_now = t0;
+	memset(d1, 1, sizeof(d1));
+	memset(d2, 2, sizeof(d2));
+	a = mk_client(n_simple("a"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	b = mk_client(n_simple("b"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	c = mk_client(n_simple("c"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	xa = get(f, a, &hit);
+	xb = get(f, b, &hit);
+
+	CHECK(sess_get(f, a, xa, d1) == NULL);		/* nothing yet */
+	s1 = mk_session(1, t0, 300);
+	CHECK(sess_put(f, a, xa, d1, s1));		/* the cache owns s1 now */
+	got = sess_get(f, a, xa, d1);
+	CHECK(got == s1);
+	SSL_SESSION_free(got);
+	CHECK(sess_get(f, a, xa, d1) == s1);		/* kept for reuse */
+	SSL_SESSION_free(s1);
+	CHECK(sess_get(f, a, xa, d2) == NULL);		/* another destination */
+	CHECK(sess_get(f, b, xb, d1) == NULL);		/* another identity */
+	CHECK(sess_get(f, b, xa, d1) == NULL);		/* a's certificate, b's key */
+	CHECK(sess_get(f, a, xb, d1) == NULL);		/* not a's certificate */
+	s2 = mk_session(2, t0, 300);
+	CHECK(!sess_put(f, a, xb, d1, s2));		/* refused: the reference stays ours */
+	CHECK(sess_put(f, a, xa, d1, s2));		/* newest replaces */
+	CHECK((got = sess_get(f, a, xa, d1)) == s2);
+	SSL_SESSION_free(got);
+
+	/* FORGE_SESSIONS destinations per identity; one more takes the
+	 * oldest slot */
+	for (i = 0; i <= FORGE_SESSIONS; i++) {
+		memset(d[i], 0x40 + i, sizeof(d[i]));
+		CHECK(sess_put(f, b, xb, d[i], mk_session(0x40 + i, t0, 300)));
+	}
+	CHECK(sess_get(f, b, xb, d[0]) == NULL);
+	for (i = 1; i <= FORGE_SESSIONS; i++) {
+		CHECK((got = sess_get(f, b, xb, d[i])) != NULL);
+		SSL_SESSION_free(got);
+	}
+
+	/* expired: gone */
+	fake_now = t0 + 301;
+	CHECK(sess_get(f, a, xa, d1) == NULL);
+	fake_now = t0;
+	CHECK(sess_get(f, a, xa, d1) == NULL);
+
+	/* the certificate evicted (cache of 2: a, b; c evicts the older) */
+	CHECK(sess_put(f, a, xa, d1, mk_session(3, t0, 300)));
+	y = get(f, a, &hit);				/* a is the newest now */
+	X509_free(y);
+	xc = get(f, c, &hit);				/* evicts b, and b's sessions */
+	y = get(f, b, &hit);
+	CHECK(y != NULL && y != xb && !hit);
+	CHECK(sess_get(f, b, y, d[1]) == NULL);
+	CHECK(sess_get(f, b, xb, d[1]) == NULL);
+	X509_free(y);
+	CHECK((got = sess_get(f, a, xa, d1)) == NULL);	/* a went when b came back */
+
+	forge_set_clock(f, NULL);
+	X509_free(xa);
+	X509_free(xb);
+	X509_free(xc);
+	X509_free(a);
+	X509_free(b);
+	X509_free(c);
+	forge_free(f);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
 int
 main(void)
 {
@@ -809,6 +931,7 @@ main(void)
 	test_ca_types();
 	test_cache();
 	test_refresh();
+	test_sessions();
 
 	X509_free(client_ca);
 	EVP_PKEY_free(client_ca_key);

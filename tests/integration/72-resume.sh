@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# 72-resume: upstream TLS sessions are resumed per identity and destination,
+# and only ever for the identity that established them.
+#
+# A returning client's upstream handshake resumes the session its forged
+# certificate established (no certificate, no signature, no chain to
+# verify); the upstream still sees that client's identity.  Another client
+# never rides on it.  Sessions die with the forged certificate: evicted from
+# the forge cache, they are gone.  TLS 1.2 resumes on either relay path.
+# TLS 1.3 resumes on the userspace path; on the kTLS path the upstream's
+# tickets arrive after the keys are in the kernel and are consumed there,
+# so each connection does a full upstream handshake (asserted as such).
+# One worker: each worker keeps its own forge cache, and with it the
+# sessions (shared-nothing), so a second worker would see a stranger.
+KTPROXY_WORKERS=1
+. "$(dirname "$0")/../lib/common"
+need_root
+need_ktproxy
+env_up
+ktproxy_start || exit 1
+
+have_ktls=0
+grep -q 'kTLS on' "$KTP_STDERR" && have_ktls=1
+
+# visit NAME: one request as NAME; prints what the upstream saw.
+visit() { cli_curl "$1" "$URL/whoami"; }
+# last_session: the upstream_session field of the newest log line.
+last_session() { wait_idle 5; connlog | tail -n 1 | grep -o 'upstream_session=[a-z]*' | cut -d= -f2; }
+serial_seen() { field "$1" serial; }
+
+# check_identity LABEL OUT NAME: the upstream saw NAME's subject.
+check_identity() { assert_eq "$1: upstream sees $3" "$(field "$2" subject)" "$(subject_of "$3")"; }
+
+# round LABEL RESUMES: alice, alice, bob, bob, alice through ktproxy;
+# RESUMES=1 when this protocol resumes on this path.
+round() {
+	local label=$1 resumes=$2 r0 out a1 a2 b1 want
+	r0=$(stat_get .upstream_resumed)
+
+	out=$(visit alice); check_identity "$label: alice first" "$out" alice
+	a1=$(serial_seen "$out")
+	assert_eq "$label: alice's first upstream handshake is a full one" "$(last_session)" new
+
+	want=new; [ "$resumes" = 1 ] && want=resumed
+	out=$(visit alice); check_identity "$label: alice again" "$out" alice
+	assert_eq "$label: alice returns: upstream session $want" "$(last_session)" "$want"
+	a2=$(serial_seen "$out")
+	assert_eq "$label: same forged certificate both times (serial)" "$a2" "$a1"
+
+	out=$(visit bob); check_identity "$label: bob first" "$out" bob
+	b1=$(serial_seen "$out")
+	assert_eq "$label: bob does not ride on alice's session" "$(last_session)" new
+	assert_ne "$label: bob presents his own certificate" "$b1" "$a1"
+
+	out=$(visit bob); check_identity "$label: bob again" "$out" bob
+	assert_eq "$label: bob returns: upstream session $want" "$(last_session)" "$want"
+
+	out=$(visit alice); check_identity "$label: alice after bob" "$out" alice
+	assert_eq "$label: ...with her own certificate" "$(serial_seen "$out")" "$a1"
+	assert_eq "$label: ...and her own session" "$(last_session)" "$want"
+	assert_eq "$label: upstream_resumed counted" "$(stat_get .upstream_resumed)" \
+		"$((r0 + (resumes ? 3 : 0)))"
+}
+
+if [ "$have_ktls" = 1 ]; then
+	section "TLS 1.3 upstream on the kTLS path: tickets consumed in the kernel path"
+	round "TLS 1.3 (kTLS)" 0
+	assert_match "the upstream's tickets were consumed on kTLS sockets" \
+		"$(stat_get .ktls_control_records.new_session_ticket)" '^[1-9]'
+else
+	section "TLS 1.3 upstream (userspace path)"
+	round "TLS 1.3" 1
+fi
+
+section "TLS 1.2 upstream"
+upstream_protocols "TLSv1.2" || fail "nginx restart"
+# ktproxy still holds TLS 1.3 sessions from the nginx that was stopped: the
+# new one cannot resume them, and the first handshake is a full one.
+ktproxy_restart || exit 1
+round "TLS 1.2" 1
+[ "$have_ktls" = 1 ] && assert_contains "TLS 1.2 resumed connections ride kTLS" "$(connlog | tail -n 1)" "path=ktls"
+
+section "Sessions go with the forged certificate (--forge-cache 1)"
+ktproxy_restart --forge-cache 1 || exit 1
+r0=$(stat_get .upstream_resumed)
+out=$(visit alice); check_identity "cache 1: alice" "$out" alice
+out=$(visit alice); check_identity "cache 1: alice again" "$out" alice
+assert_eq "cache 1: alice returns: resumed" "$(last_session)" resumed
+out=$(visit bob); check_identity "cache 1: bob evicts alice" "$out" bob
+out=$(visit alice); check_identity "cache 1: alice re-minted" "$out" alice
+assert_eq "cache 1: alice's session went with her evicted certificate" "$(last_session)" new
+assert_eq "cache 1: one resumption in all" "$(stat_get .upstream_resumed)" "$((r0 + 1))"
+
+upstream_protocols "TLSv1.2 TLSv1.3" || fail "nginx restart"
+ktproxy_stop
