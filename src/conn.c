@@ -335,6 +335,8 @@ conn_upstream_prepare(struct conn *c, X509 *forged)
 	SSL_set_connect_state(ssl);
 	if (!w->w_ktls)
 		SSL_set_read_ahead(ssl, 1);		/* see relay_start */
+	else
+		SSL_set_msg_callback(ssl, ktls_msg_cb);	/* see ktls_install_rx_late */
 	return 0;
 }
 
@@ -475,6 +477,7 @@ conn_upstream_handshake(struct conn *c)
 			stats_inc(w->w_stats, STAT_up_resumed);
 		snprintf(c->c_up_tls, sizeof(c->c_up_tls), "%s/%s", SSL_get_version(ssl),
 		    SSL_get_cipher_name(ssl));
+		c->c_up.l_rx_records = 0;	/* application-key records from here */
 		c->c_state = CONN_RELAY;
 		c->c_ready_ms = w->w_now_ms;
 		conn_activity(c);

@@ -87,6 +87,14 @@ struct leg {
 	uint8_t		 l_hs_hdr[4];
 	uint8_t		 l_hs_hdr_len;
 	uint32_t	 l_hs_left;
+	/* kTLS, TLS 1.3 upstream: OpenSSL still reads this leg (its TX is in
+	 * the kernel) until the records before the first response - the
+	 * session tickets - are read; then the RX key goes in at the record
+	 * sequence number OpenSSL reached (ktls_install_rx_late). */
+	bool		 l_rx_user;
+	bool		 l_rx_stay;	/* ... for good: the late install failed */
+	bool		 l_rx_rekeyed;	/* OpenSSL followed a KeyUpdate */
+	uint64_t	 l_rx_records;	/* records read since the handshake */
 };
 
 /*

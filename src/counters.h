@@ -66,6 +66,8 @@
 	X(ktls_fb_cipher,	"ktls_fallbacks", "cipher", COUNTER, "userspace because a leg's cipher or version is not offloaded") \
 	X(ktls_fb_pending,	"ktls_fallbacks", "pending", COUNTER, "userspace because OpenSSL held bytes past the handshake") \
 	X(ktls_fb_install,	"ktls_fallbacks", "install", COUNTER, "userspace because a key could not be installed") \
+	X(ktls_rx_late,		"ktls_upstream_rx", "after_tickets", COUNTER, "TLS 1.3 upstream RX keys put in the kernel after OpenSSL read the tickets") \
+	X(ktls_rx_openssl,	"ktls_upstream_rx", "openssl", COUNTER, "TLS 1.3 upstream RX left with OpenSSL (KeyUpdate first, or the key refused)") \
 	X(ktls_rec_nst,		"ktls_control_records", "new_session_ticket", COUNTER, "TLS 1.3 NewSessionTicket records consumed on kTLS sockets") \
 	X(ktls_rec_close_notify, "ktls_control_records", "close_notify", COUNTER, "close_notify alerts received on kTLS sockets") \
 	X(ktls_rec_alert,	"ktls_control_records", "alert", COUNTER, "other alerts received on kTLS sockets (connection closed)") \

@@ -192,13 +192,16 @@ ktls_tls13_keys(const SSL *ssl, const uint8_t *secret, size_t slen, uint8_t key[
 
 /*
  * Build the TLS 1.3 RX crypto info for a leg from its captured secret.
- * rec_seq is 0: nothing has been read under the application key yet (the
- * relay does not read ahead on connections that may go to the kernel, and
- * OpenSSL does not read ahead by default).
+ * `seq` is the number of records already read under that key: 0 right
+ * after the handshake (the relay does not read ahead on connections that
+ * may go to the kernel, and OpenSSL does not read ahead by default), or
+ * what OpenSSL read before a late install.
  */
 static int
-ktls_rx13_info(struct leg *l, union ktls_crypto_info *ci, size_t *cilen, const char **reason)
+ktls_rx13_info(struct leg *l, uint64_t seq, union ktls_crypto_info *ci, size_t *cilen,
+    const char **reason)
 {
+	unsigned char rec_seq[8];
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(l->l_ssl);
 	uint8_t key[32], iv[12];
 	size_t keylen;
@@ -212,6 +215,8 @@ ktls_rx13_info(struct leg *l, union ktls_crypto_info *ci, size_t *cilen, const c
 		*reason = "cipher_not_offloadable";
 		return -1;
 	}
+	for (int i = 7; i >= 0; i--, seq >>= 8)
+		rec_seq[i] = seq & 0xff;		/* big-endian, as on the wire */
 	switch (SSL_CIPHER_get_cipher_nid(cipher)) {
 	case NID_aes_128_gcm:
 		ci->gcm128.info.version = TLS_1_3_VERSION;
@@ -219,6 +224,7 @@ ktls_rx13_info(struct leg *l, union ktls_crypto_info *ci, size_t *cilen, const c
 		memcpy(ci->gcm128.key, key, 16);
 		memcpy(ci->gcm128.salt, iv, 4);
 		memcpy(ci->gcm128.iv, iv + 4, 8);
+		memcpy(ci->gcm128.rec_seq, rec_seq, 8);
 		*cilen = sizeof(ci->gcm128);
 		break;
 	case NID_aes_256_gcm:
@@ -227,6 +233,7 @@ ktls_rx13_info(struct leg *l, union ktls_crypto_info *ci, size_t *cilen, const c
 		memcpy(ci->gcm256.key, key, 32);
 		memcpy(ci->gcm256.salt, iv, 4);
 		memcpy(ci->gcm256.iv, iv + 4, 8);
+		memcpy(ci->gcm256.rec_seq, rec_seq, 8);
 		*cilen = sizeof(ci->gcm256);
 		break;
 	default:
@@ -234,6 +241,7 @@ ktls_rx13_info(struct leg *l, union ktls_crypto_info *ci, size_t *cilen, const c
 		ci->chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
 		memcpy(ci->chacha.key, key, 32);
 		memcpy(ci->chacha.iv, iv, 12);
+		memcpy(ci->chacha.rec_seq, rec_seq, 8);
 		*cilen = sizeof(ci->chacha);
 		break;
 	}
@@ -279,8 +287,14 @@ ktls_install(struct conn *c, const char **reason)
 	for (int i = 0; i < 2; i++) {
 		if (ktls_check_leg(legs[i], &need_rx[i], reason) == -1)
 			return -1;
-		if (need_rx[i] && ktls_rx13_info(legs[i], &ci[i], &cilen[i], reason) == -1)
+		if (need_rx[i] && ktls_rx13_info(legs[i], 0, &ci[i], &cilen[i], reason) == -1)
 			return -1;
+	}
+	/* The upstream's TLS 1.3 tickets come after the handshake, under the
+	 * application key: OpenSSL reads them first (ktls_install_rx_late). */
+	if (need_rx[1]) {
+		c->c_up.l_rx_user = true;
+		need_rx[1] = false;
 	}
 	for (int i = 0; i < 2; i++) {
 		if (!need_rx[i])
@@ -303,6 +317,52 @@ fail:
 	/* A hand-installed RX key is invisible to OpenSSL: once one is in,
 	 * that leg can no longer be read through SSL_read. */
 	return installed > 0 ? -2 : -1;
+}
+
+int
+ktls_install_rx_late(struct leg *l, const char **reason)
+{
+	union ktls_crypto_info ci;
+	size_t cilen;
+	int r = -1;
+
+	if (l->l_rx_rekeyed) {
+		*reason = "rekeyed";
+		return -1;
+	}
+	if (SSL_has_pending(l->l_ssl)) {
+		*reason = "openssl_has_pending_bytes";
+		return -1;
+	}
+	if (ktls_rx13_info(l, l->l_rx_records, &ci, &cilen, reason) == 0) {
+		if (setsockopt(l->l_fd, SOL_TLS, TLS_RX, &ci, cilen) == 0)
+			r = 0;
+		else
+			*reason = "rx_install_failed";
+	}
+	OPENSSL_cleanse(&ci, sizeof(ci));
+	return r;
+}
+
+void
+ktls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+	struct leg *l;
+
+	(void)version;
+	(void)arg;
+	if (c == NULL || write_p)
+		return;
+	l = ssl == c->c_up.l_ssl ? &c->c_up : &c->c_client;
+	if (content_type == SSL3_RT_HEADER)
+		l->l_rx_records++;
+	/* A KeyUpdate moves OpenSSL to a key derived from the next secret:
+	 * the one captured would be wrong.  Such a leg stays with OpenSSL. */
+	else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    *(const uint8_t *)buf == SSL3_MT_KEY_UPDATE)
+		l->l_rx_rekeyed = true;
 }
 
 ssize_t

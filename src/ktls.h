@@ -48,11 +48,27 @@ int	 ktls_tls13_keys(const SSL *ssl, const uint8_t *secret, size_t slen,
 /*
  * Move both legs of an established connection into the kernel.  Returns 0
  * when all four directions are in the kernel (the SSL objects are then of
- * no further use), -1 when the connection stays in userspace (`reason`
+ * no further use) or will be: a TLS 1.3 upstream's RX waits (l_rx_user,
+ * see ktls_install_rx_late), -1 when the connection stays in userspace (`reason`
  * says why; nothing was changed that OpenSSL does not know about), or -2
  * when an RX key went in but another failed: the connection is unusable.
  */
 int	 ktls_install(struct conn *c, const char **reason);
+
+/*
+ * The upstream leg of a TLS 1.3 connection on the kTLS path keeps its RX in
+ * OpenSSL (l_rx_user) until the first response: the tickets the upstream
+ * sends after the handshake are read by OpenSSL, so the session can be
+ * resumed.  Then this installs the RX key at the sequence number OpenSSL
+ * reached.  0, or -1 with `reason` (nothing changed: the leg stays read
+ * through OpenSSL).
+ */
+int	 ktls_install_rx_late(struct leg *l, const char **reason);
+
+/* SSL msg callback for an upstream leg that may defer its RX key: counts
+ * the records OpenSSL reads, notes a KeyUpdate (SSL app data: the conn). */
+void	 ktls_msg_cb(int write_p, int version, int content_type, const void *buf,
+	    size_t len, SSL *ssl, void *arg);
 
 /*
  * Read from a kTLS RX socket, learning each record's type.  Returns the

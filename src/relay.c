@@ -126,6 +126,43 @@ relay_ktls_handshake(struct conn *c, struct leg *l, const uint8_t *p, size_t n)
 }
 
 /*
+ * A leg's keys are all in the kernel: OpenSSL has nothing left to do.
+ * Marked shut down first, because SSL_free() of a connection that was not
+ * would mark its session not resumable - the one kept for resumption.
+ */
+static void
+relay_ssl_done(struct leg *l)
+{
+	SSL_set_shutdown(l->l_ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(l->l_ssl);
+	l->l_ssl = NULL;
+}
+
+/*
+ * The first response came through OpenSSL, after any tickets the upstream
+ * sent: its RX key can go into the kernel now.  If it cannot, OpenSSL
+ * keeps reading this leg (the bodies are then copied, not spliced).
+ */
+static void
+relay_rx_late(struct conn *c, struct leg *l)
+{
+	uint64_t *stats = c->c_worker->w_stats;
+	const char *reason;
+
+	if (l->l_rx_stay)
+		return;
+	if (ktls_install_rx_late(l, &reason) == 0) {
+		stats_inc(stats, STAT_ktls_rx_late);
+		l->l_rx_user = false;
+		relay_ssl_done(l);
+		return;
+	}
+	stats_inc(stats, STAT_ktls_rx_openssl);
+	l->l_rx_stay = true;
+	c->c_ktls_fallback = reason;
+}
+
+/*
  * Read plaintext from a leg.  Returns IO_DONE with *got > 0, IO_WANT (the
  * poll to arm is in *want), IO_EOF (l_eof_clean says how) or IO_ERROR
  * (c_reason may say why).
@@ -138,10 +175,12 @@ relay_read(struct conn *c, struct leg *l, uint8_t *buf, size_t len, size_t *got,
 	ssize_t n;
 	int r;
 
-	if (c->c_mode == RELAY_USERSPACE) {
+	if (c->c_mode == RELAY_USERSPACE || l->l_rx_user) {
 		tls_clear_errors();
 		if ((r = SSL_read(l->l_ssl, buf, len)) > 0) {
 			*got = r;
+			if (l->l_rx_user && SSL_pending(l->l_ssl) == 0)
+				relay_rx_late(c, l);
 			return IO_DONE;
 		}
 		return relay_ssl_result(l, r, want);
@@ -478,7 +517,7 @@ relay_wants_userspace_read(struct conn *c, int dir, struct buf *in)
 {
 	struct splice_dir *sd = &c->c_splice[dir];
 
-	if (c->c_mode == RELAY_USERSPACE)
+	if (c->c_mode == RELAY_USERSPACE || (dir == SPLICE_U2C && c->c_up.l_rx_user))
 		return true;
 	if (relay_splice_busy(c, dir) || sd->sd_piped > 0)
 		return false;
@@ -763,13 +802,14 @@ relay_start(struct conn *c)
 		c->c_ktls_fallback = "kernel";
 		stats_inc(w->w_stats, STAT_ktls_fb_kernel);
 	} else if ((r = ktls_install(c, &reason)) == 0) {
-		/* Both legs' keys are in the kernel: OpenSSL has nothing left
+		/* Both legs' keys are in the kernel (a TLS 1.3 upstream's RX key
+		 * follows at its first response): OpenSSL has nothing left
 		 * to do, and its buffers and objects go. */
 		c->c_mode = RELAY_KTLS;
 		stats_inc(w->w_stats, STAT_path_ktls);
-		SSL_free(c->c_client.l_ssl);
-		SSL_free(c->c_up.l_ssl);
-		c->c_client.l_ssl = c->c_up.l_ssl = NULL;
+		relay_ssl_done(&c->c_client);
+		if (!c->c_up.l_rx_user)
+			relay_ssl_done(&c->c_up);
 		return 0;
 	} else {
 		c->c_ktls_fallback = reason;
