@@ -457,6 +457,7 @@ conn_upstream_connected(struct conn *c, int res)
 		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
 		return;
 	}
+	relay_watch_reads(&c->c_up);
 	c->c_state = CONN_UPSTREAM_HANDSHAKE;
 }
 
@@ -594,6 +595,7 @@ conn_accept(struct worker *w, int fd)
 		return c;
 	}
 	SSL_set_app_data(c->c_client.l_ssl, c);	/* for the kTLS keylog callback */
+	relay_watch_reads(&c->c_client);
 	SSL_set_accept_state(c->c_client.l_ssl);
 	if (!w->w_ktls)
 		SSL_set_read_ahead(c->c_client.l_ssl, 1);	/* see relay_start */

@@ -80,6 +80,7 @@ struct leg {
 	bool		 l_eof;		/* the peer finished sending */
 	bool		 l_eof_clean;	/* ... with close_notify, not bare FIN */
 	bool		 l_shut;	/* we finished sending (close_notify, FIN) */
+	bool		 l_drained;	/* OpenSSL's last recv came back short */
 	/* kTLS: the TLS 1.3 traffic secret of the peer (our RX key), and the
 	 * state of a handshake message that spans records. */
 	uint8_t		 l_rx_secret[48];
@@ -186,6 +187,8 @@ int	 relay_pump(struct conn *c);
 int	 relay_start(struct conn *c);
 /* relay.c: a splice completed (op is OP_*_SPLICE_*). */
 void	 relay_splice_done(struct conn *c, int op, int res);
+/* relay.c: watch the recvs OpenSSL makes on a leg's socket (l_drained). */
+void	 relay_watch_reads(struct leg *l);
 /* relay.c: a poll completed: what it unblocks. */
 void	 relay_poll_done(struct conn *c, int op);
 /* relay.c: hand the connection's pipes back (all, or one direction's). */

@@ -176,6 +176,10 @@ relay_read(struct conn *c, struct leg *l, uint8_t *buf, size_t len, size_t *got,
 	int r;
 
 	if (c->c_mode == RELAY_USERSPACE || l->l_rx_user) {
+		if (l->l_drained && !SSL_has_pending(l->l_ssl)) {
+			*want |= POLLIN;
+			return IO_WANT;
+		}
 		tls_clear_errors();
 		if ((r = SSL_read(l->l_ssl, buf, len)) > 0) {
 			*got = r;
@@ -499,13 +503,49 @@ relay_splice_done(struct conn *c, int op, int res)
 	}
 }
 
+/*
+ * After each recv OpenSSL makes on the socket: one that brought fewer
+ * bytes than asked for emptied the socket.  With read-ahead OpenSSL asks
+ * for a whole buffer, so that is the usual end of a request or response,
+ * and the next SSL_read would only meet EAGAIN: relay_read skips it and
+ * polls instead (one syscall less per message and direction).
+ */
+static long
+relay_read_watch(BIO *bio, int oper, const char *argp, size_t len, int argi,
+    long argl, int ret, size_t *processed)
+{
+	struct leg *l = (struct leg *)BIO_get_callback_arg(bio);
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN))
+		l->l_drained = ret > 0 && *processed < len;
+	return ret;
+}
+
+void
+relay_watch_reads(struct leg *l)
+{
+	BIO *rbio = SSL_get_rbio(l->l_ssl);
+
+	BIO_set_callback_arg(rbio, (char *)l);
+	BIO_set_callback_ex(rbio, relay_read_watch);
+}
+
 void
 relay_poll_done(struct conn *c, int op)
 {
 	switch (op) {
-	case OP_CLIENT_POLL_IN:  c->c_splice[SPLICE_C2U].sd_blocked_in = false; break;
+	case OP_CLIENT_POLL_IN:
+		c->c_client.l_drained = false;
+		c->c_splice[SPLICE_C2U].sd_blocked_in = false;
+		break;
 	case OP_UP_POLL_OUT:     c->c_splice[SPLICE_C2U].sd_blocked_out = false; break;
-	case OP_UP_POLL_IN:      c->c_splice[SPLICE_U2C].sd_blocked_in = false; break;
+	case OP_UP_POLL_IN:
+		c->c_up.l_drained = false;
+		c->c_splice[SPLICE_U2C].sd_blocked_in = false;
+		break;
 	case OP_CLIENT_POLL_OUT: c->c_splice[SPLICE_U2C].sd_blocked_out = false; break;
 	}
 }
