@@ -95,6 +95,8 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo $(BUILD)
 
+# the host part, then the kTLS VM part (tools/bench/vm; BENCH_VM=0 leaves it
+# out), one report: docs/performance.md
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench/run $(BUILD)

@@ -5,8 +5,11 @@
 #
 # Input: BENCH_OUT/meta.json (machine, versions, knobs) and
 # BENCH_OUT/results.jsonl (one JSON object per proxy and phase; "status"
-# is "ok" or "n/a" with a "reason").  Everything derived is computed here,
-# so the report can be regenerated from the raw files alone:
+# is "ok" or "n/a" with a "reason"); the VM part's (tools/bench/vm) in
+# BENCH_OUT/vm/: status.json (ok, failed or skipped, with the reason) and,
+# when ok, its own meta.json and results.jsonl.  ktproxy-2w (2 workers) gets
+# its own section, not a column.  Everything derived is computed here, so
+# the report can be regenerated from the raw files alone:
 #   python3 tools/bench/report.py build/bench docs/performance.md docs/performance.png
 import json
 import math
@@ -15,9 +18,13 @@ import subprocess
 import sys
 
 REFS = ["nginx-perconn", "nginx-pooled"]
-ORDER = ["ktproxy", "nginx-perconn", "nginx-pooled", "haproxy", "direct"]
+ORDER = ["ktproxy", "ktproxy-userspace", "nginx-perconn", "nginx-pooled", "haproxy", "direct"]
+# variants reported in their own section rather than as columns
+SEPARATE = ["ktproxy-2w", "calibration"]
 LABEL = {
     "ktproxy": "ktproxy",
+    "ktproxy-userspace": "ktproxy --ktls off",
+    "ktproxy-2w": "ktproxy, 2 workers",
     "nginx-perconn": "nginx, upstream per request",
     "nginx-pooled": "nginx, pooled upstream",
     "haproxy": "HAProxy",
@@ -25,6 +32,8 @@ LABEL = {
 }
 SHORT = {
     "ktproxy": "ktproxy",
+    "ktproxy-userspace": "ktproxy/us",
+    "ktproxy-2w": "ktproxy/2w",
     "nginx-perconn": "nginx/req",
     "nginx-pooled": "nginx/pool",
     "haproxy": "HAProxy",
@@ -36,6 +45,8 @@ def load(out):
     with open(os.path.join(out, "meta.json")) as f:
         meta = json.load(f)
     res = {}
+    if not os.path.exists(os.path.join(out, "results.jsonl")):
+        return meta, res
     with open(os.path.join(out, "results.jsonl")) as f:
         for line in f:
             line = line.strip()
@@ -99,7 +110,7 @@ def slab_per_conn(r):
 
 
 def minted(r):
-    if r["proxy"] != "ktproxy":
+    if not r["proxy"].startswith("ktproxy"):
         raise NA("does not forge")
     a, b = r.get("ktproxy_after") or {}, r.get("ktproxy_before") or {}
     hs = ld(r, "handshakes")
@@ -169,11 +180,10 @@ def fmt(v, unit=""):
     return s
 
 
-def evaluate(meta, res, proxies):
+def evaluate(meta, res, proxies, ms=None):
     """values[key][proxy] = (value or None, note)"""
     vals = {}
-    notes = []   # footnotes: (marker text)
-    for key, label, unit, phase, fn, kind in metrics(meta, res):
+    for key, label, unit, phase, fn, kind in (ms if ms is not None else metrics(meta, res)):
         row = {}
         for p in proxies:
             r = res.get((p, phase))
@@ -198,7 +208,7 @@ def evaluate(meta, res, proxies):
                 note = "%d errors" % errs
             elif r.get("rc", 0) not in (0, None):
                 note = "ktp-load exit %s" % r.get("rc")
-            elif (p != "direct" and isinstance(other, (int, float)) and isinstance(wall, (int, float))
+            elif (p != "direct" and p not in SEPARATE and isinstance(other, (int, float)) and isinstance(wall, (int, float))
                   and wall > 0 and other >= 0.2 and 100.0 * other / wall > float(meta.get("other_max", 15))):
                 note = "core 0 spent %d%% of the %s run on other work (another process or interrupts)" % (
                     100.0 * other / wall, phase)
@@ -228,7 +238,7 @@ def main():
     out, md_path, png_path = sys.argv[1:4]
     meta, res = load(out)
     proxies = [p for p in ORDER if any(k[0] == p for k in res)]
-    proxies += sorted({k[0] for k in res} - set(proxies))
+    proxies += sorted({k[0] for k in res} - set(proxies) - set(SEPARATE))
     # rows only for the phases that ran (BENCH_PHASES may leave some out)
     ran = {ph for (_, ph) in res}
     ms = [m for m in metrics(meta, res) if m[3] in ran]
@@ -325,6 +335,9 @@ def main():
         L.extend(na)
         w("")
 
+    scaling_section(meta, res, w)
+    vm_section(out, w)
+
     w("## How it is measured")
     w("")
     w("- Topology of the integration tests (`tests/lib/topo`): client, gateway and server network "
@@ -342,8 +355,10 @@ def main():
       "nginx and HAProxy present one fixed Delegation-CA certificate (`direct.crt`) for everybody. "
       "nginx streams both ways (no request or response buffering) with 64k buffers; HAProxy runs "
       "`http-reuse never` and `no-ssl-reuse` (one upstream connection per client connection, full "
-      "handshake). No proxy issues session tickets to clients (checked) or resumes upstream, and none "
-      "writes an access log. The upstream issues tickets (nginx's default): without them each of nginx's "
+      "handshake). No proxy issues session tickets to clients (checked), and none "
+      "writes an access log. Upstream, nginx per request (`proxy_ssl_session_reuse off`) and HAProxy "
+      "(`no-ssl-reuse`) never resume, pooled nginx may (`on`) but seldom handshakes at all; ktproxy resumes a TLS session per client identity and destination (`upstream_resumed` "
+      "in the raw JSON's ktproxy-stat snapshots). The upstream issues tickets (nginx's default): without them each of nginx's "
       "upstream connections stalls about 40 ms (measured; Nagle and delayed ACK: the request waits for "
       "the acknowledgement of the client's Finished).")
     w("- Handshake phases: each connection does one full handshake and one `GET /small`, then closes. "
@@ -366,6 +381,12 @@ def main():
       "anything but the proxy (another process on the machine, say) is marked." % meta.get("other_max", 15))
     w("- The direct column has no proxy: the load generator and the upstream alone on core 1. For "
       "throughput it is the ceiling, except for handshakes, where a proxy moves part of the work to core 0.")
+    w("- Every phase of a ktproxy variant checks ktproxy-stat's `relay_path` and `bytes_spliced` counters: "
+      "the connections must have taken the path expected (kTLS where the kernel has it, unless `--ktls off`; "
+      "userspace otherwise), or the phase is n/a.")
+    if any(p == "ktproxy-2w" for p, _ in res):
+        w("- *Scaling with workers*: `ktproxy --workers 2`, allowed cores 0 and 1, only in the phases "
+          "`%s`; its CPU figures are not comparable with the single-core ones." % meta.get("phases_2w", "?"))
     w("")
     w("Reproduce: `%s` (knobs: `BENCH_SECONDS`, `BENCH_PROXIES`, `BENCH_PHASES`, `BENCH_IDLE`, "
       "`BENCH_RATE`, ...; `tools/bench/run --help`)." % meta.get("command", "make bench"))
@@ -376,6 +397,267 @@ def main():
     os.replace(md_path + ".tmp", md_path)
 
     plot(out, png_path, ms, vals, series)
+
+
+def both_busy(r):
+    w = num(r.get("wall_s"))
+    if w <= 0:
+        raise NA("no wall time")
+    return 100.0 * (num(r.get("core0_busy_s")) + num(r.get("core1_busy_s"))) / (2 * w)
+
+
+def scaling_section(meta, res, w):
+    """ktproxy with 1 worker (core 0) against 2 workers (cores 0 and 1)."""
+    if not any(p == "ktproxy-2w" for p, _ in res):
+        return
+    pair = ["ktproxy", "ktproxy-2w"]
+    ms = [
+        ("hs1_rate", "handshakes/s, returning identity", "/s", "hs1", lambda r: ld(r, "handshakes_per_s")),
+        ("hsN_rate", "handshakes/s, new identity", "/s", "hsN", lambda r: ld(r, "handshakes_per_s")),
+        ("rps_rate", "requests/s, keep-alive", "/s", "rps", lambda r: ld(r, "requests_per_s")),
+        ("down_rate", "download MB/s", "MB/s", "down", lambda r: ld(r, "bytes_per_s") / 1e6),
+        ("up_rate", "upload MB/s", "MB/s", "up", lambda r: ld(r, "bytes_per_s") / 1e6),
+    ]
+    phases = [ph for ph in ["hs1", "hsN", "rps", "down", "up"] if ("ktproxy-2w", ph) in res]
+    rows = [m for m in ms if m[3] in phases]
+    for ph in phases:
+        rows.append(("%s_busy" % ph, "proxy CPU during %s (100 = one core)" % ph, "%", ph, busy))
+    for ph in phases:
+        rows.append(("%s_both" % ph, "machine busy during %s (both cores)" % ph, "%", ph, both_busy))
+    vals = evaluate(meta, res, pair, [(k, l, u, ph, fn, "rate") for k, l, u, ph, fn in rows])
+    w("## Scaling with workers")
+    w("")
+    w("ktproxy runs one worker per `--workers`, each with its own `SO_REUSEPORT` listener and io_uring; "
+      "the kernel spreads connections over the listeners. Here 1 worker pinned to core 0 (as in the "
+      "tables above) against `--workers 2` allowed cores 0 and 1 (`taskset -c 0,1`): two workers pinned "
+      "to one core could not scale. On this %s-CPU machine the second worker therefore shares core 1 with "
+      "the load generator and the upstream, so the machine is saturated (last rows) and the ratio is what a "
+      "second worker gains here, not what it gains on a machine with a spare core. CPU per unit of work "
+      "is not compared: with both cores shared, the proxy's CPU time includes waiting its turn on core 1." %
+      meta.get("ncpu", "?"))
+    w("")
+    w("| metric | unit | 1 worker (core 0) | 2 workers (cores 0, 1) | 2 ÷ 1 |")
+    w("|---|---|---:|---:|---:|")
+    notes = []
+    for key, label, unit, ph, fn in rows:
+        a, b = vals[key]["ktproxy"], vals[key]["ktproxy-2w"]
+        q = ratio(b[0], a[0])
+        w("| %s | %s | %s | %s | %s |" % (label, unit, cell(*a, notes), cell(*b, notes),
+                                          "n/a" if q is None else "%.2f" % q))
+    w("")
+    for i, n in enumerate(notes):
+        w("[%d] %s during that run (see `build/bench/raw/`)." % (i + 1, n))
+    if notes:
+        w("")
+    na = sorted({"- %s, %s: %s" % (LABEL[p], ph, vals[k][p][1]) for k, l, u, ph, fn in rows for p in pair
+                 if vals[k][p][0] is None and vals[k][p][1] not in EXPECTED_NA})
+    if na:
+        w("Not measured:")
+        w("")
+        for x in na:
+            w(x)
+        w("")
+
+
+VM_TARGETS = {
+    # metric key: (the ratio column it applies to, the bound, the issue's words)
+    "down_cpu": ("us", 0.6, "at most 0.6x the userspace path's CPU per GB"),
+    "up_cpu": ("us", 0.6, "at most 0.6x the userspace path's CPU per GB"),
+    "idle_mem": ("ng", 0.5, "at most 0.5x nginx's per-client memory"),
+}
+
+
+def per_gb_core0(r):
+    need_proxy(r)
+    b = ld(r, "bytes_in") + ld(r, "bytes_out")
+    if b <= 0:
+        raise NA("no bytes moved")
+    return num(r.get("core0_busy_s")) / b * 1e9
+
+
+def sys_share(r):
+    cpu = need_proxy(r)
+    if cpu <= 0:
+        raise NA("no CPU time")
+    return 100.0 * num(r.get("proxy_sys_s")) / cpu
+
+
+def relay_summary(r):
+    rl = r.get("relay") or {}
+    if not rl:
+        return None
+    return "%d on kTLS, %d in userspace; %s bytes spliced, %s copied" % (
+        rl.get("ktls", 0), rl.get("userspace", 0), "{:,}".format(rl.get("spliced", 0)),
+        "{:,}".format(rl.get("copied", 0)))
+
+
+def vm_section(out, w):
+    """The VM part (tools/bench/vm): ktproxy's kTLS path against its own
+    userspace path and nginx, in one run inside the kTLS VM."""
+    vdir = os.path.join(out, "vm")
+    w("## kTLS path vs userspace path (VM)")
+    w("")
+    st = {}
+    try:
+        with open(os.path.join(vdir, "status.json")) as f:
+            st = json.load(f)
+    except (OSError, ValueError):
+        st = {"status": "not run", "reason": "no %s/status.json: the VM part did not run "
+              "(`tools/bench/vm`, or `make bench` without BENCH_VM=0)" % vdir}
+    if st.get("status") != "ok":
+        if st.get("status") == "skipped":
+            w("Not run: %s. `make bench` runs it unless `BENCH_VM=0`; alone: `tools/bench/vm build/plain`." %
+              st.get("reason", "skipped"))
+        else:
+            w("**The VM part failed**: %s. The host figures above are unaffected; the VM's console is in "
+              "`build/bench/vm/console.log`." % (st.get("reason") or st.get("status", "unknown")))
+        w("")
+        return
+    try:
+        meta, res = load(vdir)
+    except (OSError, ValueError) as e:
+        w("**The VM part's results could not be read**: %s." % e)
+        w("")
+        return
+    kt, us, ng = "ktproxy", "ktproxy-userspace", "nginx-pooled"
+    cols = [p for p in [kt, us, ng] if any(k[0] == p for k in res)]
+    idle = sorted({ph for (_, ph) in res if ph.startswith("idle")}, key=lambda x: int(x[4:] or 0))
+    ms = [
+        ("down_cpu", "CPU per GB downloaded", "s", "down", per_gb, "cost"),
+        ("up_cpu", "CPU per GB uploaded", "s", "up", per_gb, "cost"),
+    ]
+    for ph in idle:
+        ms.append(("%s_mem" % ph, "memory per idle connection, %s held (PSS)" % ph[4:], "KiB", ph, mem_per_conn, "cost"))
+        ms.append(("%s_memk" % ph, "memory per idle connection, %s held (PSS + kernel slab, whole guest)" % ph[4:],
+                   "KiB", ph, lambda r: mem_per_conn(r) + slab_per_conn(r), "cost"))
+    ms += [
+        ("down_rate", "download MB/s", "MB/s", "down", lambda r: ld(r, "bytes_per_s") / 1e6, "rate"),
+        ("up_rate", "upload MB/s", "MB/s", "up", lambda r: ld(r, "bytes_per_s") / 1e6, "rate"),
+        ("rps_rate", "requests/s, keep-alive", "/s", "rps", lambda r: ld(r, "requests_per_s"), "rate"),
+        ("rps_cpu", "CPU per 100k keep-alive requests", "s", "rps", per("requests", 1e5), "cost"),
+        ("down_sys", "kernel share of the proxy's CPU, download", "%", "down", sys_share, "info"),
+        ("up_sys", "kernel share of the proxy's CPU, upload", "%", "up", sys_share, "info"),
+        ("down_core0", "core 0 busy per GB downloaded (proxy, interrupts, kernel threads)", "s", "down", per_gb_core0, "cost"),
+        ("up_core0", "core 0 busy per GB uploaded (proxy, interrupts, kernel threads)", "s", "up", per_gb_core0, "cost"),
+    ]
+    for ph in idle:
+        ms.append(("%s_slab" % ph, "kernel slab per idle connection, %s held (whole guest)" % ph[4:], "KiB", ph, slab_per_conn, "info"))
+    ran = {ph for (_, ph) in res}
+    ms = [m for m in ms if m[3] in ran]
+    vals = evaluate(meta, res, cols, ms)
+
+    w("ktproxy's two relay paths side by side, in one run inside the VM of `tests/vm`: Linux `%s` "
+      "(kTLS %s), %s vCPUs (%s) under qemu TCG, %s. **TCG emulation makes absolute figures "
+      "meaningless** (everything runs 10 to 100 times slower than on the host); the ratios between "
+      "columns of the same run are what this section reports. The same topology and pinning as on the "
+      "host (proxy on vCPU 0; load generator and upstream on vCPU 1), the same `tools/bench/run`, smaller "
+      "sizes: %s s per phase, bulk %s streams (GET %s MiB, POST %s bytes), %s keep-alive connections, "
+      "idle %s. *ktproxy* runs with `--ktls auto` (the default), *ktproxy --ktls off* is the same binary "
+      "relaying through OpenSSL in userspace, nginx (pooled upstream) is the memory yardstick." % (
+          meta.get("kernel", "?"), "available" if meta.get("ktls") == "yes" else "NOT available",
+          meta.get("ncpu", "?"), meta.get("cpu", "?"), meta.get("date", "?"), meta.get("seconds"),
+          meta.get("bulk_concurrency"), meta.get("big_mib"), meta.get("upload_bytes"),
+          meta.get("rps_concurrency"), meta.get("idle")))
+    w("")
+    hdr = ["metric", "unit"] + [LABEL.get(p, p) for p in cols]
+    has_us, has_ng = kt in cols and us in cols, kt in cols and ng in cols
+    if has_us:
+        hdr.append("kTLS ÷ userspace")
+    if has_ng:
+        hdr.append("kTLS ÷ nginx")
+    hdr.append("target (issue 4)")
+    w("| " + " | ".join(hdr) + " |")
+    w("|---|---|" + "---:|" * (len(hdr) - 3) + "---|")
+    notes = []
+    for key, label, unit, phase, fn, kind in ms:
+        row = [label, unit] + [cell(*vals[key][p], notes) for p in cols]
+        q_us = ratio(vals[key][kt][0], vals[key][us][0]) if has_us else None
+        q_ng = ratio(vals[key][kt][0], vals[key][ng][0]) if has_ng else None
+        if kind == "info" and not key.endswith("_slab"):
+            q_us = q_ng = "" # a share: no ratio
+        if has_us:
+            row.append(q_us if q_us == "" else "n/a" if q_us is None else "%.2f" % q_us)
+        if has_ng:
+            row.append(q_ng if q_ng == "" else "n/a" if q_ng is None else "%.2f" % q_ng)
+        tk = "idle_mem" if key.startswith("idle") and key.endswith(("_mem", "_memk")) else key
+        t = VM_TARGETS.get(tk)
+        if t:
+            q = q_us if t[0] == "us" else q_ng
+            row.append("kTLS ÷ %s ≤ %.1f: %s" % ("userspace" if t[0] == "us" else "nginx", t[1],
+                                                 "n/a" if q is None else ("**met**" if q <= t[1] else "**not met**")))
+        else:
+            row.append("")
+        w("| " + " | ".join(row) + " |")
+    w("")
+    for i, n in enumerate(notes):
+        w("[%d] %s during that run (see `build/bench/vm/raw/`)." % (i + 1, n))
+    if notes:
+        w("")
+    # the path check, per proxy (every phase was checked by tools/bench/run)
+    paths = []
+    for p in [kt, us]:
+        rs = [res[(p, ph)] for ph in ["rps", "down", "up"] + idle
+              if res.get((p, ph), {}).get("status") == "ok" and res[(p, ph)].get("relay")]
+        if not rs:
+            continue
+        t = {k: sum(r["relay"].get(k, 0) for r in rs) for k in ["ktls", "userspace", "spliced", "copied"]}
+        paths.append("%s: %d connections on kTLS, %d in userspace; %.1f MB spliced, %.1f MB copied "
+                     "through userspace (%s)" % (LABEL.get(p, p), t["ktls"], t["userspace"], t["spliced"] / 1e6,
+                                                 t["copied"] / 1e6, ", ".join(r["phase"] for r in rs)))
+    if paths:
+        w("Relay path, checked in every phase from ktproxy-stat's counters (a phase on the wrong path is "
+          "reported n/a): " + "; ".join(paths) + ".")
+        w("")
+    cal = res.get(("calibration", "crypto"))
+    if cal and cal.get("status") == "ok" and isinstance(cal.get("kernel_mb_s"), (int, float)) \
+            and isinstance(cal.get("openssl_mb_s"), (int, float)) and cal["kernel_mb_s"] > 0:
+        w("Calibration (`tools/bench/cryptocal.py`, one vCPU, 16 KiB records, before the proxies ran): the "
+          "guest kernel's AES-256-GCM (`%s`, through AF_ALG) ran at %.1f MB/s, OpenSSL's at %.1f MB/s: under "
+          "this emulation, kernel crypto costs %.2fx userspace crypto per byte. The kTLS path does its crypto "
+          "in the kernel, the userspace path in OpenSSL, so the CPU ratios above carry that factor on their "
+          "crypto share. The skew comes from emulating the two AES-GCM implementations; real hardware "
+          "need not share it." % (
+              cal.get("kernel_driver") or "gcm(aes)", cal["kernel_mb_s"], cal["openssl_mb_s"],
+              cal["openssl_mb_s"] / cal["kernel_mb_s"]))
+        w("")
+    elif cal:
+        w("Calibration (`tools/bench/cryptocal.py`): %s." % (cal.get("reason") or cal.get("kernel_error")
+                                                              or cal.get("openssl_error") or "incomplete"))
+        w("")
+    na = []
+    seen = set()
+    for key, label, unit, phase, fn, kind in ms:
+        for p in cols:
+            v, why = vals[key][p]
+            if v is None and why not in EXPECTED_NA and (p, phase) not in seen:
+                seen.add((p, phase))
+                na.append("- %s, %s: %s" % (LABEL.get(p, p), phase, why))
+    if na:
+        w("Not measured:")
+        w("")
+        for x in na:
+            w(x)
+        w("")
+    w("CPU is the proxy process's utime + stime, as on the host. On the kTLS path the record crypto runs "
+      "in the kernel inside ktproxy's own `splice`/`sendmsg`/`recvmsg` calls, so it is in that stime (the "
+      "kernel share row); crypto deferred to softirq or kernel threads would escape it, which the "
+      "core 0 rows (all of vCPU 0's busy time per GB) catch. Memory is the PSS growth of the proxy's "
+      "processes per idle connection; ktproxy holds both legs (client and upstream), nginx only the client's "
+      "once its upstream connection is back in the pool. Kernel TLS state (keys, record buffers) lives in slab, "
+      "not in PSS: the slab row (the whole guest's growth, so the load generator's and the upstream's sockets "
+      "too) shows it, and the PSS + slab row adds it in; the target is shown against both.")
+    w("")
+    cmd = st.get("command") or meta.get("command") or "make bench"
+    rpt = "`python3 tools/bench/report.py build/bench docs/performance.md docs/performance.png`"
+    if cmd.startswith("tools/bench/vm"):
+        how = "`%s`, then %s" % (cmd, rpt)
+    else:
+        how = "`%s` (the VM part alone: `tools/bench/vm build/plain`, then %s)" % (cmd, rpt)
+    w("Reproduce: %s; knobs `BENCH_VM_*` (`tools/bench/vm --help`). The VM part took %s s of wall time, "
+      "boot included%s. In the guest it ran `%s`. Raw results: `build/bench/vm/`." % (
+          how, st.get("wall_s", "?"),
+          "" if not st.get("reason") else " (%s)" % st["reason"], st.get("guest_command", "?")))
+    w("")
 
 
 def plot(out, png_path, ms, vals, series):
