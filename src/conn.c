@@ -279,16 +279,26 @@ conn_upstream_dest(struct conn *c)
 	return ok ? 0 : -1;
 }
 
+/*
+ * A copy is kept, not the connection's own session: OpenSSL marks that one
+ * not resumable when the connection is freed without a close_notify sent
+ * (a client that just closes, an upstream that drops us), which would
+ * spoil the kept one for everybody after.
+ */
 int
 conn_upstream_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct conn *c = SSL_get_app_data(ssl);
 	X509 *forged = SSL_get_certificate(ssl);
+	SSL_SESSION *copy;
 
-	if (c == NULL || forged == NULL || !c->c_have_ident)
+	if (c == NULL || forged == NULL || !c->c_have_ident ||
+	    (copy = SSL_SESSION_dup(sess)) == NULL)
 		return 0;
-	return forge_session_put(c->c_worker->w_forge, c->c_ident.id_sha256, forged,
-	    c->c_up_dest, sess) ? 1 : 0;
+	if (!forge_session_put(c->c_worker->w_forge, c->c_ident.id_sha256, forged,
+	    c->c_up_dest, copy))
+		SSL_SESSION_free(copy);
+	return 0;	/* the reference OpenSSL passed stays OpenSSL's */
 }
 
 static int

@@ -471,7 +471,9 @@ forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit)
  * Upstream sessions live in the entry of the forged certificate that
  * authenticated them: a resumed session presents that certificate's
  * identity again without showing it, so it must not outlive it.  When the
- * certificate is re-minted or evicted, its sessions go with it.
+ * certificate is re-minted or evicted, its sessions go with it.  No SSL
+ * ever holds a kept session itself, only copies (OpenSSL changes the
+ * session of a connection that ends without close_notify).
  */
 SSL_SESSION *
 forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
@@ -494,9 +496,9 @@ forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
 			fs->fs_sess = NULL;
 			return NULL;
 		}
-		if (SSL_SESSION_up_ref(fs->fs_sess) != 1)
-			return NULL;
-		return fs->fs_sess;
+		/* A copy: the connection's session may be marked not
+		 * resumable by OpenSSL when that connection ends badly. */
+		return SSL_SESSION_dup(fs->fs_sess);
 	}
 	return NULL;
 }

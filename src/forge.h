@@ -54,11 +54,11 @@ X509		*forge_mint(struct forge *f, X509 *client);
 /*
  * Upstream sessions for the identity whose certificate hashes to sha256,
  * while `forged` is still its cached certificate; `dest` names the
- * destination (address, port and SNI, hashed by the caller).  get: a
- * session reference (SSL_SESSION_free it) or NULL; expired ones go.  put:
- * keeps sess (takes the caller's reference) and returns true, or false
- * when `forged` is no longer the cached certificate (the reference stays
- * the caller's).
+ * destination (address, port and SNI, hashed by the caller).  get: a copy
+ * of the session (SSL_SESSION_free it) or NULL; expired ones go.  put:
+ * keeps sess (takes the caller's reference; pass a copy, never a session
+ * an SSL uses) and returns true, or false when `forged` is no longer the
+ * cached certificate (the reference stays the caller's).
  */
 SSL_SESSION	*forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
 		    const uint8_t dest[32]);

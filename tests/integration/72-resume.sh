@@ -71,6 +71,21 @@ if [ "$have_ktls" = 1 ]; then
 	assert_eq "TLS 1.3: no upstream RX left with OpenSSL" "$(stat_get .ktls_upstream_rx.openssl)" 0
 fi
 
+section "Many clients at once, closing as they please (ktp-load)"
+# A kept session must survive the connections that resumed it, however
+# they end: OpenSSL spoils the session of a connection freed without a
+# close_notify, so no connection may hold a kept one itself.
+n=${KTP_RESUME_HANDSHAKES:-100}
+r0=$(stat_get .upstream_resumed)
+u0=$(stat_get .upstream_handshakes)
+out=$(in_cli "$KTPROXY_BUILD/ktp-load" --connect "$SRV_IP:443" --sni server.test \
+	--ca "$PKI/proxy-ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key" \
+	--path /whoami --json --mode handshake --concurrency 4 --requests "$n" --duration 120)
+assert_eq "$n handshakes and requests, no errors" \
+	"$(printf '%s' "$out" | jq -r '"\(.requests) \(.errors)"')" "$n 0"
+assert_stat_delta "$n upstream handshakes" .upstream_handshakes "$u0" "$n"
+assert_stat_delta "every one of them resumed alice's session" .upstream_resumed "$r0" "$n"
+
 section "TLS 1.2 upstream"
 upstream_protocols "TLSv1.2" || fail "nginx restart"
 # ktproxy still holds TLS 1.3 sessions from the nginx that was stopped: the
