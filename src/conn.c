@@ -279,6 +279,83 @@ conn_upstream_dest(struct conn *c)
 	return ok ? 0 : -1;
 }
 
+/* The leaf's SHA-256 (the forge cache key) and one over every certificate
+ * the client sent, in order. */
+static int
+conn_chain_hash(X509 *leaf, STACK_OF(X509) *sent, uint8_t leaf_sha[32], uint8_t chain[32])
+{
+	EVP_MD_CTX *md;
+	unsigned int len;
+	int ok;
+
+	if (X509_digest(leaf, EVP_sha256(), leaf_sha, &len) != 1 || (md = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	for (int i = 0; ok && i < sk_X509_num(sent); i++) {
+		uint8_t d[32];
+
+		ok = X509_digest(sk_X509_value(sent, i), EVP_sha256(), d, &len) == 1 &&
+		    EVP_DigestUpdate(md, d, sizeof(d)) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, chain, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+/* How long OpenSSL's verdict on a chain may stand: until the first
+ * certificate in it expires, the CRLs are due, or CONN_VERDICT_MAX_S. */
+static time_t
+conn_verdict_until(X509_STORE_CTX *xs, time_t crl_until)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xs);
+	time_t now = time(NULL), until = now + CONN_VERDICT_MAX_S;
+	int days, secs;
+
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(sk_X509_value(chain, i))) != 1)
+			return 0;
+		if (now + (time_t)days * 86400 + secs < until)
+			until = now + (time_t)days * 86400 + secs;
+	}
+	if (crl_until != 0 && crl_until < until)
+		until = crl_until;
+	return until > now ? until : 0;
+}
+
+/*
+ * The client's chain is verified by OpenSSL once, and the verdict is
+ * remembered with the certificate's forge cache entry: a returning client
+ * presenting the same certificate and chain skips chain building, the CRL
+ * lookup and the chain's signatures.  Its CertificateVerify signature, the
+ * proof it holds the key, is still checked by OpenSSL every time.  The
+ * verdict lapses with the first notAfter in the chain, the CRLs' nextUpdate
+ * or CONN_VERDICT_MAX_S, and goes with the cache entry; the trust store and
+ * CRLs it was reached with do not change while ktproxy runs (a reload will
+ * have to flush it).
+ */
+int
+conn_client_chain_verify(X509_STORE_CTX *xs, void *arg)
+{
+	const struct tls_contexts *tc = arg;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	uint8_t leaf_sha[32];
+	int ok;
+
+	if (c == NULL || leaf == NULL ||
+	    conn_chain_hash(leaf, X509_STORE_CTX_get0_untrusted(xs), leaf_sha, c->c_chain_hash) == -1)
+		return X509_verify_cert(xs);
+	if (forge_verified_get(c->c_worker->w_forge, leaf_sha, c->c_chain_hash)) {
+		stats_inc(c->c_worker->w_stats, STAT_hs_chain_remembered);
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
+	}
+	if ((ok = X509_verify_cert(xs)) == 1)
+		c->c_verified_until = conn_verdict_until(xs, tc->tc_crl_until);
+	return ok;
+}
+
 /*
  * A copy is kept, not the connection's own session: OpenSSL marks that one
  * not resumable when the connection is freed without a close_notify sent
@@ -412,6 +489,9 @@ conn_client_verified(struct conn *c)
 		return 0;
 	}
 	stats_inc(w->w_stats, hit ? STAT_forge_cache_hit : STAT_forge_minted);
+	if (c->c_verified_until != 0)
+		forge_verified_put(w->w_forge, c->c_ident.id_sha256, c->c_chain_hash,
+		    c->c_verified_until);
 	c->c_forged = hit ? "cached" : "minted";
 	if (conn_upstream_prepare(c, forged) == -1) {
 		X509_free(forged);

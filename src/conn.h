@@ -71,6 +71,7 @@ enum relay_mode {
 #define CONN_OUT_BUF		(64 * 1024)
 #define CONN_LINGER_MS		2000	/* lingering close, and the 502 grace */
 #define CONN_TRIM_MS		1000	/* idle this long: buffers go (conn_trim) */
+#define CONN_VERDICT_MAX_S	60	/* a client chain's verdict is remembered */
 
 /* One side of the connection. */
 struct leg {
@@ -126,6 +127,8 @@ struct conn {
 	socklen_t		 c_dst_len;
 	char			*c_sni;
 	uint8_t			 c_up_dest[32];	/* SHA-256 of dst and SNI: session key */
+	uint8_t			 c_chain_hash[32];	/* the client's chain as sent */
+	time_t			 c_verified_until;	/* OpenSSL's verdict on it holds till */
 
 	char			 c_client_tls[64];	/* "TLSv1.3/TLS_AES_128_GCM_SHA256" */
 	char			 c_up_tls[64];
@@ -168,6 +171,9 @@ void	 conn_reap(struct conn *c);
 void	 conn_complete(struct conn *c, int op, int res);	/* op: enum uring_op */
 /* The worker's 1 s tick: enforce deadlines. */
 void	 conn_tick(struct conn *c);
+/* OpenSSL's certificate verification callback for the client leg (arg: the
+ * struct tls_contexts): X509_verify_cert(), or a remembered verdict. */
+int	 conn_client_chain_verify(X509_STORE_CTX *xs, void *arg);
 /* OpenSSL's new-session callback for the upstream context: keep the
  * session for this identity and destination (1: taken). */
 int	 conn_upstream_session(SSL *ssl, SSL_SESSION *sess);

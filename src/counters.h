@@ -26,6 +26,7 @@
 	X(conn_closed_error,	"connections_closed", "error", COUNTER, "connections that ended on an error") \
 	X(close_shutdown,	"connections_closed", "shutdown", COUNTER, "connections closed because ktproxy stopped") \
 	X(hs_ok,		"client_handshakes", "", COUNTER, "client mTLS handshakes completed and verified") \
+	X(hs_chain_remembered,	"client_chains_remembered", "", COUNTER, "client chains not verified again: same certificate and chain verified before, verdict still valid") \
 	X(hs_fail_no_cert,	"client_handshake_failures", "no_cert", COUNTER, "client sent no certificate") \
 	X(hs_fail_expired,	"client_handshake_failures", "expired", COUNTER, "client certificate expired") \
 	X(hs_fail_not_yet_valid, "client_handshake_failures", "not_yet_valid", COUNTER, "client certificate not yet valid") \

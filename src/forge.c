@@ -43,6 +43,8 @@ struct forge_entry {
 	uint8_t			 fe_sha256[32];	/* of the client certificate */
 	X509			*fe_cert;
 	struct forge_session	 fe_sess[FORGE_SESSIONS];
+	uint8_t			 fe_chain[32];	/* the chain verified, hashed */
+	time_t			 fe_verified_until;	/* 0: not remembered */
 	unsigned		 fe_sess_next;	/* slot the next new destination takes */
 	time_t			 fe_not_before;	/* of fe_cert */
 	time_t			 fe_not_after;
@@ -526,4 +528,31 @@ forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
 	memcpy(fs->fs_dest, dest, sizeof(fs->fs_dest));
 	fs->fs_sess = sess;
 	return true;
+}
+
+/*
+ * The client's chain verified: remembered in the entry of its certificate,
+ * so the same certificate with the same chain skips X509_verify_cert() on
+ * its next handshake until `until` (which the caller bounds by every
+ * certificate's and CRL's validity).  Dropped with the entry.
+ */
+void
+forge_verified_put(struct forge *f, const uint8_t sha256[32], const uint8_t chain[32],
+    time_t until)
+{
+	struct forge_entry	*fe;
+
+	if ((fe = forge_find(f, sha256)) == NULL)
+		return;
+	memcpy(fe->fe_chain, chain, sizeof(fe->fe_chain));
+	fe->fe_verified_until = until;
+}
+
+bool
+forge_verified_get(struct forge *f, const uint8_t sha256[32], const uint8_t chain[32])
+{
+	struct forge_entry	*fe;
+
+	return (fe = forge_find(f, sha256)) != NULL && forge_now(f) < fe->fe_verified_until &&
+	    memcmp(fe->fe_chain, chain, sizeof(fe->fe_chain)) == 0;
 }

@@ -65,6 +65,18 @@ SSL_SESSION	*forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *
 bool		 forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
 		    const uint8_t dest[32], SSL_SESSION *sess);
 
+/*
+ * A verified client chain, remembered with its certificate's entry: put
+ * after a successful verification (chain: a hash of the certificates the
+ * client presented; until: when the verdict lapses), get before the next:
+ * true while it holds for this very chain.  Nothing is remembered for a
+ * certificate that is not cached.
+ */
+void		 forge_verified_put(struct forge *f, const uint8_t sha256[32],
+		    const uint8_t chain[32], time_t until);
+bool		 forge_verified_get(struct forge *f, const uint8_t sha256[32],
+		    const uint8_t chain[32]);
+
 /* The clock validity and cache freshness are computed from; time(NULL)
  * unless a test sets another (NULL restores it). */
 void		 forge_set_clock(struct forge *f, time_t (*now)(void));

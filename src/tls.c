@@ -71,6 +71,31 @@ tls_common_options(SSL_CTX *ctx)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
+/* When the first of the loaded CRLs is due for replacement (0: none says):
+ * a verdict reached with them must not outlive that. */
+static time_t
+tls_crl_until(X509_STORE *store)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	time_t now = time(NULL), until = 0;
+	int days, secs;
+
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		const ASN1_TIME *next;
+		time_t t;
+
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL ||
+		    (next = X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o))) == NULL ||
+		    ASN1_TIME_diff(&days, &secs, NULL, next) != 1)
+			continue;
+		t = now + (time_t)days * 86400 + secs;
+		if (until == 0 || t < until)
+			until = t;
+	}
+	return until;
+}
+
 static int
 tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 {
@@ -115,7 +140,11 @@ tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 		 * unless their CRLs are in the file too (CRL_CHECK_ALL would
 		 * refuse every client of a CA whose parent publishes none). */
 		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+		tc->tc_crl_until = tls_crl_until(store);
 	}
+	/* OpenSSL's chain verification, remembered per certificate and chain
+	 * (conn_client_chain_verify). */
+	SSL_CTX_set_cert_verify_callback(ctx, conn_client_chain_verify, tc);
 
 	/* No resumption on the client leg for now: a resumed session would
 	 * skip the CRL check of the certificate it carries. */

@@ -4,6 +4,8 @@
 #ifndef KTPROXY_TLS_H
 #define KTPROXY_TLS_H
 
+#include <time.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -14,6 +16,7 @@ struct config;
 struct tls_contexts {
 	SSL_CTX		*tc_server;	/* client-facing: our certificate, mTLS required */
 	SSL_CTX		*tc_upstream;	/* upstream-facing: verifies the upstream */
+	time_t		 tc_crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
 	X509		*tc_deleg_ca;	/* signs forged client certificates */
 	EVP_PKEY	*tc_deleg_key;
 };

@@ -910,6 +910,60 @@ test_sessions(void)
 	EVP_PKEY_free(ca_key);
 }
 
+/* Verdicts on client chains: only for the chain that earned one, until it
+ * lapses, while the certificate is cached. */
+static void
+test_verdicts(void)
+{
+	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
+	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509		*a, *b, *xa, *xb;
+	struct forge	*f = forge_new(ca, ca_key, 1);
+	uint8_t		 sa[32], sb[32], ch1[32], ch2[32];
+	unsigned int	 len;
+	time_t		 t0 = time(NULL);
+	bool		 hit;
+
+	forge_set_clock(f, fake_clock);
+	fake_now = t0;
+	memset(ch1, 1, sizeof(ch1));
+	memset(ch2, 2, sizeof(ch2));
+	a = mk_client(n_simple("a"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	b = mk_client(n_simple("b"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	X509_digest(a, EVP_sha256(), sa, &len);
+	X509_digest(b, EVP_sha256(), sb, &len);
+
+	forge_verified_put(f, sa, ch1, t0 + 60);	/* not cached: not kept */
+	CHECK(!forge_verified_get(f, sa, ch1));
+	xa = get(f, a, &hit);
+	CHECK(!forge_verified_get(f, sa, ch1));		/* cached, no verdict yet */
+	forge_verified_put(f, sa, ch1, t0 + 60);
+	CHECK(forge_verified_get(f, sa, ch1));
+	CHECK(!forge_verified_get(f, sa, ch2));		/* another chain */
+	CHECK(!forge_verified_get(f, sb, ch1));		/* another certificate */
+	fake_now = t0 + 59;
+	CHECK(forge_verified_get(f, sa, ch1));
+	fake_now = t0 + 60;
+	CHECK(!forge_verified_get(f, sa, ch1));		/* lapsed */
+	fake_now = t0;
+	forge_verified_put(f, sa, ch2, t0 + 60);	/* the newest chain replaces */
+	CHECK(forge_verified_get(f, sa, ch2) && !forge_verified_get(f, sa, ch1));
+	xb = get(f, b, &hit);				/* a's entry evicted (cache of 1) */
+	CHECK(!forge_verified_get(f, sa, ch2));
+	X509_free(xb);
+	xb = get(f, a, &hit);				/* minted anew: no verdict */
+	CHECK(!hit && !forge_verified_get(f, sa, ch2));
+
+	forge_set_clock(f, NULL);
+	X509_free(xa);
+	X509_free(xb);
+	X509_free(a);
+	X509_free(b);
+	forge_free(f);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
 int
 main(void)
 {
@@ -939,6 +993,7 @@ main(void)
 	test_cache();
 	test_refresh();
 	test_sessions();
+	test_verdicts();
 
 	X509_free(client_ca);
 	EVP_PKEY_free(client_ca_key);
