@@ -83,14 +83,10 @@ conn_leg_close(struct conn *c, struct leg *l)
 	if (l == &c->c_client) {
 		conn_cancel(c, OP_CLIENT_POLL_IN);
 		conn_cancel(c, OP_CLIENT_POLL_OUT);
-		conn_cancel(c, OP_C2U_SPLICE_IN);
-		conn_cancel(c, OP_U2C_SPLICE_OUT);
 	} else {
 		conn_cancel(c, OP_UP_POLL_IN);
 		conn_cancel(c, OP_UP_POLL_OUT);
 		conn_cancel(c, OP_UP_CONNECT);
-		conn_cancel(c, OP_U2C_SPLICE_IN);
-		conn_cancel(c, OP_C2U_SPLICE_OUT);
 	}
 	SSL_free(l->l_ssl);
 	l->l_ssl = NULL;
@@ -196,7 +192,6 @@ conn_answer_error(struct conn *c, int status)
 	c->c_answering = true;
 	c->c_failed = true;
 	conn_leg_close(c, &c->c_up);
-	conn_cancel(c, OP_C2U_SPLICE_IN);
 	relay_release_dir(c, SPLICE_C2U);
 	buf_release(&c->c_c2u_in);
 	buf_release(&c->c_c2u_out);
@@ -704,18 +699,6 @@ conn_complete(struct conn *c, int op, int res)
 		if (c->c_state != CONN_UPSTREAM_CONNECT)
 			return;
 		conn_upstream_connected(c, res);
-		break;
-	case OP_C2U_SPLICE_IN:
-	case OP_C2U_SPLICE_OUT:
-	case OP_U2C_SPLICE_IN:
-	case OP_U2C_SPLICE_OUT:
-		relay_splice_done(c, op, res);
-		if (c->c_state == CONN_CLOSING)
-			return;
-		/* The hard-linked out half follows: decide once it is back. */
-		if ((op == OP_C2U_SPLICE_IN || op == OP_U2C_SPLICE_IN) &&
-		    (c->c_inflight & (1u << (op + 1))))
-			return;
 		break;
 	case OP_CLIENT_POLL_IN:
 	case OP_CLIENT_POLL_OUT:

@@ -191,8 +191,6 @@ int	 relay_pump(struct conn *c);
 /* relay.c: try to move the connection to kTLS once both handshakes are
  * done.  Returns -1 if the connection was closed. */
 int	 relay_start(struct conn *c);
-/* relay.c: a splice completed (op is OP_*_SPLICE_*). */
-void	 relay_splice_done(struct conn *c, int op, int res);
 /* relay.c: watch the recvs OpenSSL makes on a leg's socket (l_drained). */
 void	 relay_watch_reads(struct leg *l);
 /* relay.c: a poll completed: what it unblocks. */

@@ -355,18 +355,10 @@ relay_passthrough(struct conn *c, int dir)
 	    http1_resp_passthrough(&c->c_http);
 }
 
-static bool
-relay_splice_busy(const struct conn *c, int dir)
-{
-	unsigned in = dir == SPLICE_C2U ? OP_C2U_SPLICE_IN : OP_U2C_SPLICE_IN;
-
-	return c->c_inflight & (1u << in | 1u << (in + 1));
-}
-
 /*
- * Give a direction's pipe back.  Only a pipe that is provably empty and
- * that no splice can still write to goes back to the pool: a stale byte in
- * a pooled pipe would surface in another client's stream.
+ * Give a direction's pipe back.  Only a pipe that is provably empty goes
+ * back to the pool: a stale byte in a pooled pipe would surface in another
+ * client's stream.
  */
 void
 relay_release_dir(struct conn *c, int dir)
@@ -376,7 +368,7 @@ relay_release_dir(struct conn *c, int dir)
 
 	if (sd->sd_pipe[0] < 0)
 		return;
-	if (sd->sd_piped == 0 && !relay_splice_busy(c, dir) &&
+	if (sd->sd_piped == 0 &&
 	    ioctl(sd->sd_pipe[0], FIONREAD, &queued) == 0 && queued == 0)
 		worker_pipe_put(c->c_worker, sd->sd_pipe);
 	else {
@@ -395,74 +387,15 @@ relay_release(struct conn *c)
 }
 
 /*
- * Move a body by splice: socket -> pipe hard-linked to pipe -> socket, so
- * one record costs one submission and the out side runs even when the in
- * side came back short (a kTLS socket yields one record per splice).  Both
- * are non-blocking: io-wq never parks on an idle connection.  Returns 1 if
- * something was submitted, -1 if the connection was closed (no pipe).
+ * What a splice's result means for its direction (res: bytes, or -errno).
+ * May close the connection (a write failed).
  */
-static int
-relay_splice(struct conn *c, int dir, struct leg *src, struct leg *dst, short *sw, short *dw)
+static void
+relay_splice_result(struct conn *c, int dir, bool in, ssize_t res)
 {
-	struct splice_dir *sd = &c->c_splice[dir];
-	unsigned op_in = dir == SPLICE_C2U ? OP_C2U_SPLICE_IN : OP_U2C_SPLICE_IN;
-	size_t pass = relay_passthrough(c, dir);
-	struct io_uring_sqe *sqe;
-	bool do_in, do_out;
-
-	if (relay_splice_busy(c, dir))
-		return 0;
-	if (sd->sd_blocked_in)
-		*sw |= POLLIN;
-	if (sd->sd_blocked_out)
-		*dw |= POLLOUT;
-	do_in = src->l_fd >= 0 && !sd->sd_blocked_in && !sd->sd_control && !src->l_eof &&
-	    pass > 0 && sd->sd_piped < RELAY_PIPE_SIZE;
-	do_out = !sd->sd_blocked_out && (sd->sd_piped > 0 || do_in);
-	if (!do_in && !do_out) {
-		if (sd->sd_piped == 0)
-			relay_release_dir(c, dir);
-		return 0;
-	}
-	if (sd->sd_pipe[0] < 0 && worker_pipe_get(c->c_worker, sd->sd_pipe) == -1) {
-		/* Out of descriptors or pipe memory (fs.pipe-user-pages-*). */
-		c->c_reason = "no_pipe";
-		conn_close_error(c);
-		return -1;
-	}
-	if (do_in) {
-		size_t len = RELAY_PIPE_SIZE - sd->sd_piped;
-
-		if (pass < len)
-			len = pass;
-		sqe = worker_sqe(c->c_worker);
-		io_uring_prep_splice(sqe, src->l_fd, -1, sd->sd_pipe[1], -1, len,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (do_out)
-			sqe->flags |= IOSQE_IO_HARDLINK;
-		io_uring_sqe_set_data64(sqe, uring_tag(c, op_in));
-		c->c_inflight |= 1u << op_in;
-	}
-	if (do_out) {
-		sqe = worker_sqe(c->c_worker);
-		io_uring_prep_splice(sqe, sd->sd_pipe[0], -1, dst->l_fd, -1, RELAY_PIPE_SIZE,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		io_uring_sqe_set_data64(sqe, uring_tag(c, op_in + 1));
-		c->c_inflight |= 1u << (op_in + 1);
-	}
-	return 1;
-}
-
-void
-relay_splice_done(struct conn *c, int op, int res)
-{
-	int dir = op == OP_C2U_SPLICE_IN || op == OP_C2U_SPLICE_OUT ? SPLICE_C2U : SPLICE_U2C;
 	struct splice_dir *sd = &c->c_splice[dir];
 	struct leg *src = dir == SPLICE_C2U ? &c->c_client : &c->c_up;
-	bool in = op == OP_C2U_SPLICE_IN || op == OP_U2C_SPLICE_IN;
 
-	if (sd->sd_pipe[0] < 0)
-		return;		/* the direction was torn down meanwhile */
 	if (in) {
 		if (res > 0) {
 			sd->sd_piped += res;
@@ -480,7 +413,7 @@ relay_splice_done(struct conn *c, int op, int res)
 		} else if (res == -EINVAL) {
 			/* A control record heads the queue: read it as such. */
 			sd->sd_control = true;
-		} else if (res != -ECANCELED) {
+		} else {
 			c->c_reason = dir == SPLICE_C2U ? "client_read_failed" : "upstream_read_failed";
 			sd->sd_control = true;	/* let the record reader see the error */
 		}
@@ -491,16 +424,67 @@ relay_splice_done(struct conn *c, int op, int res)
 		relay_count_write(c, dir, res, true);
 		conn_activity(c);
 	} else if (res == -EAGAIN) {
-		/* Nothing in the pipe (the in side found nothing), or the
-		 * destination is full. */
-		if (sd->sd_piped > 0)
-			sd->sd_blocked_out = true;
-	} else if (res != -ECANCELED && res != 0) {
+		sd->sd_blocked_out = true;	/* the destination is full */
+	} else if (res != 0) {
 		if (dir == SPLICE_C2U)
 			conn_upstream_broken(c, STAT_up_fail_reset, "upstream_write_failed");
 		else
 			conn_fail(c, STAT_close_client_reset, "client_write_failed");
 	}
+}
+
+/*
+ * Move a body by splice, kTLS socket -> pipe -> kTLS socket, in the
+ * worker's own thread: both splices are non-blocking, so they cost no more
+ * than a read and a write, and the bytes never enter userspace.  (Through
+ * io_uring, 6.1 runs every splice in an io-wq thread: two thread hops per
+ * record, which cost more than the copies saved.)  A splice from a kTLS
+ * socket takes at most one record; the pump calls again while bytes move.
+ * SPLICE_F_NONBLOCK is what counts: 6.1's kTLS splice_read ignores the
+ * socket's O_NONBLOCK.  Returns 1 if bytes moved, 0 if not (the polls it
+ * waits for are in *sw, *dw), -1 if the connection was closed.
+ */
+static int
+relay_splice(struct conn *c, int dir, struct leg *src, struct leg *dst, short *sw, short *dw)
+{
+	struct splice_dir *sd = &c->c_splice[dir];
+	size_t pass = relay_passthrough(c, dir);
+	size_t before = sd->sd_piped;
+	int moved = 0;
+	ssize_t n;
+
+	if (src->l_fd >= 0 && !sd->sd_blocked_in && !sd->sd_control && !src->l_eof &&
+	    pass > 0 && sd->sd_piped < RELAY_PIPE_SIZE) {
+		size_t len = RELAY_PIPE_SIZE - sd->sd_piped;
+
+		if (sd->sd_pipe[0] < 0 && worker_pipe_get(c->c_worker, sd->sd_pipe) == -1) {
+			/* Out of descriptors or pipe memory (fs.pipe-user-pages-*). */
+			c->c_reason = "no_pipe";
+			conn_close_error(c);
+			return -1;
+		}
+		if (pass < len)
+			len = pass;
+		n = splice(src->l_fd, NULL, sd->sd_pipe[1], NULL, len,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		relay_splice_result(c, dir, true, n < 0 ? -errno : n);
+		moved |= n > 0 || n == 0 || sd->sd_control;
+	}
+	if (sd->sd_piped > 0 && !sd->sd_blocked_out && dst->l_fd >= 0) {
+		n = splice(sd->sd_pipe[0], NULL, dst->l_fd, NULL, sd->sd_piped,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		relay_splice_result(c, dir, false, n < 0 ? -errno : n);
+		if (c->c_state == CONN_CLOSING)
+			return -1;
+		moved |= n > 0;
+	}
+	if (sd->sd_blocked_in)
+		*sw |= POLLIN;
+	if (sd->sd_blocked_out)
+		*dw |= POLLOUT;
+	if (sd->sd_piped == 0 && before == 0 && !moved)
+		relay_release_dir(c, dir);
+	return moved || sd->sd_piped != before;
 }
 
 /*
@@ -559,7 +543,7 @@ relay_wants_userspace_read(struct conn *c, int dir, struct buf *in)
 
 	if (c->c_mode == RELAY_USERSPACE || (dir == SPLICE_U2C && c->c_up.l_rx_user))
 		return true;
-	if (relay_splice_busy(c, dir) || sd->sd_piped > 0)
+	if (sd->sd_piped > 0)
 		return false;
 	if (sd->sd_control) {
 		sd->sd_control = false;
@@ -579,11 +563,11 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 	struct buf *in = &c->c_c2u_in, *out = &c->c_c2u_out;
 	struct splice_dir *sd = &c->c_splice[SPLICE_C2U];
 	uint64_t *stats = c->c_worker->w_stats;
-	int progress = 0;
+	int progress = 0, sr;
 	size_t n;
 
 	/* Spliced bytes go first: userspace bytes wait until the pipe is empty. */
-	if (relay_up_ready(c) && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_C2U)) {
+	if (relay_up_ready(c) && sd->sd_piped == 0) {
 		enum relay_io r = relay_flush(c, SPLICE_C2U, up, out, SIZE_MAX, &n, uw);
 		size_t pass;
 
@@ -674,15 +658,17 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 		}
 	} else if (c->c_mode == RELAY_KTLS && relay_up_ready(c) && !cl->l_eof &&
 	    in->b_len == 0 && out->b_len == 0) {
-		if (relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1)
+		if ((sr = relay_splice(c, SPLICE_C2U, cl, up, cw, uw)) == -1)
 			return -1;
+		progress |= sr;
 	}
-	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 && relay_up_ready(c) &&
-	    relay_splice(c, SPLICE_C2U, cl, up, cw, uw) == -1)
-		return -1;
+	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 && relay_up_ready(c)) {
+		if ((sr = relay_splice(c, SPLICE_C2U, cl, up, cw, uw)) == -1)
+			return -1;
+		progress |= sr;
+	}
 
-	if (cl->l_eof && !up->l_shut && out->b_len == 0 && sd->sd_piped == 0 &&
-	    !relay_splice_busy(c, SPLICE_C2U)) {
+	if (cl->l_eof && !up->l_shut && out->b_len == 0 && sd->sd_piped == 0) {
 		if (in->b_len > 0 && http1_outstanding(&c->c_http) == 0 &&
 		    !http1_req_waiting_upgrade(&c->c_http)) {
 			/* The client stopped inside a request head: it cannot be
@@ -708,10 +694,10 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 	struct leg *cl = &c->c_client, *up = &c->c_up;
 	struct buf *b = &c->c_u2c;
 	struct splice_dir *sd = &c->c_splice[SPLICE_U2C];
-	int progress = 0;
+	int progress = 0, sr;
 	size_t n;
 
-	if (sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C)) {
+	if (sd->sd_piped == 0) {
 		enum relay_io r = relay_flush(c, SPLICE_U2C, cl, b, SIZE_MAX, &n, cw);
 
 		progress |= n > 0;
@@ -765,14 +751,17 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 			return c->c_state == CONN_CLOSING ? -1 : 1;
 		}
 	} else if (c->c_mode == RELAY_KTLS && relay_up_ready(c) && !up->l_eof) {
-		if (relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1)
+		if ((sr = relay_splice(c, SPLICE_U2C, up, cl, uw, cw)) == -1)
 			return -1;
+		progress |= sr;
 	}
-	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0 &&
-	    relay_splice(c, SPLICE_U2C, up, cl, uw, cw) == -1)
-		return -1;
+	if (c->c_mode == RELAY_KTLS && sd->sd_piped > 0) {
+		if ((sr = relay_splice(c, SPLICE_U2C, up, cl, uw, cw)) == -1)
+			return -1;
+		progress |= sr;
+	}
 
-	if (up->l_eof && !cl->l_shut && sd->sd_piped == 0 && !relay_splice_busy(c, SPLICE_U2C) &&
+	if (up->l_eof && !cl->l_shut && sd->sd_piped == 0 &&
 	    relay_shut(c, cl, up->l_eof_clean, cw) == 0)
 		progress = 1;
 	return progress;

@@ -42,7 +42,7 @@ worker_sqe(struct worker *w)
 /*
  * Pipes for splicing, kept per worker and handed to a connection direction
  * only while bytes are in flight.  Non-blocking, so a splice into a full
- * pipe or out of an empty one returns EAGAIN instead of parking io-wq.
+ * pipe or out of an empty one returns EAGAIN instead of blocking the worker.
  */
 int
 worker_pipe_get(struct worker *w, int fds[2])

@@ -35,10 +35,6 @@ enum uring_op {
 	OP_UP_POLL_OUT,		/* conn: upstream socket writable */
 	OP_UP_CONNECT,		/* conn: TCP connect to the original destination */
 	OP_YIELD,		/* conn: a NOP, to resume a busy relay after others ran */
-	OP_C2U_SPLICE_IN,	/* conn, kTLS: client socket -> pipe */
-	OP_C2U_SPLICE_OUT,	/* conn, kTLS: pipe -> upstream socket (hard-linked) */
-	OP_U2C_SPLICE_IN,	/* conn, kTLS: upstream socket -> pipe */
-	OP_U2C_SPLICE_OUT,	/* conn, kTLS: pipe -> client socket (hard-linked) */
 	OP__COUNT
 };
 #define OP_MASK		0xfUL
