@@ -41,6 +41,18 @@ SHORT = {
 }
 
 
+def na_lines(ms, vals, proxies):
+    """Why a figure is missing: one line per (proxy, phase), unexpected ones only."""
+    na, seen = [], set()
+    for key, label, unit, phase, fn, kind in ms:
+        for p in proxies:
+            v, why = vals[key][p]
+            if v is None and why not in EXPECTED_NA and (p, phase) not in seen:
+                seen.add((p, phase))
+                na.append("- %s, %s: %s" % (LABEL.get(p, p), phase, why))
+    return na
+
+
 def load(out):
     with open(os.path.join(out, "meta.json")) as f:
         meta = json.load(f)
@@ -320,15 +332,7 @@ def main():
     if notes:
         w("")
 
-    # n/a reasons, once per (proxy, phase)
-    na = []
-    seen = set()
-    for key, label, unit, phase, fn, kind in ms:
-        for p in proxies:
-            v, why = vals[key][p]
-            if v is None and why not in EXPECTED_NA and (p, phase) not in seen:
-                seen.add((p, phase))
-                na.append("- %s, %s: %s" % (LABEL.get(p, p), phase, why))
+    na = na_lines(ms, vals, proxies)
     if na:
         w("### Not measured")
         w("")
@@ -624,14 +628,7 @@ def vm_section(out, w):
         w("Calibration (`tools/bench/cryptocal.py`): %s." % (cal.get("reason") or cal.get("kernel_error")
                                                               or cal.get("openssl_error") or "incomplete"))
         w("")
-    na = []
-    seen = set()
-    for key, label, unit, phase, fn, kind in ms:
-        for p in cols:
-            v, why = vals[key][p]
-            if v is None and why not in EXPECTED_NA and (p, phase) not in seen:
-                seen.add((p, phase))
-                na.append("- %s, %s: %s" % (LABEL.get(p, p), phase, why))
+    na = na_lines(ms, vals, cols)
     if na:
         w("Not measured:")
         w("")
