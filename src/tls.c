@@ -57,8 +57,6 @@ tls_fail(const char *what, const char *file)
 	return -1;
 }
 
-#define TLS_READ_BUFFER		(4 * SSL3_RT_MAX_PLAIN_LENGTH + 4 * SSL3_RT_MAX_ENCRYPTED_OVERHEAD)
-
 static void
 tls_common_options(SSL_CTX *ctx)
 {
@@ -70,9 +68,6 @@ tls_common_options(SSL_CTX *ctx)
 	 * (conn_trim). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* With read-ahead (the userspace relay), one recv takes up to four
-	 * full records instead of one. */
-	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
