@@ -41,6 +41,16 @@ SHORT = {
 }
 
 
+def write_not_measured(w, na):
+    """A section's list of missing figures, if any."""
+    if na:
+        w("Not measured:")
+        w("")
+        for x in na:
+            w(x)
+        w("")
+
+
 def na_lines(ms, vals, proxies):
     """Why a figure is missing: one line per (proxy, phase), unexpected ones only."""
     na, seen = [], set()
@@ -455,12 +465,7 @@ def scaling_section(meta, res, w):
         w("")
     na = sorted({"- %s, %s: %s" % (LABEL[p], ph, vals[k][p][1]) for k, l, u, ph, fn in rows for p in pair
                  if vals[k][p][0] is None and vals[k][p][1] not in EXPECTED_NA})
-    if na:
-        w("Not measured:")
-        w("")
-        for x in na:
-            w(x)
-        w("")
+    write_not_measured(w, na)
 
 
 VM_TARGETS = {
@@ -629,12 +634,7 @@ def vm_section(out, w):
                                                               or cal.get("openssl_error") or "incomplete"))
         w("")
     na = na_lines(ms, vals, cols)
-    if na:
-        w("Not measured:")
-        w("")
-        for x in na:
-            w(x)
-        w("")
+    write_not_measured(w, na)
     w("CPU is the proxy process's utime + stime, as on the host. On the kTLS path the record crypto runs "
       "in the kernel inside ktproxy's own `splice`/`sendmsg`/`recvmsg` calls, so it is in that stime (the "
       "kernel share row); crypto deferred to softirq or kernel threads would escape it, which the "
