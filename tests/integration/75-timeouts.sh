@@ -38,6 +38,16 @@ assert_contains "logged with its reason" "$line" "reason=idle_timeout"
 ms=$(printf '%s\n' "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
 assert_ge "an idle connection lives its idle time (${ms} ms)" "${ms:-0}" 3000
 assert_ge "...and is closed within a tick of it" 5000 "${ms:-99999}"
+
+section "A pause shorter than the idle timeout"
+# After a second without reads the connection hands its buffers back
+# (conn_trim); the next request on it must find both legs working.
+out=$({ printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\n\r\n'; sleep 2.4
+	printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\nConnection: close\r\n\r\n'; sleep 3; } |
+	cli_raw alice)
+assert_eq "both requests on the paused connection answered" \
+	"$(printf '%s\n' "$out" | grep -c '^HTTP/1.1 200')" 2
+assert_eq "...each as alice" "$(printf '%s\n' "$out" | grep -c "^subject=$(subject_of alice)\$")" 2
 wait_idle 5
 assert_eq "connections_active back to 0" "$(stat_get .connections_active)" 0
 ktproxy_stop
