@@ -287,10 +287,15 @@ conn_chain_hash(X509 *leaf, STACK_OF(X509) *sent, uint8_t leaf_sha[32], uint8_t 
 		return -1;
 	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
 	for (int i = 0; ok && i < sk_X509_num(sent); i++) {
+		X509 *x = sk_X509_value(sent, i);
 		uint8_t d[32];
 
-		ok = X509_digest(sk_X509_value(sent, i), EVP_sha256(), d, &len) == 1 &&
-		    EVP_DigestUpdate(md, d, sizeof(d)) == 1;
+		/* The leaf comes first in what the client sent: hashed once. */
+		if (x == leaf)
+			ok = EVP_DigestUpdate(md, leaf_sha, 32) == 1;
+		else
+			ok = X509_digest(x, EVP_sha256(), d, &len) == 1 &&
+			    EVP_DigestUpdate(md, d, sizeof(d)) == 1;
 	}
 	ok = ok && EVP_DigestFinal_ex(md, chain, NULL) == 1;
 	EVP_MD_CTX_free(md);
