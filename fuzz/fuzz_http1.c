@@ -2,7 +2,9 @@
  * fuzz_http1.c - libFuzzer target for the HTTP/1 rewriter and tracker.
  *
  * Input layout: two bytes pick where the request stream ends and the
- * response stream starts, one byte seeds the slicing; the rest is data.
+ * response stream starts, one byte seeds the slicing (its low bit also
+ * says whether a client's "Connection: close" is ours, h_own_close); the
+ * rest is data.
  *
  * Besides memory safety (ASan/UBSan) it checks, with abort():
  *  - consumed <= given, outlen <= outcap, a failing call produces nothing;
@@ -36,6 +38,16 @@ rnd(uint32_t *s)
 	return *s;
 }
 
+static bool own_close;	/* h_own_close for every http1 of this input */
+
+/* http1_init() as the daemon does it. */
+static void
+init(struct http1 *h)
+{
+	http1_init(h, INJECT, strlen(INJECT));
+	h->h_own_close = own_close;
+}
+
 #define ASSERT(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)
 
 struct result {
@@ -46,6 +58,7 @@ struct result {
 	enum http1_error err;
 	uint64_t	 requests, stripped;
 	unsigned	 outstanding;
+	bool		 last, client_last;
 };
 
 static void
@@ -110,6 +123,10 @@ finish(struct http1 *h, struct result *r, size_t consumed, int rc)
 	r->requests = h->h_requests;
 	r->stripped = h->h_stripped;
 	r->outstanding = http1_outstanding(h);
+	r->last = h->h_last;
+	r->client_last = h->h_client_last;
+	/* Nothing is forwarded after a request whose close is ours. */
+	ASSERT(!h->h_client_last || own_close);
 }
 
 /* Everything at once. */
@@ -120,7 +137,7 @@ run_oneshot(const uint8_t *in, size_t len, struct http1 *h, struct result *r)
 	size_t pos = 0;
 	int rc = 0;
 
-	http1_init(h, INJECT, strlen(INJECT));
+	init(h);
 	for (;;) {
 		ssize_t n = rewrite(h, in + pos, len - pos, ob, BIGCAP, r);
 
@@ -150,7 +167,7 @@ run_sliced(const uint8_t *in, size_t len, bool bytewise, bool skip, uint32_t see
 	size_t pos = 0, given = 0;
 	int rc = 0;
 
-	http1_init(&h, INJECT, strlen(INJECT));
+	init(&h);
 	for (;;) {
 		size_t cap = 1 + rnd(&seed) % 24, p;
 		ssize_t n;
@@ -197,6 +214,7 @@ same(const struct result *a, const struct result *b)
 	ASSERT(a->outlen == 0 || memcmp(a->out, b->out, a->outlen) == 0);
 	ASSERT(a->requests == b->requests && a->stripped == b->stripped);
 	ASSERT(a->outstanding == b->outstanding);
+	ASSERT(a->last == b->last && a->client_last == b->client_last);
 }
 
 struct rstate {
@@ -204,6 +222,7 @@ struct rstate {
 	uint64_t	 responses;
 	unsigned	 outstanding;
 	bool		 idle, opaque, started;
+	bool		 last, client_done, reusable;
 };
 
 /* Skipping passthrough bytes must leave the same state as observing them. */
@@ -219,6 +238,7 @@ check_resp_skip(struct http1 *h, const uint8_t *p, size_t k)
 	ASSERT(h->h_resp_state == c.h_resp_state && h->h_resp_left == c.h_resp_left &&
 	    h->h_resp_chunk_state == c.h_resp_chunk_state && h->h_responses == c.h_responses &&
 	    h->h_pipe_count == c.h_pipe_count && h->h_resp_started == c.h_resp_started);
+	ASSERT(h->h_last == c.h_last && h->h_client_done == c.h_client_done);
 	ASSERT(c.h_resp_head == NULL);
 }
 
@@ -228,6 +248,8 @@ same_rstate(const struct rstate *a, const struct rstate *b)
 	ASSERT(a->rc == b->rc && a->responses == b->responses);
 	ASSERT(a->outstanding == b->outstanding && a->idle == b->idle);
 	ASSERT(a->opaque == b->opaque && a->started == b->started);
+	ASSERT(a->last == b->last && a->client_done == b->client_done &&
+	    a->reusable == b->reusable);
 }
 
 /* Observe `len` response bytes in slices, starting from a copy of `base`. */
@@ -268,6 +290,12 @@ observe(const struct http1 *base, const uint8_t *p, size_t len, int mode, uint32
 	s.idle = http1_resp_idle(&h);
 	s.opaque = h.h_opaque;
 	s.started = h.h_resp_started;
+	s.last = h.h_last;
+	s.client_done = h.h_client_done;
+	s.reusable = http1_reusable(&h);
+	/* Reusable means between exchanges, nothing ended the keep-alive. */
+	if (s.reusable)
+		ASSERT(s.idle && s.outstanding == 0 && !s.opaque && !s.last && s.rc == 0);
 	http1_reset(&h);
 	return s;
 }
@@ -283,7 +311,7 @@ run_relay(const uint8_t *req, size_t reqlen, const uint8_t *resp, size_t resplen
 	size_t qpos = 0, qgiven = 0, spos = 0;
 	bool qdead = false, sdead = false;
 
-	http1_init(&h, INJECT, strlen(INJECT));
+	init(&h);
 	while (!(qdead || qpos == reqlen) || !(sdead || spos == resplen)) {
 		bool progress = false;
 
@@ -337,6 +365,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	split = (size_t)data[0] | (size_t)data[1] << 8;
 	seed = 0x9e3779b9u ^ data[2];
+	own_close = data[2] & 1;
 	data += 3;
 	size -= 3;
 	if (split > size)

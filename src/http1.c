@@ -486,6 +486,9 @@ struct req_info {
 	bool		 is_http10;
 	bool		 upgrade;		/* Upgrade header present */
 	bool		 conn_upgrade;		/* Connection lists "upgrade" */
+	bool		 conn_close;		/* Connection lists "close" */
+	bool		 conn_other;		/* ... on a line with other tokens */
+	size_t		 close_bytes;		/* "Connection: close" lines, CRLF included */
 	bool		 cl_seen;
 	uint64_t	 cl;
 	bool		 te_seen;
@@ -558,6 +561,12 @@ http1_check_req_field(const uint8_t *line, size_t len, struct req_info *ri)
 	} else if (http1_ieq(line, nlen, "connection")) {
 		if (http1_list_has(v, vlen, "upgrade"))
 			ri->conn_upgrade = true;
+		if (http1_ieq(v, vlen, "close")) {
+			ri->conn_close = true;
+			ri->close_bytes += len + 2;
+		} else if (http1_list_has(v, vlen, "close")) {
+			ri->conn_close = ri->conn_other = true;
+		}
 	}
 	return HTTP1_ERR_NONE;
 }
@@ -587,9 +596,22 @@ http1_check_req_head(const uint8_t *p, size_t end, struct req_info *ri)
 	return HTTP1_ERR_NONE;
 }
 
-/* Copy the head minus identity lines, plus our lines; room was checked. */
+/* Is this header line exactly "Connection: close"? */
+static bool
+http1_is_close_line(const uint8_t *line, size_t len)
+{
+	const uint8_t *v;
+	size_t vlen, nlen;
+
+	return http1_split_field(line, len, &v, &vlen, &nlen) &&
+	    http1_ieq(line, nlen, "connection") && http1_ieq(v, vlen, "close");
+}
+
+/* Copy the head minus identity lines (and "Connection: close" lines when
+ * strip_close), plus our lines; room was checked. */
 static size_t
-http1_emit_head(const struct http1 *h, const uint8_t *p, size_t end, uint8_t *out)
+http1_emit_head(const struct http1 *h, const uint8_t *p, size_t end, uint8_t *out,
+    bool strip_close)
 {
 	size_t off, len, o;
 
@@ -604,7 +626,8 @@ http1_emit_head(const struct http1 *h, const uint8_t *p, size_t end, uint8_t *ou
 			break;
 		nlen = (size_t)((const uint8_t *)memchr(p + off, ':', len) - (p + off));
 		len += 2;
-		if (http1_is_identity_header((const char *)p + off, nlen))
+		if (http1_is_identity_header((const char *)p + off, nlen) ||
+		    (strip_close && http1_is_close_line(p + off, len - 2)))
 			continue;
 		memcpy(out + o, p + off, len);
 		o += len;
@@ -646,9 +669,11 @@ http1_req_head(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_
 {
 	struct req_info ri;
 	size_t end, need;
+	bool own_close;
 	int r;
 
-	if (n == 0 || http1_pipe_full(h) || http1_req_waiting_upgrade(h))
+	/* After a request that asked us to close, nothing more goes up. */
+	if (n == 0 || http1_pipe_full(h) || http1_req_waiting_upgrade(h) || h->h_client_last)
 		return 0;
 	if (in[0] == '\r') {
 		if (n < 2)
@@ -665,14 +690,26 @@ http1_req_head(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_
 	}
 	if ((*err = http1_check_req_head(in, end, &ri)) != HTTP1_ERR_NONE)
 		return -1;
-	need = end - ri.strip_bytes + h->h_inject_len;
+	/* An HTTP/1.1 client's plain "Connection: close" is for the hop to
+	 * us (RFC 9110 7.6.1): we close after its answer, and the upstream
+	 * connection can be kept.  Anything else that ends the keep-alive
+	 * goes up as it came. */
+	own_close = h->h_own_close && ri.conn_close && !ri.conn_other && !ri.is_http10;
+	need = end - ri.strip_bytes - (own_close ? ri.close_bytes : 0) + h->h_inject_len;
 	if (need > room)
 		return 0;
-	*produced = http1_emit_head(h, in, end, out);
+	*produced = http1_emit_head(h, in, end, out, own_close);
 	h->h_head_seen = 0;
 	h->h_requests++;
 	h->h_stripped += ri.nstrip;
+	/* HTTP/1.0 closes by default (a keep-alive token would be a hop
+	 * we cannot vouch for upstream): either way, the end. */
+	if (own_close)
+		h->h_client_last = true;
+	else if (ri.is_http10 || ri.conn_close)
+		h->h_last = true;
 	http1_pipe_push(h, (uint8_t)((ri.is_head ? HTTP1_PIPE_HEAD : 0) |
+	    (own_close ? HTTP1_PIPE_CLOSE : 0) |
 	    (ri.upgrade && ri.conn_upgrade ? HTTP1_PIPE_UPGRADE : 0)));
 	http1_req_start_body(h, &ri);
 	return (ssize_t)end;
@@ -889,6 +926,8 @@ http1_resp_fail(struct http1 *h)
 static void
 http1_resp_complete(struct http1 *h)
 {
+	if (http1_pipe_oldest(h) & HTTP1_PIPE_CLOSE)
+		h->h_client_done = true;
 	http1_pipe_pop(h);
 	h->h_responses++;
 	h->h_resp_started = false;
@@ -899,6 +938,7 @@ http1_resp_complete(struct http1 *h)
 struct resp_info {
 	unsigned	 status;
 	bool		 is_http10;
+	bool		 conn_close;		/* Connection lists "close" */
 	bool		 cl_seen;
 	uint64_t	 cl;
 	bool		 te_seen;
@@ -943,6 +983,8 @@ http1_check_resp_field(const uint8_t *line, size_t len, struct resp_info *ri)
 			ri->te_seen = true;
 			ri->te_chunked = http1_ieq(last, lastlen, "chunked");
 		}
+	} else if (http1_ieq(line, nlen, "connection") && http1_list_has(v, vlen, "close")) {
+		ri->conn_close = true;
 	}
 	return true;
 }
@@ -990,6 +1032,8 @@ http1_resp_head_done(struct http1 *h, const uint8_t *p, size_t end)
 		h->h_resp_started = false;
 		return 0;
 	}
+	if (ri.is_http10 || ri.conn_close)
+		h->h_last = true;
 	if ((flags & HTTP1_PIPE_HEAD) || ri.status == 204 || ri.status == 304) {
 		http1_resp_complete(h);
 	} else if (ri.te_seen) {
@@ -1230,6 +1274,14 @@ bool
 http1_resp_idle(const struct http1 *h)
 {
 	return h->h_resp_state == RESP_HEAD && !h->h_resp_started;
+}
+
+bool
+http1_reusable(const struct http1 *h)
+{
+	return !h->h_last && !h->h_opaque && h->h_error == HTTP1_ERR_NONE &&
+	    h->h_req_state == REQ_HEAD && h->h_head_seen == 0 && h->h_pipe_count == 0 &&
+	    http1_resp_idle(h);
 }
 
 /* ------------------------------------------------------------ errors */

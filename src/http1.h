@@ -88,10 +88,21 @@ struct http1 {
 	uint64_t	 h_responses;		/* final responses completed */
 	bool		 h_resp_started;	/* bytes of the current response seen */
 	bool		 h_opaque;		/* 101 Switching Protocols seen */
+	bool		 h_last;		/* a message said "Connection: close"
+						 * or was HTTP/1.0: the upstream
+						 * connection ends with this exchange */
+	bool		 h_own_close;		/* set by the caller: a client's
+						 * "Connection: close" is ours to
+						 * honour, not forwarded */
+	bool		 h_client_last;		/* such a request was forwarded:
+						 * nothing more is */
+	bool		 h_client_done;		/* ... and its response is complete:
+						 * close the client */
 };
 
 #define HTTP1_PIPE_HEAD		0x01	/* request was HEAD: response has no body */
 #define HTTP1_PIPE_UPGRADE	0x02	/* request asked to Upgrade */
+#define HTTP1_PIPE_CLOSE	0x04	/* request's "Connection: close" is ours */
 
 void	 http1_init(struct http1 *h, const char *inject, size_t inject_len);
 void	 http1_reset(struct http1 *h);		/* frees what http1 allocated */
@@ -166,6 +177,14 @@ void	 http1_resp_skip(struct http1 *h, size_t n);	/* n <= passthrough */
  * (400, 502) may be sent to the client only then.
  */
 bool	 http1_resp_idle(const struct http1 *h);
+
+/*
+ * True when the upstream connection could carry another client's requests:
+ * every request forwarded is answered, nothing of a next request has been
+ * seen or sent, and no message ended the connection's keep-alive (HTTP/1.0,
+ * "Connection: close", a body delimited by the close, a 101).
+ */
+bool	 http1_reusable(const struct http1 *h);
 
 /* Format a complete error response (status 400 or 502) with a short body
  * and "Connection: close" into buf; returns its length. */

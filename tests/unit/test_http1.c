@@ -1099,6 +1099,106 @@ test_strings(void)
 	CHECK(http1_is_identity_header("Client-Cert: x", 11));
 }
 
+/* ------------------------------------------------------------ keep-alive */
+
+static void
+respond(struct http1 *h, const char *resp)
+{
+	CHECK(http1_resp_observe(h, (const uint8_t *)resp, strlen(resp)) == 0);
+}
+
+#define OK_EMPTY	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+/* A client's plain "Connection: close" is ours: not forwarded, nothing
+ * after it is, and the upstream connection stays reusable - however TCP
+ * cut the bytes. */
+static void
+test_own_close(void)
+{
+	const char *first = "GET / HTTP/1.1\r\nHost: a\r\nconnection:  CLOSE \r\nAccept: */*\r\n\r\n";
+	const char *in = "GET / HTTP/1.1\r\nHost: a\r\nconnection:  CLOSE \r\nAccept: */*\r\n\r\n"
+	    "GET /after HTTP/1.1\r\nHost: a\r\n\r\n";
+	size_t len = strlen(in);
+
+	for (size_t step = 1; step <= len; step++) {
+		struct http1 h;
+		struct run r;
+		bool ok;
+
+		http1_init(&h, INJECT, strlen(INJECT));
+		h.h_own_close = true;
+		r = drive(&h, in, len, step, 1 << 12);
+		ok = r.rc == 0 && r.consumed == strlen(first) &&
+		    strcmp(r.out, "GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n" INJECT "\r\n") == 0 &&
+		    h.h_client_last && !h.h_client_done && !h.h_last && http1_outstanding(&h) == 1 &&
+		    !http1_reusable(&h);
+		respond(&h, OK_EMPTY);
+		ok = ok && h.h_client_done && http1_reusable(&h);
+		if (!ok)
+			fprintf(stderr, "own close, step %zu: \"%s\"\n", step, r.out);
+		CHECK(ok);
+		run_free(&r);
+		http1_reset(&h);
+		if (!ok)
+			break;
+	}
+}
+
+struct ka_case {
+	const char	*name;
+	bool		 own_close;
+	const char	*req;
+	const char	*resp;
+	bool		 forwarded_close;	/* "close" still in what went up */
+	bool		 reusable;		/* after the response */
+};
+
+static const struct ka_case ka_cases[] = {
+	{ "keep-alive", true, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", OK_EMPTY, false, true },
+	{ "close not ours", false, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", OK_EMPTY, true, false },
+	{ "close among tokens", true, "GET / HTTP/1.1\r\nConnection: close, x-y\r\n\r\n", OK_EMPTY,
+	    true, false },
+	{ "HTTP/1.0", true, "GET / HTTP/1.0\r\n\r\n", OK_EMPTY, false, false },
+	{ "HTTP/1.0 close", true, "GET / HTTP/1.0\r\nConnection: close\r\n\r\n", OK_EMPTY, true, false },
+	{ "response close", true, "GET / HTTP/1.1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive, close\r\n\r\n", false, false },
+	{ "HTTP/1.0 response", true, "GET / HTTP/1.1\r\n\r\n",
+	    "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false, false },
+	{ "body to close", true, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\nab", false, false },
+	{ "response cut short", true, "GET / HTTP/1.1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", false, false },
+	{ "interim only", true, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\n", false, false },
+	{ "request body under way", true, "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc",
+	    OK_EMPTY, false, false },
+	{ "next head begun", true, "GET / HTTP/1.1\r\n\r\nGET /2 HT", OK_EMPTY, false, false },
+	{ "after 101", true, "GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n",
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, false },
+};
+
+static void
+test_reusable(void)
+{
+	for (size_t i = 0; i < sizeof(ka_cases) / sizeof(ka_cases[0]); i++) {
+		const struct ka_case *c = &ka_cases[i];
+		struct http1 h;
+		struct run r;
+		bool ok;
+
+		http1_init(&h, "", 0);
+		h.h_own_close = c->own_close;
+		r = drive(&h, c->req, strlen(c->req), 1 << 20, 1 << 12);
+		respond(&h, c->resp);
+		ok = r.rc == 0 && (count_of(r.out, "close") > 0) == c->forwarded_close &&
+		    http1_reusable(&h) == c->reusable && !h.h_client_done;
+		if (!ok)
+			fprintf(stderr, "keep-alive case %s: reusable %d, out \"%s\"\n", c->name,
+			    http1_reusable(&h), r.out);
+		CHECK(ok);
+		run_free(&r);
+		http1_reset(&h);
+	}
+}
+
 int
 main(void)
 {
@@ -1121,5 +1221,7 @@ main(void)
 	test_bad_responses();
 	test_error_response();
 	test_strings();
+	test_own_close();
+	test_reusable();
 	return CHECK_DONE();
 }
