@@ -21,7 +21,9 @@ static const char usage_text[] =
 "               --delegation-ca FILE --delegation-key FILE --upstream-ca FILE\n"
 "               [--headers xfcc|amzn|none] [--stats FILE] [--log FILE|-]\n"
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
-"               [--forge-cache N] [--ktls auto|off] [--check] [--help] [--version]\n"
+"               [--forge-cache N] [--upstream-keepalive N]\n"
+"               [--upstream-keepalive-timeout SEC] [--ktls auto|off] [--check]\n"
+"               [--help] [--version]\n"
 "\n"
 "Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
 "the listener are terminated with mutual TLS; the client certificate is verified,\n"
@@ -55,6 +57,18 @@ static const char usage_text[] =
 "                           with each, the upstream TLS sessions it established\n"
 "                           (4 destinations), so a returning client's upstream\n"
 "                           handshake is a resumption\n"
+"  --upstream-keepalive N   idle upstream connections kept per worker (default\n"
+"                           128; 0: none).  A client that closes between requests\n"
+"                           leaves its upstream connection here, and the next\n"
+"                           connection with the same client certificate to the\n"
+"                           same destination and SNI reuses it: no upstream\n"
+"                           connect or handshake.  Never shared between client\n"
+"                           certificates.  Only after a response that kept the\n"
+"                           connection alive (HTTP/1.1, no \"Connection: close\")\n"
+"  --upstream-keepalive-timeout SEC\n"
+"                           close a kept upstream connection idle this long\n"
+"                           (default 30; keep it below the upstream's own\n"
+"                           keep-alive timeout)\n"
 "  --ktls auto|off          auto (default): when the kernel has kTLS, put each\n"
 "                           connection's keys into it after both handshakes and\n"
 "                           splice bodies between the sockets; connections whose\n"
@@ -85,7 +99,7 @@ enum {
 	OPT_LISTEN = 256, OPT_SERVER_CERT, OPT_SERVER_KEY, OPT_CLIENT_CA, OPT_CRL,
 	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
 	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
-	OPT_FORGE_CACHE, OPT_KTLS, OPT_CHECK, OPT_VERSION,
+	OPT_FORGE_CACHE, OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_CHECK, OPT_VERSION,
 };
 
 static const struct option config_options[] = {
@@ -104,6 +118,8 @@ static const struct option config_options[] = {
 	{ "handshake-timeout",	required_argument, NULL, OPT_HS_TIMEOUT },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "forge-cache",	required_argument, NULL, OPT_FORGE_CACHE },
+	{ "upstream-keepalive",	required_argument, NULL, OPT_UP_KEEPALIVE },
+	{ "upstream-keepalive-timeout", required_argument, NULL, OPT_UP_KEEPALIVE_TIMEOUT },
 	{ "ktls",		required_argument, NULL, OPT_KTLS },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
@@ -199,6 +215,8 @@ config_parse(struct config *cf, int argc, char **argv)
 	cf->cf_handshake_timeout = 10;
 	cf->cf_idle_timeout = 120;
 	cf->cf_forge_cache = 10000;
+	cf->cf_up_keepalive = 128;
+	cf->cf_up_keepalive_timeout = 30;
 	cf->cf_ktls = true;
 
 	while ((c = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
@@ -241,6 +259,14 @@ config_parse(struct config *cf, int argc, char **argv)
 		case OPT_FORGE_CACHE:
 			bad |= config_uint("forge-cache", optarg, 1, 10000000,
 			    &cf->cf_forge_cache) == -1;
+			break;
+		case OPT_UP_KEEPALIVE:
+			bad |= config_uint("upstream-keepalive", optarg, 0, 1000000,
+			    &cf->cf_up_keepalive) == -1;
+			break;
+		case OPT_UP_KEEPALIVE_TIMEOUT:
+			bad |= config_uint("upstream-keepalive-timeout", optarg, 1, 86400,
+			    &cf->cf_up_keepalive_timeout) == -1;
 			break;
 		case OPT_KTLS:
 			if (strcmp(optarg, "auto") == 0)

@@ -28,6 +28,8 @@ struct config {
 	unsigned		 cf_handshake_timeout;	/* seconds, both handshakes */
 	unsigned		 cf_idle_timeout;	/* seconds without a byte either way */
 	unsigned		 cf_forge_cache;	/* forged certificates cached per worker */
+	unsigned		 cf_up_keepalive;	/* idle upstream connections kept per worker */
+	unsigned		 cf_up_keepalive_timeout;	/* seconds one is kept */
 	bool			 cf_ktls;		/* --ktls auto (true) or off */
 	bool			 cf_check;		/* validate, print "configuration OK", exit */
 };

@@ -26,6 +26,7 @@
 #include "ktls.h"
 #include "stats.h"
 #include "tls.h"
+#include "upool.h"
 #include "worker.h"
 
 static void	conn_drive(struct conn *c);
@@ -131,6 +132,8 @@ conn_close(struct conn *c)
 	if (c->c_have_ident)
 		ident_free(&c->c_ident);
 	c->c_have_ident = false;
+	X509_free(c->c_forged_x509);
+	c->c_forged_x509 = NULL;
 	free(c->c_inject);
 	free(c->c_sni);
 	c->c_inject = c->c_sni = NULL;
@@ -391,8 +394,6 @@ conn_upstream_prepare(struct conn *c, X509 *forged)
 	if (SSL_use_certificate(ssl, forged) != 1 ||
 	    SSL_use_PrivateKey(ssl, forge_key(w->w_forge)) != 1)
 		return -1;
-	if (conn_upstream_dest(c) == -1)
-		return -1;
 	/* A session this identity established with this destination, while
 	 * this forged certificate is the one cached: resume it. */
 	if ((sess = forge_session_get(w->w_forge, c->c_ident.id_sha256, forged,
@@ -450,6 +451,121 @@ conn_upstream_connect(struct conn *c)
 	c->c_state = CONN_UPSTREAM_CONNECT;
 }
 
+/*
+ * A kept upstream connection that this client certificate's earlier
+ * connection left between responses, to this destination and SNI (upool.h):
+ * the connection goes straight to RELAY.  One in the kernel is taken only
+ * if this client leg can follow it there.  Returns true if one was taken.
+ */
+static bool
+conn_upstream_reuse(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	struct upool_conn uc;
+	unsigned dead;
+	bool got;
+
+	got = upool_take(w->w_upool, c->c_ident.id_sha256, c->c_up_dest, c->c_forged_x509,
+	    c->c_ktls_candidate, &uc, &dead);
+	stats_add(w->w_stats, STAT_up_ka_dead, dead);
+	stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)(dead + got));
+	if (!got)
+		return false;
+	stats_inc(w->w_stats, STAT_up_ka_reused);
+	c->c_up.l_fd = uc.uc_fd;
+	c->c_up.l_ssl = uc.uc_ssl;
+	if (uc.uc_ssl != NULL) {
+		SSL_set_app_data(uc.uc_ssl, c);
+		relay_watch_reads(&c->c_up);
+	}
+	memcpy(c->c_up_tls, uc.uc_tls, sizeof(c->c_up_tls));
+	c->c_up_reused = true;
+	c->c_state = CONN_RELAY;
+	c->c_ready_ms = w->w_now_ms;
+	conn_activity(c);
+	return true;
+}
+
+/* Set off for the original destination: over a kept connection of this
+ * client certificate if there is one, else connect and handshake. */
+static void
+conn_upstream_begin(struct conn *c)
+{
+	if (conn_upstream_reuse(c)) {
+		if (relay_start(c) != 1)
+			return;
+		/* The kept upstream is in the kernel and this client leg
+		 * cannot follow it: a new upstream connection instead. */
+		ktls_send_alert(c->c_up.l_fd, 1, 0);
+		conn_leg_close(c, &c->c_up);
+		memset(&c->c_up, 0, sizeof(c->c_up));
+		c->c_up.l_fd = -1;
+		c->c_up_reused = false;
+		c->c_up_tls[0] = '\0';
+		c->c_ready_ms = 0;
+		c->c_state = CONN_UPSTREAM_CONNECT;
+	}
+	if (conn_upstream_prepare(c, c->c_forged_x509) == -1) {
+		tls_clear_errors();
+		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
+		return;
+	}
+	conn_upstream_connect(c);
+}
+
+bool
+conn_upstream_park(struct conn *c)
+{
+	struct worker *w = c->c_worker;
+	struct leg *up = &c->c_up;
+	struct upool_conn uc;
+	int evicted;
+
+	if (c->c_forged_x509 == NULL || c->c_state != CONN_RELAY || c->c_failed ||
+	    c->c_answering || c->c_pending_status || !http1_reusable(&c->c_http) ||
+	    (c->c_c2u_in.b_len > 0 && !c->c_http.h_client_last) || c->c_c2u_out.b_len > 0 ||
+	    c->c_splice[SPLICE_C2U].sd_piped > 0 || up->l_fd < 0 || up->l_eof || up->l_shut)
+		return false;
+	/* Nothing of the upstream's may be left half-read: kTLS legs must be
+	 * wholly in the kernel with no handshake message in progress, and
+	 * OpenSSL may hold no bytes. */
+	if (c->c_mode == RELAY_KTLS ? up->l_ssl != NULL || up->l_hs_left > 0 ||
+	    up->l_hs_hdr_len > 0 : SSL_has_pending(up->l_ssl))
+		return false;
+	uc.uc_fd = up->l_fd;
+	uc.uc_ssl = up->l_ssl;
+	memcpy(uc.uc_tls, c->c_up_tls, sizeof(uc.uc_tls));
+	if (uc.uc_ssl != NULL) {
+		SSL_set_app_data(uc.uc_ssl, NULL);
+		BIO_set_callback_ex(SSL_get_rbio(uc.uc_ssl), NULL);
+	}
+	if ((evicted = upool_put(w->w_upool, c->c_ident.id_sha256, c->c_up_dest,
+	    c->c_forged_x509, &uc, w->w_now_ms)) == -1) {
+		if (uc.uc_ssl != NULL) {
+			SSL_set_app_data(uc.uc_ssl, c);
+			relay_watch_reads(up);
+		}
+		return false;
+	}
+	stats_inc(w->w_stats, STAT_up_ka_kept);
+	stats_add(w->w_stats, STAT_up_ka_evicted, evicted);
+	stats_add(w->w_stats, STAT_up_ka_idle, 1 - (uint64_t)evicted);
+	/* The pool owns the socket and the SSL now; polls still in flight on
+	 * it complete for this connection and find the leg gone. */
+	conn_cancel(c, OP_UP_POLL_IN);
+	conn_cancel(c, OP_UP_POLL_OUT);
+	up->l_fd = -1;
+	up->l_ssl = NULL;
+	up->l_want = 0;
+	/* The client is answered as a closing upstream would: its own kind of
+	 * end, passed back. */
+	up->l_eof = up->l_shut = true;
+	up->l_eof_clean = c->c_client.l_eof_clean;
+	c->c_up_kept = true;
+	relay_release_dir(c, SPLICE_C2U);
+	return true;
+}
+
 /* The client's certificate verified: learn who it is, mint its delegate,
  * and set off for the original destination. */
 static int
@@ -476,6 +592,7 @@ conn_client_verified(struct conn *c)
 	if ((c->c_inject = ident_headers(&c->c_ident, w->w_cf->cf_headers, &c->c_inject_len)) == NULL)
 		goto oom;
 	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
+	c->c_http.h_own_close = w->w_cf->cf_up_keepalive > 0;
 	/* The URL-encoded PEM (1-2 KiB) is in the header lines now. */
 	free(c->c_ident.id_pem_urlenc);
 	c->c_ident.id_pem_urlenc = NULL;
@@ -493,15 +610,14 @@ conn_client_verified(struct conn *c)
 		forge_verified_put(w->w_forge, c->c_ident.id_sha256, c->c_chain_hash,
 		    c->c_verified_until);
 	c->c_forged = hit ? "cached" : "minted";
-	if (conn_upstream_prepare(c, forged) == -1) {
-		X509_free(forged);
+	c->c_forged_x509 = forged;
+	if (conn_upstream_dest(c) == -1) {
 		tls_clear_errors();
 		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
 		return 0;
 	}
-	X509_free(forged);
-	conn_upstream_connect(c);
-	return 0;
+	conn_upstream_begin(c);
+	return c->c_state == CONN_CLOSING ? -1 : 0;
 oom:
 	c->c_reason = "out_of_memory";
 	conn_close_error(c);
@@ -808,6 +924,32 @@ conn_close_gracefully(struct conn *c)
 {
 	conn_send_close_notify(c);
 	conn_close(c);
+}
+
+/*
+ * The client asked to close ("Connection: close", which we took for
+ * ourselves) and its last response is out: the upstream connection is kept
+ * if it can be, else told we are done, and the client is closed the way a
+ * server would (close_notify, FIN, linger).  Bytes it sent after that
+ * request were never forwarded and are dropped.
+ */
+void
+conn_client_done(struct conn *c)
+{
+	struct leg *up = &c->c_up;
+
+	if (!conn_upstream_park(c) && up->l_fd >= 0 && !up->l_shut) {
+		tls_clear_errors();
+		if (up->l_ssl != NULL)
+			SSL_shutdown(up->l_ssl);
+		else
+			ktls_send_alert(up->l_fd, 1, 0);
+		tls_clear_errors();
+		conn_leg_close(c, up);
+	}
+	if (c->c_reason == NULL)
+		c->c_reason = "ok";
+	conn_finish_answer(c);
 }
 
 /* An error answer is fully written: close_notify, FIN, then linger. */

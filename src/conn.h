@@ -26,6 +26,12 @@
  *              CLOSING            sockets closed, waiting for the io_uring
  *                                 requests still in flight to complete
  *
+ * A returning client certificate may skip UPSTREAM_CONNECT and
+ * UPSTREAM_HANDSHAKE: an upstream connection that the same certificate's
+ * earlier connection left between responses (upool.h) goes straight to
+ * RELAY.  And when a client closes between requests, its upstream
+ * connection goes to that pool rather than being closed.
+ *
  * UPSTREAM_FAILED is a side road: the upstream could not be reached, and we
  * wait briefly for the client's request head so it can be answered 502
  * instead of seeing a bare close.
@@ -133,6 +139,9 @@ struct conn {
 	char			 c_client_tls[64];	/* "TLSv1.3/TLS_AES_128_GCM_SHA256" */
 	char			 c_up_tls[64];
 	bool			 c_up_resumed;	/* the upstream handshake resumed a session */
+	bool			 c_up_reused;	/* the upstream is a kept connection (upool) */
+	bool			 c_up_kept;	/* ... and went back to the pool at the end */
+	X509			*c_forged_x509;	/* what the upstream was shown (referenced) */
 	struct ident		 c_ident;
 	bool			 c_have_ident;
 	const char		*c_forged;	/* "minted", "cached", NULL: none */
@@ -177,6 +186,10 @@ int	 conn_client_chain_verify(X509_STORE_CTX *xs, void *arg);
 /* OpenSSL's new-session callback for the upstream context: keep the
  * session for this identity and destination (1: taken). */
 int	 conn_upstream_session(SSL *ssl, SSL_SESSION *sess);
+/* The client closed between requests: keep the upstream connection for
+ * the same client certificate's next connection (true if it was kept; the
+ * leg is then marked ended). */
+bool	 conn_upstream_park(struct conn *c);
 /* The same tick: an idle relay hands its buffers back (true if it did). */
 bool	 conn_trim(struct conn *c);
 /* Close for shutdown of the worker. */
@@ -189,7 +202,9 @@ void	 conn_shutdown(struct conn *c);
  * the connection was closed. */
 int	 relay_pump(struct conn *c);
 /* relay.c: try to move the connection to kTLS once both handshakes are
- * done.  Returns -1 if the connection was closed. */
+ * done (or the client's is, and the upstream is a kept one).  Returns -1
+ * if the connection was closed, 1 if the kept upstream (kTLS) cannot be
+ * paired with this client leg (the caller connects a new one), else 0. */
 int	 relay_start(struct conn *c);
 /* relay.c: watch the recvs OpenSSL makes on a leg's socket (l_drained). */
 void	 relay_watch_reads(struct leg *l);
@@ -207,6 +222,7 @@ void	 conn_done(struct conn *c);
 void	 conn_close_error(struct conn *c);
 void	 conn_close_gracefully(struct conn *c);
 void	 conn_finish_answer(struct conn *c);
+void	 conn_client_done(struct conn *c);
 void	 conn_activity(struct conn *c);
 
 /* connlog.c */

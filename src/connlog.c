@@ -103,7 +103,9 @@ connlog_write(struct conn *c)
 	line_field(&l, "client_tls", c->c_client_tls);
 	line_field(&l, "upstream_tls", c->c_up_tls);
 	line_field(&l, "upstream_session", c->c_up_tls[0] == '\0' ? NULL :
-	    c->c_up_resumed ? "resumed" : "new");
+	    c->c_up_reused ? "reused" : c->c_up_resumed ? "resumed" : "new");
+	line_field(&l, "upstream_kept", c->c_up_tls[0] == '\0' ? NULL :
+	    c->c_up_kept ? "yes" : "no");
 	line_field(&l, "path", c->c_ready_ms == 0 ? NULL :
 	    c->c_mode == RELAY_KTLS ? "ktls" : "userspace");
 	line_field(&l, "ktls_fallback", c->c_mode == RELAY_KTLS ? NULL : c->c_ktls_fallback);

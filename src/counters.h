@@ -39,6 +39,12 @@
 	X(hs_fail_eof,		"client_handshake_failures", "eof", COUNTER, "client closed during the handshake") \
 	X(up_ok,		"upstream_handshakes", "", COUNTER, "upstream TLS handshakes completed and verified") \
 	X(up_resumed,		"upstream_resumed", "", COUNTER, "upstream handshakes that resumed a session of the same identity and destination") \
+	X(up_ka_kept,		"upstream_keepalive", "kept", COUNTER, "upstream connections kept idle when their client closed between requests") \
+	X(up_ka_reused,		"upstream_keepalive", "reused", COUNTER, "client connections served by a kept upstream connection of the same client certificate and destination: no upstream connect or handshake") \
+	X(up_ka_expired,	"upstream_keepalive", "expired", COUNTER, "kept upstream connections closed after --upstream-keepalive-timeout") \
+	X(up_ka_dead,		"upstream_keepalive", "dead", COUNTER, "kept upstream connections found closed (or with bytes to read) when taken, and dropped") \
+	X(up_ka_evicted,	"upstream_keepalive", "evicted", COUNTER, "kept upstream connections closed to make room (--upstream-keepalive)") \
+	X(up_ka_idle,		"upstream_keepalive_idle", "", GAUGE, "upstream connections kept idle now") \
 	X(up_fail_connect,	"upstream_failures", "connect", COUNTER, "TCP connect to the original destination failed") \
 	X(up_fail_tls,		"upstream_failures", "tls", COUNTER, "upstream TLS handshake failed") \
 	X(up_fail_verify,	"upstream_failures", "verify", COUNTER, "upstream certificate failed --upstream-ca or name check") \
@@ -66,6 +72,7 @@
 	X(ktls_fb_kernel,	"ktls_fallbacks", "kernel", COUNTER, "userspace because the kernel has no kTLS (or --ktls off)") \
 	X(ktls_fb_cipher,	"ktls_fallbacks", "cipher", COUNTER, "userspace because a leg's cipher or version is not offloaded") \
 	X(ktls_fb_pending,	"ktls_fallbacks", "pending", COUNTER, "userspace because OpenSSL held bytes past the handshake") \
+	X(ktls_fb_reused,	"ktls_fallbacks", "reused", COUNTER, "userspace because the kept upstream connection taken is relayed in userspace") \
 	X(ktls_fb_install,	"ktls_fallbacks", "install", COUNTER, "userspace because a key could not be installed") \
 	X(ktls_rx_late,		"ktls_upstream_rx", "after_tickets", COUNTER, "TLS 1.3 upstream RX keys put in the kernel after OpenSSL read the tickets") \
 	X(ktls_rx_openssl,	"ktls_upstream_rx", "openssl", COUNTER, "TLS 1.3 upstream RX left with OpenSSL (KeyUpdate first, or the key refused)") \

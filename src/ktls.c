@@ -283,8 +283,12 @@ ktls_install(struct conn *c, const char **reason)
 	int installed = 0;
 
 	/* Everything that can fail without side effects first: only then
-	 * touch the sockets, so a refusal leaves OpenSSL in charge. */
+	 * touch the sockets, so a refusal leaves OpenSSL in charge.  A leg
+	 * without an SSL is in the kernel already (a kept upstream). */
 	for (int i = 0; i < 2; i++) {
+		need_rx[i] = false;
+		if (legs[i]->l_ssl == NULL)
+			continue;
 		if (ktls_check_leg(legs[i], &need_rx[i], reason) == -1)
 			return -1;
 		if (need_rx[i] && ktls_rx13_info(legs[i], 0, &ci[i], &cilen[i], reason) == -1)

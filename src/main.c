@@ -22,6 +22,7 @@
 #include "stats.h"
 #include "tls.h"
 #include "tproxy.h"
+#include "upool.h"
 #include "worker.h"
 
 static int
@@ -123,7 +124,15 @@ main(int argc, char **argv)
 			close(w->w_listen_fd);
 			goto out_workers;
 		}
+		if ((w->w_upool = upool_new(cf.cf_up_keepalive,
+		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL) {
+			fprintf(stderr, "ktproxy: out of memory\n");
+			forge_free(w->w_forge);
+			close(w->w_listen_fd);
+			goto out_workers;
+		}
 		if (worker_start(w) == -1) {
+			upool_free(w->w_upool);
 			forge_free(w->w_forge);
 			close(w->w_listen_fd);
 			goto out_workers;
@@ -141,6 +150,7 @@ out_workers:
 		worker_stop(&workers[i]);
 	for (unsigned i = 0; i < started; i++) {
 		worker_join(&workers[i]);
+		upool_free(workers[i].w_upool);
 		forge_free(workers[i].w_forge);
 	}
 	free(workers);

@@ -670,7 +670,7 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 
 	if (cl->l_eof && !up->l_shut && out->b_len == 0 && sd->sd_piped == 0) {
 		if (in->b_len > 0 && http1_outstanding(&c->c_http) == 0 &&
-		    !http1_req_waiting_upgrade(&c->c_http)) {
+		    !http1_req_waiting_upgrade(&c->c_http) && !c->c_http.h_client_last) {
 			/* The client stopped inside a request head: it cannot be
 			 * forwarded with a trustworthy identity. */
 			conn_fail(c, STAT_close_client_partial, "client_partial_request");
@@ -680,8 +680,10 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 			conn_close_gracefully(c);
 			return -1;
 		}
+		/* Between requests, the upstream connection is kept for this
+		 * client certificate's next connection instead. */
 		if (in->b_len == 0 && relay_up_ready(c) &&
-		    relay_shut(c, up, cl->l_eof_clean, uw) == 0)
+		    (conn_upstream_park(c) || relay_shut(c, up, cl->l_eof_clean, uw) == 0))
 			progress = 1;
 	}
 	return progress;
@@ -710,6 +712,10 @@ relay_u2c(struct conn *c, short *cw, short *uw)
 		return progress;
 	if (c->c_answering) {
 		conn_finish_answer(c);
+		return c->c_state == CONN_CLOSING ? -1 : 1;
+	}
+	if (c->c_http.h_client_done && sd->sd_piped == 0) {
+		conn_client_done(c);
 		return c->c_state == CONN_CLOSING ? -1 : 1;
 	}
 
@@ -827,7 +833,29 @@ relay_start(struct conn *c)
 
 	c->c_splice[0].sd_pipe[0] = c->c_splice[0].sd_pipe[1] = -1;
 	c->c_splice[1].sd_pipe[0] = c->c_splice[1].sd_pipe[1] = -1;
-	if (!w->w_ktls) {
+	if (c->c_up_reused && c->c_up.l_ssl == NULL) {
+		/* A kept upstream whose keys are in the kernel: the client
+		 * leg must join it there, or a new upstream is needed. */
+		if ((r = ktls_install(c, &reason)) == 0) {
+			c->c_mode = RELAY_KTLS;
+			stats_inc(w->w_stats, STAT_path_ktls);
+			relay_ssl_done(&c->c_client);
+			return 0;
+		}
+		if (r == -2) {
+			c->c_reason = reason;
+			conn_close_error(c);
+			return -1;
+		}
+		return 1;
+	}
+	if (c->c_up_reused && w->w_ktls) {
+		/* A kept upstream relayed in userspace: its keys cannot go to
+		 * the kernel half-way through its life (its RX sequence is
+		 * OpenSSL's), so this connection stays in userspace too. */
+		c->c_ktls_fallback = "reused_userspace_upstream";
+		stats_inc(w->w_stats, STAT_ktls_fb_reused);
+	} else if (!w->w_ktls) {
 		c->c_ktls_fallback = "kernel";
 		stats_inc(w->w_stats, STAT_ktls_fb_kernel);
 	} else if ((r = ktls_install(c, &reason)) == 0) {

@@ -16,6 +16,8 @@
 
 #include "config.h"
 #include "conn.h"
+#include "stats.h"
+#include "upool.h"
 #include "worker.h"
 
 #define WORKER_RING_ENTRIES	1024
@@ -131,7 +133,7 @@ static void
 worker_tick(struct worker *w)
 {
 	struct conn *c, *next;
-	unsigned trimmed = 0;
+	unsigned trimmed = 0, expired;
 
 	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
@@ -143,6 +145,10 @@ worker_tick(struct worker *w)
 	 * objects of others; without this, their pages stay resident. */
 	if (trimmed > 0)
 		malloc_trim(0);
+	if ((expired = upool_expire(w->w_upool, w->w_now_ms)) > 0) {
+		stats_add(w->w_stats, STAT_up_ka_expired, expired);
+		stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)expired);
+	}
 	if (!w->w_stopping) {
 		if (!w->w_accepting)
 			worker_arm_accept(w);

@@ -16,6 +16,7 @@
 struct config;
 struct tls_contexts;
 struct forge;
+struct upool;
 struct conn;
 
 /*
@@ -58,6 +59,7 @@ struct worker {
 	struct __kernel_timespec w_tick;
 	uint64_t		*w_stats;		/* this worker's counter slab */
 	struct forge		*w_forge;
+	struct upool		*w_upool;		/* idle upstream connections */
 	const struct config	*w_cf;
 	const struct tls_contexts *w_tls;
 	int			 w_log_fd;

@@ -11,12 +11,14 @@
 # only after OpenSSL has read the tickets that precede the first response.
 # One worker: each worker keeps its own forge cache, and with it the
 # sessions (shared-nothing), so a second worker would see a stranger.
+# No kept upstream connections (--upstream-keepalive 0, see 73-keepalive):
+# a returning client would otherwise skip the upstream handshake outright.
 KTPROXY_WORKERS=1
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
 env_up
-ktproxy_start || exit 1
+ktproxy_start --upstream-keepalive 0 || exit 1
 
 have_ktls=0
 grep -q 'kTLS on' "$KTP_STDERR" && have_ktls=1
@@ -90,12 +92,12 @@ section "TLS 1.2 upstream"
 upstream_protocols "TLSv1.2" || fail "nginx restart"
 # ktproxy still holds TLS 1.3 sessions from the nginx that was stopped: the
 # new one cannot resume them, and the first handshake is a full one.
-ktproxy_restart || exit 1
+ktproxy_restart --upstream-keepalive 0 || exit 1
 round "TLS 1.2" 1
 [ "$have_ktls" = 1 ] && assert_contains "TLS 1.2 resumed connections ride kTLS" "$(connlog | tail -n 1)" "path=ktls"
 
 section "Sessions go with the forged certificate (--forge-cache 1)"
-ktproxy_restart --forge-cache 1 || exit 1
+ktproxy_restart --upstream-keepalive 0 --forge-cache 1 || exit 1
 r0=$(stat_get .upstream_resumed)
 out=$(visit alice); check_identity "cache 1: alice" "$out" alice
 out=$(visit alice); check_identity "cache 1: alice again" "$out" alice

@@ -9,11 +9,14 @@
 # close_notify passes from either side, and everything arrives byte-exact.
 # On a kernel without kTLS: every connection is relayed in userspace and says
 # why (ktls_fallback=kernel), which is the fallback proof.
+# Every transfer gets its own upstream connection (--upstream-keepalive 0),
+# so each one proves both legs' keys going into the kernel; 73-keepalive
+# covers kept upstream connections on this path.
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
 env_up
-ktproxy_start || exit 1
+ktproxy_start --upstream-keepalive 0 || exit 1
 
 size=$((UP_BIG_MIB * 1024 * 1024))
 have_ktls=0
@@ -160,7 +163,7 @@ wait_idle 10
 assert_contains "closed with its reason" "$(last_log)" "reason=key_update_unsupported"
 
 section "--ktls off"
-ktproxy_restart --ktls off || exit 1
+ktproxy_restart --upstream-keepalive 0 --ktls off || exit 1
 out=$(cli_curl alice "$URL/whoami")
 assert_contains "a request works with --ktls off" "$out" "subject=$(subject_of alice)"
 wait_idle 10
