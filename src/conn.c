@@ -453,20 +453,26 @@ conn_upstream_connect(struct conn *c)
 
 /*
  * A kept upstream connection that this client certificate's earlier
- * connection left between responses, to this destination and SNI (upool.h):
- * the connection goes straight to RELAY.  One in the kernel is taken only
- * if this client leg can follow it there.  Returns true if one was taken.
+ * connection (or this one, before it went idle) left between responses, to
+ * this destination and SNI (upool.h): the connection goes straight to
+ * RELAY.  A client leg not yet relaying may take either kind (its path
+ * follows the upstream's); one already relaying takes only its own kind.
+ * Returns true if one was taken.
  */
 static bool
 conn_upstream_reuse(struct conn *c)
 {
 	struct worker *w = c->c_worker;
 	struct upool_conn uc;
-	unsigned dead;
+	unsigned dead, kinds;
 	bool got;
 
+	if (!c->c_relaying)
+		kinds = UPOOL_USERSPACE | (c->c_ktls_candidate ? UPOOL_KTLS : 0);
+	else
+		kinds = c->c_mode == RELAY_KTLS ? UPOOL_KTLS : UPOOL_USERSPACE;
 	got = upool_take(w->w_upool, c->c_ident.id_sha256, c->c_up_dest, c->c_forged_x509,
-	    c->c_ktls_candidate, &uc, &dead);
+	    kinds, &uc, &dead);
 	stats_add(w->w_stats, STAT_up_ka_dead, dead);
 	stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)(dead + got));
 	if (!got)
@@ -480,10 +486,20 @@ conn_upstream_reuse(struct conn *c)
 	}
 	memcpy(c->c_up_tls, uc.uc_tls, sizeof(c->c_up_tls));
 	c->c_up_reused = true;
+	c->c_up_kept = false;
 	c->c_state = CONN_RELAY;
-	c->c_ready_ms = w->w_now_ms;
+	if (c->c_ready_ms == 0)
+		c->c_ready_ms = w->w_now_ms;
 	conn_activity(c);
 	return true;
+}
+
+/* Forget an upstream leg that is gone (kept, or closed). */
+static void
+conn_leg_reset(struct leg *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->l_fd = -1;
 }
 
 /* Set off for the original destination: over a kept connection of this
@@ -498,11 +514,9 @@ conn_upstream_begin(struct conn *c)
 		 * cannot follow it: a new upstream connection instead. */
 		ktls_send_alert(c->c_up.l_fd, 1, 0);
 		conn_leg_close(c, &c->c_up);
-		memset(&c->c_up, 0, sizeof(c->c_up));
-		c->c_up.l_fd = -1;
+		conn_leg_reset(&c->c_up);
 		c->c_up_reused = false;
 		c->c_up_tls[0] = '\0';
-		c->c_ready_ms = 0;
 		c->c_state = CONN_UPSTREAM_CONNECT;
 	}
 	if (conn_upstream_prepare(c, c->c_forged_x509) == -1) {
@@ -513,8 +527,14 @@ conn_upstream_begin(struct conn *c)
 	conn_upstream_connect(c);
 }
 
-bool
-conn_upstream_park(struct conn *c)
+/*
+ * Hand the upstream connection to the pool if it can carry another
+ * client's requests: every request answered, nothing of a next one seen,
+ * no message that ended the keep-alive, nothing of the upstream's left
+ * half-read.  Returns true if it was kept; the leg is then empty.
+ */
+static bool
+conn_upstream_keep(struct conn *c)
 {
 	struct worker *w = c->c_worker;
 	struct leg *up = &c->c_up;
@@ -526,9 +546,13 @@ conn_upstream_park(struct conn *c)
 	    (c->c_c2u_in.b_len > 0 && !c->c_http.h_client_last) || c->c_c2u_out.b_len > 0 ||
 	    c->c_splice[SPLICE_C2U].sd_piped > 0 || up->l_fd < 0 || up->l_eof || up->l_shut)
 		return false;
-	/* Nothing of the upstream's may be left half-read: kTLS legs must be
-	 * wholly in the kernel with no handshake message in progress, and
-	 * OpenSSL may hold no bytes. */
+	/* Only connections that can be taken again: upool_take wants the
+	 * cached forged certificate (a client certificate whose entry was
+	 * evicted or re-minted would strand it until it expires). */
+	if (!forge_is_cached(w->w_forge, c->c_ident.id_sha256, c->c_forged_x509))
+		return false;
+	/* kTLS legs must be wholly in the kernel with no handshake message in
+	 * progress; OpenSSL may hold no bytes. */
 	if (c->c_mode == RELAY_KTLS ? up->l_ssl != NULL || up->l_hs_left > 0 ||
 	    up->l_hs_hdr_len > 0 : SSL_has_pending(up->l_ssl))
 		return false;
@@ -554,16 +578,48 @@ conn_upstream_park(struct conn *c)
 	 * it complete for this connection and find the leg gone. */
 	conn_cancel(c, OP_UP_POLL_IN);
 	conn_cancel(c, OP_UP_POLL_OUT);
-	up->l_fd = -1;
-	up->l_ssl = NULL;
-	up->l_want = 0;
+	conn_leg_reset(up);
+	c->c_up_kept = true;
+	relay_release_dir(c, SPLICE_C2U);
+	return true;
+}
+
+bool
+conn_upstream_park(struct conn *c)
+{
+	struct leg *up = &c->c_up;
+
+	if (!conn_upstream_keep(c))
+		return false;
 	/* The client is answered as a closing upstream would: its own kind of
 	 * end, passed back. */
 	up->l_eof = up->l_shut = true;
 	up->l_eof_clean = c->c_client.l_eof_clean;
-	c->c_up_kept = true;
-	relay_release_dir(c, SPLICE_C2U);
 	return true;
+}
+
+/*
+ * An idle client's upstream connection goes to the pool (as nginx's
+ * upstream keepalive does between requests): the client holds only its
+ * own leg while it thinks, and its next request takes a kept connection
+ * of its certificate again, or a new one (conn_upstream_resume).
+ */
+static void
+conn_upstream_detach(struct conn *c)
+{
+	if (c->c_up_detached || c->c_client.l_eof || c->c_http.h_client_last ||
+	    !conn_upstream_keep(c))
+		return;
+	c->c_up_detached = true;
+}
+
+void
+conn_upstream_resume(struct conn *c)
+{
+	c->c_up_detached = false;
+	c->c_up_reused = c->c_up_resumed = false;
+	c->c_deadline_ms = c->c_worker->w_now_ms + c->c_worker->w_cf->cf_handshake_timeout * 1000ULL;
+	conn_upstream_begin(c);
 }
 
 /* The client's certificate verified: learn who it is, mint its delegate,
@@ -686,7 +742,8 @@ conn_upstream_handshake(struct conn *c)
 		    SSL_get_cipher_name(ssl));
 		c->c_up.l_rx_records = 0;	/* application-key records from here */
 		c->c_state = CONN_RELAY;
-		c->c_ready_ms = w->w_now_ms;
+		if (c->c_ready_ms == 0)
+			c->c_ready_ms = w->w_now_ms;
 		conn_activity(c);
 		/* The path is chosen here, per connection: keys into the
 		 * kernel and splice, or OpenSSL in userspace. */
@@ -845,6 +902,7 @@ conn_trim(struct conn *c)
 	    c->c_worker->w_now_ms - c->c_last_read_ms < CONN_TRIM_MS)
 		return false;
 	c->c_trimmed = true;
+	conn_upstream_detach(c);
 	if (c->c_c2u_in.b_len == 0)
 		buf_release(&c->c_c2u_in);
 	if (c->c_c2u_out.b_len == 0)

@@ -29,8 +29,11 @@
  * A returning client certificate may skip UPSTREAM_CONNECT and
  * UPSTREAM_HANDSHAKE: an upstream connection that the same certificate's
  * earlier connection left between responses (upool.h) goes straight to
- * RELAY.  And when a client closes between requests, its upstream
- * connection goes to that pool rather than being closed.
+ * RELAY.  When a client closes between requests, its upstream connection
+ * goes to that pool rather than being closed; so does the upstream of a
+ * relay idle for CONN_TRIM_MS, and that client's next request sets off
+ * again (a kept connection, or UPSTREAM_CONNECT) with its client leg
+ * relaying as before.
  *
  * UPSTREAM_FAILED is a side road: the upstream could not be reached, and we
  * wait briefly for the client's request head so it can be answered 502
@@ -140,7 +143,10 @@ struct conn {
 	char			 c_up_tls[64];
 	bool			 c_up_resumed;	/* the upstream handshake resumed a session */
 	bool			 c_up_reused;	/* the upstream is a kept connection (upool) */
-	bool			 c_up_kept;	/* ... and went back to the pool at the end */
+	bool			 c_up_kept;	/* the last upstream went back to the pool */
+	bool			 c_up_detached;	/* idle: upstream in the pool until the
+						 * next request (conn_upstream_resume) */
+	bool			 c_relaying;	/* relay_start chose the client leg's path */
 	X509			*c_forged_x509;	/* what the upstream was shown (referenced) */
 	struct ident		 c_ident;
 	bool			 c_have_ident;
@@ -190,6 +196,9 @@ int	 conn_upstream_session(SSL *ssl, SSL_SESSION *sess);
  * the same client certificate's next connection (true if it was kept; the
  * leg is then marked ended). */
 bool	 conn_upstream_park(struct conn *c);
+/* A request arrived while the upstream was detached: take a kept
+ * connection or make a new one. */
+void	 conn_upstream_resume(struct conn *c);
 /* The same tick: an idle relay hands its buffers back (true if it did). */
 bool	 conn_trim(struct conn *c);
 /* Close for shutdown of the worker. */

@@ -506,6 +506,14 @@ forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
 }
 
 bool
+forge_is_cached(struct forge *f, const uint8_t sha256[32], X509 *forged)
+{
+	struct forge_entry	*fe;
+
+	return (fe = forge_find(f, sha256)) != NULL && fe->fe_cert == forged;
+}
+
+bool
 forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
     const uint8_t dest[32], SSL_SESSION *sess)
 {

@@ -65,6 +65,10 @@ SSL_SESSION	*forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *
 bool		 forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
 		    const uint8_t dest[32], SSL_SESSION *sess);
 
+/* Is `forged` still the cached certificate of the client certificate
+ * hashing to sha256?  (Nothing presented with an older one is kept.) */
+bool		 forge_is_cached(struct forge *f, const uint8_t sha256[32], X509 *forged);
+
 /*
  * A verified client chain, remembered with its certificate's entry: put
  * after a successful verification (chain: a hash of the certificates the

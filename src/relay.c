@@ -625,6 +625,13 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 		if (r > 0 || outlen > 0)
 			progress = 1;
 	}
+	/* A request for an idle client whose upstream went to the pool. */
+	if (c->c_up_detached && out->b_len > 0) {
+		conn_upstream_resume(c);
+		if (c->c_state == CONN_CLOSING)
+			return -1;
+		progress = 1;
+	}
 
 	/* No read-ahead on a connection that may move to kTLS: a record read
 	 * by OpenSSL now would be missing from the kernel's sequence.  Once the
@@ -679,6 +686,14 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 		if (c->c_state == CONN_UPSTREAM_FAILED) {
 			conn_close_gracefully(c);
 			return -1;
+		}
+		if (c->c_up_detached) {
+			/* Its upstream is in the pool already: the client is
+			 * answered as a closing upstream would. */
+			c->c_up_detached = false;
+			up->l_eof = up->l_shut = true;
+			up->l_eof_clean = cl->l_eof_clean;
+			progress = 1;
 		}
 		/* Between requests, the upstream connection is kept for this
 		 * client certificate's next connection instead. */
@@ -824,6 +839,37 @@ relay_fallback_stat(const char *reason)
 	return STAT_ktls_fb_install;
 }
 
+/*
+ * A new upstream for a client leg that has been relaying (its upstream was
+ * detached while it was idle): the upstream joins the client's path.  A
+ * client leg in the kernel needs a kTLS upstream (a kept one is; a new one
+ * gets its keys installed); one in userspace stays there, and so does its
+ * new upstream, because a client leg that has been read by OpenSSL cannot
+ * move.  Returns -1 if the connection was closed, else 0.
+ */
+static int
+relay_join(struct conn *c)
+{
+	const char *reason = NULL;
+
+	if (c->c_mode == RELAY_USERSPACE) {
+		SSL_set_read_ahead(c->c_up.l_ssl, 1);
+		return 0;
+	}
+	if (c->c_up.l_ssl == NULL)
+		return 0;
+	if (ktls_install(c, &reason) == 0) {
+		if (!c->c_up.l_rx_user)
+			relay_ssl_done(&c->c_up);
+		return 0;
+	}
+	/* A path mismatch this kernel has not shown before: the request that
+	 * needed the upstream is answered 502. */
+	c->c_reason = reason;
+	conn_upstream_broken(c, STAT_up_fail_tls, "upstream_ktls_failed");
+	return c->c_state == CONN_CLOSING ? -1 : 0;
+}
+
 int
 relay_start(struct conn *c)
 {
@@ -831,6 +877,9 @@ relay_start(struct conn *c)
 	const char *reason = NULL;
 	int r;
 
+	if (c->c_relaying)
+		return relay_join(c);
+	c->c_relaying = true;
 	c->c_splice[0].sd_pipe[0] = c->c_splice[0].sd_pipe[1] = -1;
 	c->c_splice[1].sd_pipe[0] = c->c_splice[1].sd_pipe[1] = -1;
 	if (c->c_up_reused && c->c_up.l_ssl == NULL) {
@@ -847,6 +896,7 @@ relay_start(struct conn *c)
 			conn_close_error(c);
 			return -1;
 		}
+		c->c_relaying = false;	/* a new upstream chooses the path */
 		return 1;
 	}
 	if (c->c_up_reused && w->w_ktls) {

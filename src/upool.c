@@ -131,7 +131,7 @@ upool_alive(int fd)
 
 bool
 upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32], X509 *forged,
-    bool ktls_ok, struct upool_conn *uc, unsigned *dead)
+    unsigned kinds, struct upool_conn *uc, unsigned *dead)
 {
 	struct upool_entry *e, *prev;
 
@@ -140,7 +140,7 @@ upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32], X509 *
 		prev = TAILQ_PREV(e, upool_list, ue_entry);
 		if (e->ue_forged != forged || memcmp(e->ue_id, id, 32) != 0 ||
 		    memcmp(e->ue_dest, dest, 32) != 0 ||
-		    (e->ue_conn.uc_ssl == NULL && !ktls_ok))
+		    !(kinds & (e->ue_conn.uc_ssl == NULL ? UPOOL_KTLS : UPOOL_USERSPACE)))
 			continue;
 		if (!upool_alive(e->ue_conn.uc_fd)) {
 			/* The upstream has gone or is out of step: nothing

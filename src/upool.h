@@ -48,14 +48,18 @@ void		 upool_free(struct upool *p);	/* closes what it holds */
 int		 upool_put(struct upool *p, const uint8_t id[32], const uint8_t dest[32],
 		    X509 *forged, const struct upool_conn *uc, uint64_t now_ms);
 
+/* Which kinds of kept connection a caller can use (upool_take). */
+#define UPOOL_USERSPACE	0x1	/* relayed through OpenSSL (uc_ssl set) */
+#define UPOOL_KTLS	0x2	/* keys in the kernel (uc_ssl NULL) */
+
 /*
  * The most recently kept connection for (id, dest) that `forged`, still
- * the identity's cached certificate, authenticated, and that is still
- * alive; kTLS ones only if ktls_ok.  Fills *uc and returns true.  Dead ones
- * met on the way are closed and counted in *dead.
+ * the identity's cached certificate, authenticated, of one of the `kinds`,
+ * and still alive.  Fills *uc and returns true.  Dead ones met on the way
+ * are closed and counted in *dead.
  */
 bool		 upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32],
-		    X509 *forged, bool ktls_ok, struct upool_conn *uc, unsigned *dead);
+		    X509 *forged, unsigned kinds, struct upool_conn *uc, unsigned *dead);
 
 /* Close the connections idle longer than the pool's idle time; returns
  * how many. */

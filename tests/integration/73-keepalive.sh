@@ -101,8 +101,72 @@ assert_eq "a client gone mid-response: not kept" "$(last upstream_kept)" no
 out=$(visit alice "$URL/whoami"); check_identity "alice after all that" "$out" alice
 assert_ne "alice then needs a new upstream connection" "$(last upstream_session)" reused
 
+section "An idle client's upstream connection waits in the pool meanwhile"
+# Client connections that stay open: one request, then (once the test says
+# so through a flag file, bounded) a second one that asks to close.
+REQ=$'GET /whoami HTTP/1.1\r\nHost: server.test\r\n\r\n'
+LASTREQ=$'GET /whoami HTTP/1.1\r\nHost: server.test\r\nConnection: close\r\n\r\n'
+feed() {
+	printf '%s' "$REQ"
+	for _ in $(seq 1 300); do [ -e "$1" ] && break; sleep 0.1; done
+	printf '%s' "$LASTREQ"	# s_client -ign_eof stays until we close
+}
+ktproxy_restart || exit 1
+go=$RUN_DIR/go.1
+feed "$go" | cli_raw alice > "$RUN_DIR/idle.1" 2>&1 &
+spid=$!
+assert_eq "alice idle: her upstream connection goes to the pool" \
+	"$(stat_wait .upstream_keepalive_idle 1 10)" 1
+assert_eq "...while her client connection stays open" "$(stat_get .connections_active)" 1
+a_conn=$(up_conn)
+out=$(visit bob "$URL/whoami"); check_identity "bob meanwhile" "$out" bob
+assert_ne "bob does not get alice's" "$(up_conn)" "$a_conn"
+touch "$go"; wait "$spid"
+assert_eq "alice's two requests both answered" "$(grep -c '^HTTP/1.1 200' "$RUN_DIR/idle.1")" 2
+assert_eq "...the second as alice" "$(grep -c "^subject=$(subject_of alice)\$" "$RUN_DIR/idle.1")" 2
+assert_eq "...over her kept upstream connection" "$(up_conn)" "$a_conn"
+assert_eq "...as its second request" "$(up_req)" 2
+assert_contains "one client connection, two requests, ended cleanly" "$(wait_idle 5; connlog | grep 'CN=alice' | tail -n 1)" "requests=2"
+assert_eq "...result ok" "$(last result)" ok
+
+ktproxy_restart --upstream-keepalive 1 || exit 1
+go=$RUN_DIR/go.2
+feed "$go" | cli_raw alice > "$RUN_DIR/idle.2" 2>&1 &
+spid=$!
+stat_wait .upstream_keepalive_idle 1 10 >/dev/null
+a_conn=$(up_conn)
+visit bob "$URL/whoami" >/dev/null
+assert_stat_delta "bob's upstream took the only place" .upstream_keepalive.evicted 0 1
+touch "$go"; wait "$spid"
+assert_eq "alice's next request still answered, as alice" \
+	"$(grep -c "^subject=$(subject_of alice)\$" "$RUN_DIR/idle.2")" 2
+assert_ne "...over a new upstream connection" "$(up_conn)" "$a_conn"
+assert_eq "...and ended cleanly" "$(last result)" ok
+
+# A certificate's forged delegate evicted meanwhile (--forge-cache 1): the
+# connection it authenticated still serves this client, but is not kept
+# for later, since nothing could take it.
+ktproxy_restart --forge-cache 1 || exit 1
+go=$RUN_DIR/go.4
+feed "$go" | cli_raw alice > "$RUN_DIR/idle.4" 2>&1 &
+spid=$!
+stat_wait .upstream_keepalive_idle 1 10 >/dev/null
+visit bob "$URL/whoami" >/dev/null
+touch "$go"; wait "$spid"
+assert_eq "alice's delegate evicted: her next request still answered" \
+	"$(grep -c "^subject=$(subject_of alice)\$" "$RUN_DIR/idle.4")" 2
+assert_eq "...and her upstream connection closed, not kept" "$(last upstream_kept)" no
+
+# A client that leaves while its upstream is in the pool: a clean end.
+# (Not -quiet: that implies -ign_eof, and s_client would stay.)
+{ printf '%s' "$REQ"; sleep 3; } | cli_sclient alice > "$RUN_DIR/idle.3" 2>&1
+assert_eq "a client leaving while detached: answered" "$(grep -c '^HTTP/1.1 200' "$RUN_DIR/idle.3")" 1
+assert_eq "...and the connection ended cleanly" "$(last result)" ok
+assert_eq "...its upstream kept" "$(last upstream_kept)" yes
+
 section "A kept connection the upstream closed is replaced, not used"
 d0=$(stat_get .upstream_keepalive.dead)
+assert_ge "alice's connection is among those kept" "$(stat_get .upstream_keepalive_idle)" 1
 upstream_protocols "TLSv1.2 TLSv1.3" || fail "nginx restart"
 out=$(visit alice "$URL/whoami"); check_identity "after the upstream restarted" "$out" alice
 assert_ne "no reuse of a dead connection" "$(last upstream_session)" reused

@@ -809,6 +809,16 @@ sess_get(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32])
 }
 
 static bool
+is_cached(struct forge *f, X509 *client, X509 *forged)
+{
+	uint8_t		 sha[32];
+	unsigned int	 len;
+
+	X509_digest(client, EVP_sha256(), sha, &len);
+	return forge_is_cached(f, sha, forged);
+}
+
+static bool
 sess_put(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32], SSL_SESSION *s)
 {
 	uint8_t		 sha[32];
@@ -855,6 +865,8 @@ test_sessions(void)
 	xa = get(f, a, &hit);
 	xb = get(f, b, &hit);
 
+	CHECK(is_cached(f, a, xa) && is_cached(f, b, xb));
+	CHECK(!is_cached(f, a, xb) && !is_cached(f, b, xa));
 	CHECK(sess_get(f, a, xa, d1) == NULL);		/* nothing yet */
 	s1 = mk_session(1, t0, 300);
 	CHECK(sess_put(f, a, xa, d1, s1));		/* the cache owns s1 now */
@@ -895,6 +907,7 @@ test_sessions(void)
 	CHECK(y != NULL && y != xb && !hit);
 	CHECK(sess_get(f, b, y, d[1]) == NULL);
 	CHECK(sess_get(f, b, xb, d[1]) == NULL);
+	CHECK(is_cached(f, b, y) && !is_cached(f, b, xb));	/* re-minted */
 	X509_free(y);
 	CHECK(sess_get(f, a, xa, d1) == NULL);		/* a went when b came back */
 

@@ -18,6 +18,8 @@
 #include "check.h"
 #include "upool.h"
 
+#define ANY	(UPOOL_USERSPACE | UPOOL_KTLS)
+
 struct pair {
 	int	 ours, upstream;
 };
@@ -75,30 +77,35 @@ test_identity_and_destination(SSL_CTX *ctx, X509 *forged, X509 *reminted)
 	CHECK(upool_count(pool) == 1);
 	/* Another identity, another destination, a re-minted certificate:
 	 * none of them gets alice's connection. */
-	CHECK(!upool_take(pool, bob, here, forged, true, &got, &dead) && dead == 0);
-	CHECK(!upool_take(pool, alice, there, forged, true, &got, &dead) && dead == 0);
-	CHECK(!upool_take(pool, alice, here, reminted, true, &got, &dead) && dead == 0);
+	CHECK(!upool_take(pool, bob, here, forged, ANY, &got, &dead) && dead == 0);
+	CHECK(!upool_take(pool, alice, there, forged, ANY, &got, &dead) && dead == 0);
+	CHECK(!upool_take(pool, alice, here, reminted, ANY, &got, &dead) && dead == 0);
 	CHECK(upool_count(pool) == 1);
-	CHECK(upool_take(pool, alice, here, forged, false, &got, &dead));
+	CHECK(upool_take(pool, alice, here, forged, UPOOL_USERSPACE, &got, &dead));
 	CHECK(got.uc_fd == a.ours && got.uc_ssl == ssl &&
 	    strcmp(got.uc_tls, "TLSv1.3/TLS_AES_128_GCM_SHA256") == 0);
 	CHECK(upool_count(pool) == 0);
-	CHECK(!upool_take(pool, alice, here, forged, true, &got, &dead));
+	CHECK(!upool_take(pool, alice, here, forged, ANY, &got, &dead));
 
-	/* A kTLS one (no SSL) only for a client leg that can join it. */
+	/* A kTLS one (no SSL) only for a client leg that can join it... */
 	uc = conn_of(&k, NULL, "TLSv1.2/ECDHE-ECDSA-AES128-GCM-SHA256");
 	CHECK(upool_put(pool, alice, here, forged, &uc, 0) == 0);
-	CHECK(!upool_take(pool, alice, here, forged, false, &got, &dead) && dead == 0);
-	CHECK(upool_take(pool, alice, here, forged, true, &got, &dead) && got.uc_fd == k.ours &&
+	CHECK(!upool_take(pool, alice, here, forged, UPOOL_USERSPACE, &got, &dead) && dead == 0);
+	CHECK(upool_take(pool, alice, here, forged, UPOOL_KTLS, &got, &dead) && got.uc_fd == k.ours &&
 	    got.uc_ssl == NULL);
+	/* ...and a client leg already in the kernel takes only those. */
+	uc = conn_of(&a, ssl, "userspace");
+	upool_put(pool, alice, here, forged, &uc, 0);
+	CHECK(!upool_take(pool, alice, here, forged, UPOOL_KTLS, &got, &dead) && dead == 0);
+	CHECK(upool_take(pool, alice, here, forged, UPOOL_USERSPACE, &got, &dead) && got.uc_ssl == ssl);
 
 	/* The newest first. */
 	uc = conn_of(&a, ssl, "old");
 	upool_put(pool, alice, here, forged, &uc, 0);
 	uc = conn_of(&k, NULL, "new");
 	upool_put(pool, alice, here, forged, &uc, 1);
-	CHECK(upool_take(pool, alice, here, forged, true, &got, &dead) && strcmp(got.uc_tls, "new") == 0);
-	CHECK(upool_take(pool, alice, here, forged, true, &got, &dead) && strcmp(got.uc_tls, "old") == 0);
+	CHECK(upool_take(pool, alice, here, forged, ANY, &got, &dead) && strcmp(got.uc_tls, "new") == 0);
+	CHECK(upool_take(pool, alice, here, forged, ANY, &got, &dead) && strcmp(got.uc_tls, "old") == 0);
 
 	/* Closing the pool closes what it holds. */
 	uc = conn_of(&a, ssl, "x");
@@ -126,7 +133,7 @@ test_dead(SSL_CTX *ctx, X509 *forged)
 	upool_put(pool, alice, here, forged, &uc, 0);
 	close(gone.upstream);			/* the upstream closed it */
 	CHECK(send(stray.upstream, "x", 1, 0) == 1);	/* or sent something unasked */
-	CHECK(upool_take(pool, alice, here, forged, true, &got, &dead));
+	CHECK(upool_take(pool, alice, here, forged, ANY, &got, &dead));
 	CHECK(dead == 2 && strcmp(got.uc_tls, "fine") == 0);
 	CHECK(closed_by_pool(&stray));
 	CHECK(upool_count(pool) == 0);
@@ -158,7 +165,7 @@ test_bounds(SSL_CTX *ctx, X509 *forged)
 	CHECK(upool_expire(pool, 1400) == 1);
 	CHECK(closed_by_pool(&p[1]));
 	CHECK(upool_count(pool) == 1);
-	CHECK(upool_take(pool, bob, here, forged, true, &got, &dead) && got.uc_fd == p[2].ours);
+	CHECK(upool_take(pool, bob, here, forged, ANY, &got, &dead) && got.uc_fd == p[2].ours);
 	upool_close(&got);
 	CHECK(closed_by_pool(&p[2]) && got.uc_fd == -1 && got.uc_ssl == NULL);
 	upool_free(pool);
