@@ -512,7 +512,9 @@ def main():
         "" if str(meta.get("idle")) == str(meta.get("idle_asked", meta.get("idle"))) else
         " (%s were asked for; with %s descriptors per process here, a proxy holding two per connection "
         "can take %s)" % (meta.get("idle_asked"), meta.get("nofile", "?"), meta.get("idle"))))
-    w("  ktproxy holds both legs of every connection; nginx holds only the client leg "
+    w("  ktproxy holds only the client leg of a connection idle for a second or more (its upstream "
+      "connection goes to the pool of kept connections, at most 128 per worker; the rest are closed); "
+      "nginx holds only the client leg "
       "once a request is done (its upstream connection closes or returns to the pool); HAProxy keeps both. "
       "The slab row is `/proc/meminfo` Slab for the whole machine, so it includes the client's and the "
       "upstream's sockets (compare with the direct column).")
@@ -765,8 +767,9 @@ def vm_section(out, w):
       "in the kernel inside ktproxy's own `splice`/`sendmsg`/`recvmsg` calls, so it is in that stime (the "
       "kernel share row); crypto deferred to softirq or kernel threads would escape it, which the "
       "core 0 rows (all of vCPU 0's busy time per GB) catch. Memory is the PSS growth of the proxy's "
-      "processes per idle connection; ktproxy holds both legs (client and upstream), nginx only the client's "
-      "once its upstream connection is back in the pool. Kernel TLS state (keys, record buffers) lives in slab, "
+      "processes per idle connection; ktproxy, like nginx, holds only the client's leg of an idle "
+      "connection once its upstream connection is back in the pool (ktproxy: after a second idle; at most "
+      "128 kept, the rest closed). Kernel TLS state (keys, record buffers) lives in slab, "
       "not in PSS: the slab row (the whole guest's growth, so the load generator's and the upstream's sockets "
       "too) shows it, and the PSS + slab row adds it in; the target is shown against both.")
     w("")
