@@ -22,7 +22,8 @@ static const char usage_text[] =
 "               [--headers xfcc|amzn|none] [--stats FILE] [--log FILE|-]\n"
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
 "               [--forge-cache N] [--upstream-keepalive N]\n"
-"               [--upstream-keepalive-timeout SEC] [--ktls auto|off] [--check]\n"
+"               [--upstream-keepalive-timeout SEC] [--ktls auto|off]\n"
+"               [--signer-user NAME] [--check]\n"
 "               [--help] [--version]\n"
 "\n"
 "Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
@@ -41,7 +42,12 @@ static const char usage_text[] =
 "                           and so is any client while the CRL is expired\n"
 "  --delegation-ca FILE     PEM certificate of the CA that signs forged client\n"
 "                           certificates (the upstream must trust it)\n"
-"  --delegation-key FILE    PEM private key of --delegation-ca\n"
+"  --delegation-key FILE    PEM private key of --delegation-ca.  Only the signer\n"
+"                           process reads it: workers send it what to sign\n"
+"  --signer-user NAME       the signer process drops to this user after loading\n"
+"                           --delegation-key (default nobody; as root only).  If\n"
+"                           it dies it is restarted; meanwhile new connections\n"
+"                           that need a certificate minted fail closed\n"
 "  --upstream-ca FILE       PEM CA certificates upstream server certificates must\n"
 "                           chain to; the name checked is the client's SNI, or the\n"
 "                           original destination address when there is none\n"
@@ -100,6 +106,7 @@ enum {
 	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
 	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
 	OPT_FORGE_CACHE, OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_CHECK, OPT_VERSION,
+	OPT_SIGNER_USER,
 };
 
 static const struct option config_options[] = {
@@ -121,6 +128,7 @@ static const struct option config_options[] = {
 	{ "upstream-keepalive",	required_argument, NULL, OPT_UP_KEEPALIVE },
 	{ "upstream-keepalive-timeout", required_argument, NULL, OPT_UP_KEEPALIVE_TIMEOUT },
 	{ "ktls",		required_argument, NULL, OPT_KTLS },
+	{ "signer-user",	required_argument, NULL, OPT_SIGNER_USER },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -218,6 +226,7 @@ config_parse(struct config *cf, int argc, char **argv)
 	cf->cf_up_keepalive = 128;
 	cf->cf_up_keepalive_timeout = 30;
 	cf->cf_ktls = true;
+	cf->cf_signer_user = "nobody";
 
 	while ((c = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
 		switch (c) {
@@ -277,6 +286,13 @@ config_parse(struct config *cf, int argc, char **argv)
 				fprintf(stderr, "ktproxy: --ktls: \"%s\" is not auto or off\n", optarg);
 				bad = 1;
 			}
+			break;
+		case OPT_SIGNER_USER:
+			if (*optarg == '\0') {
+				fprintf(stderr, "ktproxy: --signer-user: empty user name\n");
+				bad = 1;
+			}
+			cf->cf_signer_user = optarg;
 			break;
 		case OPT_CHECK:		cf->cf_check = true; break;
 		case OPT_VERSION:

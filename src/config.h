@@ -19,7 +19,8 @@ struct config {
 	const char		*cf_client_ca;
 	const char		*cf_crl;		/* NULL: no revocation check */
 	const char		*cf_delegation_ca;
-	const char		*cf_delegation_key;
+	const char		*cf_delegation_key;	/* read by the signer process only */
+	const char		*cf_signer_user;	/* the signer runs as this user */
 	const char		*cf_upstream_ca;
 	enum header_format	 cf_headers;
 	const char		*cf_stats_path;

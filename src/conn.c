@@ -658,7 +658,19 @@ conn_client_verified(struct conn *c)
 
 	if ((forged = forge_get(w->w_forge, peer, c->c_ident.id_sha256, &hit)) == NULL) {
 		tls_clear_errors();
-		conn_upstream_broken(c, STAT_up_fail_forge, "forge_failed");
+		/* Fail closed, and say whose failure it was: a signer being
+		 * restarted is not a bad certificate. */
+		switch (forge_last_error(w->w_forge)) {
+		case FORGE_ERR_SIGNER_DOWN:
+			conn_upstream_broken(c, STAT_up_fail_signer, "signer_unavailable");
+			break;
+		case FORGE_ERR_SIGNER_REFUSED:
+			conn_upstream_broken(c, STAT_up_fail_signer_refused, "signer_refused");
+			break;
+		default:
+			conn_upstream_broken(c, STAT_up_fail_forge, "forge_failed");
+			break;
+		}
 		return 0;
 	}
 	stats_inc(w->w_stats, hit ? STAT_forge_cache_hit : STAT_forge_minted);

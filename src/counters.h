@@ -2,7 +2,8 @@
  * counters.h - the one list of ktproxy's counters.
  *
  * Every counter is a 64-bit value in the shared-memory stats segment, one
- * slab per worker, written only by that worker (see stats.c).  The list is
+ * slab per worker, written only by that worker, plus one slab the main
+ * thread writes (signer_restarts), see stats.c.  The list is
  * an X-macro so the daemon, ktproxy-stat and the tests agree on names and
  * order without a second table to keep in step.
  *
@@ -50,10 +51,13 @@
 	X(up_fail_verify,	"upstream_failures", "verify", COUNTER, "upstream certificate failed --upstream-ca or name check") \
 	X(up_fail_timeout,	"upstream_failures", "timeout", COUNTER, "upstream did not connect or finish the handshake in time") \
 	X(up_fail_forge,	"upstream_failures", "forge", COUNTER, "forged client certificate could not be minted") \
+	X(up_fail_signer,	"upstream_failures", "signer", COUNTER, "the signer process was down or did not answer in time: nothing minted, connection failed closed") \
+	X(up_fail_signer_refused, "upstream_failures", "signer_refused", COUNTER, "the signer refused the certificate (not a forged client certificate of its CA)") \
 	X(up_fail_reset,	"upstream_failures", "reset", COUNTER, "upstream reset or broke the stream after the handshake") \
 	X(up_502,		"upstream_502_sent", "", COUNTER, "HTTP 502 answers sent to clients on upstream failure") \
 	X(forge_minted,		"forged_minted", "", COUNTER, "forged client certificates signed") \
 	X(forge_cache_hit,	"forged_cache_hits", "", COUNTER, "forged certificates served from the cache") \
+	X(signer_restarts,	"signer_restarts", "", COUNTER, "signer processes started again after one died (written by the main process)") \
 	X(req_rewritten,	"requests_rewritten", "", COUNTER, "request heads that passed the identity rewrite") \
 	X(req_rejected,		"requests_rejected", "", COUNTER, "malformed or ambiguous requests answered 400") \
 	X(resp_bad,		"responses_rejected", "", COUNTER, "upstream responses whose framing could not be followed") \

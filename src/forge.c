@@ -10,6 +10,10 @@
  * reconnects with the same certificate, so each worker keeps the minted
  * certificates in a small cache: a hash table on the client certificate's
  * SHA-256 plus a list in use order to drop the least recently used.
+ *
+ * Signing is the one step done elsewhere: the TBSCertificate goes to a
+ * callback (the signer process in the daemon) and the signature it returns
+ * is attached here.  The CA key never enters this file's process.
  */
 #include <sys/queue.h>
 
@@ -22,6 +26,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -56,8 +61,10 @@ TAILQ_HEAD(forge_lru, forge_entry);
 
 struct forge {
 	X509			*f_ca;
-	EVP_PKEY		*f_ca_key;
-	const EVP_MD		*f_md;		/* NULL for Ed25519/Ed448 */
+	forge_sign_fn		 f_sign;	/* holds the CA key, elsewhere */
+	void			*f_sign_arg;
+	int			 f_sig_nid;	/* the CA key's signature algorithm */
+	enum forge_err		 f_err;		/* why the last mint failed */
 	ASN1_OCTET_STRING	*f_ca_keyid;	/* the CA's SKI, our AKI */
 	EVP_PKEY		*f_key;		/* every forged cert's key */
 	ASN1_OCTET_STRING	*f_keyid;	/* its SKI */
@@ -75,6 +82,7 @@ static int	 forge_time(const ASN1_TIME *, time_t *);
 static ASN1_OCTET_STRING *forge_keyid(X509_PUBKEY *);
 static int	 forge_serial(X509 *);
 static int	 forge_extensions(struct forge *, X509 *, X509 *);
+static X509	*forge_sign(struct forge *, X509 *);
 static struct forge_entry **forge_slot(struct forge *, const uint8_t [32]);
 static void	 forge_drop(struct forge *, struct forge_entry *);
 static void	 forge_entry_free(struct forge_entry *);
@@ -126,8 +134,64 @@ forge_keyid(X509_PUBKEY *xpk)
 	return id;
 }
 
+int
+forge_sig_nid(const EVP_PKEY *key, const EVP_MD **md)
+{
+	const EVP_MD	*d = EVP_sha256();
+	int		 nid = NID_undef;
+
+	if (key == NULL)
+		return NID_undef;
+	/* SHA-256 with every curve and modulus, as X509_sign() did here
+	 * before the signer existed: what the upstreams already accept. */
+	if (EVP_PKEY_is_a(key, "EC"))
+		nid = NID_ecdsa_with_SHA256;
+	else if (EVP_PKEY_is_a(key, "RSA"))
+		nid = NID_sha256WithRSAEncryption;
+	else if (EVP_PKEY_is_a(key, "ED25519"))
+		nid = NID_ED25519, d = NULL;	/* EdDSA hashes the message itself */
+	else if (EVP_PKEY_is_a(key, "ED448"))
+		nid = NID_ED448, d = NULL;
+	if (md != NULL)
+		*md = d;
+	return nid;
+}
+
+int
+forge_algor_set(X509_ALGOR *alg, int nid)
+{
+	ASN1_OBJECT	*obj;
+
+	/* RFC 4055 2.1: PKCS#1 v1.5 algorithms carry an explicit NULL;
+	 * RFC 5758 3.2 and RFC 8410 3: ECDSA and EdDSA carry nothing. */
+	if (alg == NULL || (obj = OBJ_nid2obj(nid)) == NULL)
+		return -1;
+	if (X509_ALGOR_set0(alg, obj, nid == NID_sha256WithRSAEncryption ?
+	    V_ASN1_NULL : V_ASN1_UNDEF, NULL) != 1)
+		return -1;
+	return 0;
+}
+
+enum forge_err
+forge_sign_local(void *key, const uint8_t *tbs, size_t len, uint8_t *sig, size_t *siglen)
+{
+	EVP_MD_CTX	*ctx;
+	const EVP_MD	*md;
+	size_t		 need;
+	enum forge_err	 rc = FORGE_ERR_MINT;
+
+	if (forge_sig_nid(key, &md) == NID_undef || (ctx = EVP_MD_CTX_new()) == NULL)
+		return FORGE_ERR_MINT;
+	if (EVP_DigestSignInit(ctx, NULL, md, NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, NULL, &need, tbs, len) == 1 && need <= *siglen &&
+	    EVP_DigestSign(ctx, sig, siglen, tbs, len) == 1)
+		rc = FORGE_OK;
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
 struct forge *
-forge_new(X509 *ca_cert, EVP_PKEY *ca_key, size_t cache_max)
+forge_new(X509 *ca_cert, forge_sign_fn sign, void *sign_arg, size_t cache_max)
 {
 	struct forge		*f;
 	const ASN1_OCTET_STRING	*skid;
@@ -138,22 +202,18 @@ forge_new(X509 *ca_cert, EVP_PKEY *ca_key, size_t cache_max)
 		return NULL;
 	TAILQ_INIT(&f->f_lru);
 
-	/* A key that does not belong to the CA would mint certificates
-	 * nobody can verify; say so at startup instead. */
-	if (X509_check_private_key(ca_cert, ca_key) != 1)
+	/* Whether the key behind `sign` belongs to this CA is the signer's
+	 * check (it has the key); here only its type is known. */
+	if ((f->f_sig_nid = forge_sig_nid(X509_get0_pubkey(ca_cert), NULL)) == NID_undef) {
+		ERR_raise_data(ERR_LIB_X509, X509_R_UNSUPPORTED_ALGORITHM,
+		    "delegation CA key type (EC, RSA, Ed25519, Ed448)");
 		goto fail;
+	}
 	if (X509_up_ref(ca_cert) != 1)
 		goto fail;
 	f->f_ca = ca_cert;
-	if (EVP_PKEY_up_ref(ca_key) != 1)
-		goto fail;
-	f->f_ca_key = ca_key;
-
-	/* EdDSA signs the message itself: no separate digest allowed. */
-	if (EVP_PKEY_is_a(ca_key, "ED25519") || EVP_PKEY_is_a(ca_key, "ED448"))
-		f->f_md = NULL;
-	else
-		f->f_md = EVP_sha256();
+	f->f_sign = sign;
+	f->f_sign_arg = sign_arg;
 
 	if ((skid = X509_get0_subject_key_id(ca_cert)) != NULL)
 		f->f_ca_keyid = ASN1_OCTET_STRING_dup(skid);
@@ -199,7 +259,6 @@ forge_free(struct forge *f)
 	ASN1_OCTET_STRING_free(f->f_keyid);
 	EVP_PKEY_free(f->f_key);
 	ASN1_OCTET_STRING_free(f->f_ca_keyid);
-	EVP_PKEY_free(f->f_ca_key);
 	X509_free(f->f_ca);
 	free(f);
 }
@@ -208,6 +267,12 @@ EVP_PKEY *
 forge_key(struct forge *f)
 {
 	return f->f_key;
+}
+
+enum forge_err
+forge_last_error(const struct forge *f)
+{
+	return f->f_err;
 }
 
 void
@@ -307,12 +372,62 @@ forge_extensions(struct forge *f, X509 *x, X509 *client)
 	return rc;
 }
 
+/*
+ * Have x signed and return the signed certificate (x is freed either way).
+ * The TBSCertificate names the algorithm before it goes out, since the
+ * signature covers that field too; the signature comes back as bytes and
+ * goes into the outer signatureAlgorithm and signatureValue.  The result is
+ * parsed again from its DER, so nothing OpenSSL cached about x while it was
+ * unsigned (hash, extension flags) describes the certificate presented.
+ */
+static X509 *
+forge_sign(struct forge *f, X509 *x)
+{
+	const ASN1_BIT_STRING	*cbits;
+	const X509_ALGOR	*calg;
+	ASN1_BIT_STRING		*bits;
+	uint8_t			 sig[FORGE_SIG_MAX];
+	unsigned char		*tbs = NULL, *der = NULL;
+	const unsigned char	*p;
+	size_t			 siglen = sizeof(sig);
+	X509			*signed_x = NULL;
+	int			 len;
+
+	/* X509_sign() writes these through the same pointers. */
+	if (forge_algor_set((X509_ALGOR *)X509_get0_tbs_sigalg(x), f->f_sig_nid) == -1)
+		goto fail;
+	if ((len = i2d_re_X509_tbs(x, &tbs)) <= 0)
+		goto fail;
+	if ((f->f_err = f->f_sign(f->f_sign_arg, tbs, len, sig, &siglen)) != FORGE_OK)
+		goto fail;
+	X509_get0_signature(&cbits, &calg, x);
+	bits = (ASN1_BIT_STRING *)cbits;
+	if (forge_algor_set((X509_ALGOR *)calg, f->f_sig_nid) == -1 ||
+	    ASN1_BIT_STRING_set(bits, sig, (int)siglen) != 1)
+		goto fail;
+	/* A signature is whole bytes: no unused bits (as ASN1_item_sign). */
+	bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	if ((len = i2d_X509(x, &der)) <= 0)
+		goto fail;
+	p = der;
+	signed_x = d2i_X509(NULL, &p, len);
+ fail:
+	if (signed_x == NULL && f->f_err == FORGE_OK)
+		f->f_err = FORGE_ERR_MINT;
+	OPENSSL_free(der);
+	OPENSSL_free(tbs);
+	X509_free(x);
+	return signed_x;
+}
+
 X509 *
 forge_mint(struct forge *f, X509 *client)
 {
 	X509	*x = NULL;
 	time_t	 now, client_nb, client_na, nb, na;
 
+	f->f_err = FORGE_ERR_MINT;
 	now = forge_now(f);
 	if (forge_time(X509_get0_notBefore(client), &client_nb) == -1 ||
 	    forge_time(X509_get0_notAfter(client), &client_na) == -1)
@@ -350,9 +465,8 @@ forge_mint(struct forge *f, X509 *client)
 		goto fail;
 	if (forge_extensions(f, x, client) == -1)
 		goto fail;
-	if (X509_sign(x, f->f_ca_key, f->f_md) <= 0)
-		goto fail;
-	return x;
+	f->f_err = FORGE_OK;
+	return forge_sign(f, x);
  fail:
 	X509_free(x);
 	return NULL;

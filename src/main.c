@@ -4,6 +4,10 @@
  * Everything that can fail for a reason the operator must fix (flags,
  * files, keys, privileges, addresses) fails here, before the first
  * connection is accepted, with a message that names it.
+ *
+ * The same binary is the signer process (signerd.c) when its first argument
+ * is SIGNER_CHILD_ARG: the main thread starts one before the workers and a
+ * new one whenever it dies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -19,6 +24,7 @@
 #include "config.h"
 #include "forge.h"
 #include "ktls.h"
+#include "signer.h"
 #include "stats.h"
 #include "tls.h"
 #include "tproxy.h"
@@ -37,16 +43,66 @@ main_open_log(const char *path)
 	return fd;
 }
 
-/* Wait for SIGTERM or SIGINT; the signals are blocked in every thread and
- * taken here synchronously, so no handler runs inside a worker. */
-static void
-main_wait_for_stop(const sigset_t *set)
+static uint64_t
+main_clock_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for SIGTERM or SIGINT; the signals are blocked in every thread and
+ * taken here synchronously, so no handler runs inside a worker.  SIGCHLD
+ * means the signer died: say so, and start a new one.  Starts are at least
+ * MAIN_SIGNER_BACKOFF_MS apart, so a signer that dies at once does not
+ * become a fork loop; until one is up, minting fails closed in the workers
+ * (upstream_failures{signer}) and established connections go on.
+ */
+#define MAIN_SIGNER_BACKOFF_MS	1000
+
+static void
+main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
+{
+	uint64_t started_ms = main_clock_ms(), now;
+	bool down = false;
+	char why[160];
+
 	for (;;) {
+		struct timespec wait;
 		int sig;
 
-		if (sigwait(set, &sig) != 0)
+		if (down && (now = main_clock_ms()) >= started_ms + MAIN_SIGNER_BACKOFF_MS) {
+			started_ms = now;
+			if (signer_restart(signer) == 0) {
+				down = false;
+				stats_inc(stats, STAT_signer_restarts);
+				fprintf(stderr, "ktproxy: signer restarted (pid %d)\n",
+				    (int)signer->s_pid);
+			} else {
+				fprintf(stderr, "ktproxy: signer could not be restarted; trying "
+				    "again in %d s\n", MAIN_SIGNER_BACKOFF_MS / 1000);
+			}
+		}
+		if (down) {
+			uint64_t left = started_ms + MAIN_SIGNER_BACKOFF_MS - main_clock_ms();
+
+			if ((int64_t)left < 0)
+				left = 0;
+			wait.tv_sec = left / 1000;
+			wait.tv_nsec = (left % 1000) * 1000000;
+		}
+		if ((sig = sigtimedwait(set, NULL, down ? &wait : NULL)) == -1)
+			continue;	/* EAGAIN: time for the next start; EINTR */
+		if (sig == SIGCHLD) {
+			if (signer_reap(signer, why, sizeof(why))) {
+				fprintf(stderr, "ktproxy: %s; minting fails closed until a new "
+				    "one is up\n", why);
+				down = true;
+			}
 			continue;
+		}
 		if (sig == SIGHUP) {
 			fprintf(stderr, "ktproxy: SIGHUP: reloading is not available in this "
 			    "version; restart ktproxy to apply new files\n");
@@ -61,6 +117,8 @@ int
 main(int argc, char **argv)
 {
 	struct tls_contexts tls;
+	struct signer_conf sc;
+	struct signer signer;
 	struct stats_segment stats;
 	struct worker *workers;
 	struct config cf;
@@ -70,13 +128,36 @@ main(int argc, char **argv)
 	int log_fd, rc = 1;
 	unsigned started = 0;
 
+	if (argc > 1 && strcmp(argv[1], SIGNER_CHILD_ARG) == 0)
+		return signerd_main(argc, argv);
 	if (config_parse(&cf, argc, argv) == -1)
 		return 2;
 	if (tls_setup(&tls, &cf) == -1)
 		return 1;
-	if (cf.cf_check) {
-		struct forge *f = forge_new(tls.tc_deleg_ca, tls.tc_deleg_key, 1);
+	sc.sc_key = cf.cf_delegation_key;
+	sc.sc_ca = cf.cf_delegation_ca;
+	sc.sc_user = cf.cf_signer_user;
+	/* exec'd, not only forked: see signer.c */
+	sc.sc_exec = "/proc/self/exe";
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a peer that left is an error return, not a death */
+
+	/* The key's checks (readable, PEM, matches the CA) happen in the
+	 * signer, which says what is wrong; before any thread exists. */
+	if (signer_start(&signer, &sc, cf.cf_check ? 1 : cf.cf_workers) == -1) {
+		tls_free(&tls);
+		return 1;
+	}
+	if (cf.cf_check) {
+		struct forge *f = forge_new(tls.tc_deleg_ca, signer_sign, signer_chan(&signer, 0), 1);
+
+		signer_stop(&signer);
 		if (f == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the delegation CA: ");
 			tls_free(&tls);
@@ -87,13 +168,9 @@ main(int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* a peer that left is an error return, not a death */
+	if (geteuid() != 0)
+		fprintf(stderr, "ktproxy: not running as root: the signer process keeps uid %u "
+		    "(--signer-user %s not applied)\n", (unsigned)geteuid(), cf.cf_signer_user);
 
 	if ((log_fd = main_open_log(cf.cf_log_path)) == -1)
 		goto out_tls;
@@ -119,7 +196,8 @@ main(int argc, char **argv)
 		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
 		    cf.cf_listen_str)) == -1)
 			goto out_workers;
-		if ((w->w_forge = forge_new(tls.tc_deleg_ca, tls.tc_deleg_key, cf.cf_forge_cache)) == NULL) {
+		if ((w->w_forge = forge_new(tls.tc_deleg_ca, signer_sign, signer_chan(&signer, i),
+		    cf.cf_forge_cache)) == NULL) {
 			tls_print_errors("ktproxy: cannot set up forging: ");
 			close(w->w_listen_fd);
 			goto out_workers;
@@ -142,7 +220,7 @@ main(int argc, char **argv)
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
 	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
 	    ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
-	main_wait_for_stop(&set);
+	main_wait_for_stop(&set, &signer, stats_slab_main(&stats));
 	rc = 0;
 
 out_workers:
@@ -160,6 +238,7 @@ out_stats:
 out_tls:
 	if (log_fd > STDERR_FILENO)
 		close(log_fd);
+	signer_stop(&signer);	/* after the workers: they use its channels */
 	tls_free(&tls);
 	return rc;
 }

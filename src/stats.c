@@ -46,7 +46,7 @@ stats_mkdir_parent(const char *path)
 int
 stats_create(struct stats_segment *s, const char *path, unsigned nworkers)
 {
-	size_t size = sizeof(struct stats_header) + nworkers * stats_slab_size();
+	size_t size = sizeof(struct stats_header) + (nworkers + 1) * stats_slab_size();
 	char tmp[4096];
 	void *map;
 	int fd;
@@ -71,6 +71,7 @@ stats_create(struct stats_segment *s, const char *path, unsigned nworkers)
 	memcpy(s->ss_hdr->sh_magic, STATS_MAGIC, 8);
 	s->ss_hdr->sh_version = STATS_VERSION;
 	s->ss_hdr->sh_nworkers = nworkers;
+	s->ss_hdr->sh_nslabs = nworkers + 1;
 	s->ss_hdr->sh_ncounters = STAT__COUNT;
 	s->ss_hdr->sh_slab_size = stats_slab_size();
 	s->ss_hdr->sh_start_time = time(NULL);
@@ -91,6 +92,12 @@ uint64_t *
 stats_slab(struct stats_segment *s, unsigned worker)
 {
 	return (uint64_t *)((char *)(s->ss_hdr + 1) + (size_t)worker * s->ss_hdr->sh_slab_size);
+}
+
+uint64_t *
+stats_slab_main(struct stats_segment *s)
+{
+	return stats_slab(s, s->ss_hdr->sh_nworkers);
 }
 
 int
@@ -119,8 +126,8 @@ stats_open(struct stats_segment *s, const char *path, char *err, size_t errlen)
 	}
 	h = map;
 	if (memcmp(h->sh_magic, STATS_MAGIC, 8) != 0 || h->sh_version != STATS_VERSION ||
-	    h->sh_ncounters != STAT__COUNT ||
-	    sizeof(*h) + (size_t)h->sh_nworkers * h->sh_slab_size > (size_t)st.st_size) {
+	    h->sh_ncounters != STAT__COUNT || h->sh_nslabs != h->sh_nworkers + 1 ||
+	    sizeof(*h) + (size_t)h->sh_nslabs * h->sh_slab_size > (size_t)st.st_size) {
 		snprintf(err, errlen, "%s: not a stats segment of this ktproxy version", path);
 		munmap(map, st.st_size);
 		return -1;
@@ -143,7 +150,7 @@ stats_total(const struct stats_segment *s, enum stat_id id)
 {
 	uint64_t sum = 0;
 
-	for (unsigned w = 0; w < s->ss_hdr->sh_nworkers; w++) {
+	for (unsigned w = 0; w < s->ss_hdr->sh_nslabs; w++) {
 		const uint64_t *slab = (const uint64_t *)((const char *)(s->ss_hdr + 1) +
 		    (size_t)w * s->ss_hdr->sh_slab_size);
 		sum += __atomic_load_n(&slab[id], __ATOMIC_RELAXED);

@@ -3,9 +3,10 @@
  *
  * A file (default /run/ktproxy/stats, on tmpfs) mapped by the daemon and by
  * ktproxy-stat.  A header, then one cache-line-aligned slab of 64-bit
- * counters per worker.  Each slab has exactly one writer (its worker), so no
- * locks and no atomic read-modify-write: relaxed stores keep values untorn
- * for readers, who sum the slabs.
+ * counters per worker and one for the main thread (the signer's restarts).
+ * Each slab has exactly one writer (its thread), so no locks and no atomic
+ * read-modify-write: relaxed stores keep values untorn for readers, who sum
+ * the slabs.
  */
 #ifndef KTPROXY_STATS_H
 #define KTPROXY_STATS_H
@@ -16,7 +17,7 @@
 #include "counters.h"
 
 #define STATS_MAGIC	"KTPSTAT1"
-#define STATS_VERSION	1
+#define STATS_VERSION	2
 
 struct stats_header {
 	char		 sh_magic[8];
@@ -26,7 +27,8 @@ struct stats_header {
 	uint32_t	 sh_slab_size;		/* bytes per worker slab */
 	uint64_t	 sh_start_time;		/* unix seconds */
 	int64_t		 sh_pid;
-	uint8_t		 sh_pad[24];
+	uint32_t	 sh_nslabs;		/* workers + 1 (the main thread's, last) */
+	uint8_t		 sh_pad[20];
 };
 
 struct stats_counter_info {
@@ -46,6 +48,8 @@ struct stats_segment {
 /* Daemon side: create (or replace) the segment at path for nworkers. */
 int		 stats_create(struct stats_segment *s, const char *path, unsigned nworkers);
 uint64_t	*stats_slab(struct stats_segment *s, unsigned worker);
+/* The main thread's slab. */
+uint64_t	*stats_slab_main(struct stats_segment *s);
 
 /* Reader side: map read-only and validate.  On error returns -1 with a
  * message in err. */

@@ -195,16 +195,8 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 		    "(basicConstraints CA:TRUE and keyCertSign needed)\n", cf->cf_delegation_ca);
 		return -1;
 	}
-	if ((fp = fopen(cf->cf_delegation_key, "r")) == NULL) {
-		fprintf(stderr, "ktproxy: --delegation-key %s: %s\n", cf->cf_delegation_key, strerror(errno));
-		return -1;
-	}
-	tc->tc_deleg_key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
-	fclose(fp);
-	if (tc->tc_deleg_key == NULL)
-		return tls_fail("--delegation-key: no PEM private key in", cf->cf_delegation_key);
-	if (X509_check_private_key(tc->tc_deleg_ca, tc->tc_deleg_key) != 1)
-		return tls_fail("--delegation-key does not match the certificate in", cf->cf_delegation_ca);
+	/* The key is never read here: the signer process loads it and
+	 * checks it against this certificate (signerd.c). */
 	return 0;
 }
 
@@ -237,7 +229,6 @@ tls_free(struct tls_contexts *tc)
 	SSL_CTX_free(tc->tc_server);
 	SSL_CTX_free(tc->tc_upstream);
 	X509_free(tc->tc_deleg_ca);
-	EVP_PKEY_free(tc->tc_deleg_key);
 	memset(tc, 0, sizeof(*tc));
 }
 

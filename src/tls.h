@@ -17,8 +17,8 @@ struct tls_contexts {
 	SSL_CTX		*tc_server;	/* client-facing: our certificate, mTLS required */
 	SSL_CTX		*tc_upstream;	/* upstream-facing: verifies the upstream */
 	time_t		 tc_crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
-	X509		*tc_deleg_ca;	/* signs forged client certificates */
-	EVP_PKEY	*tc_deleg_key;
+	X509		*tc_deleg_ca;	/* signs forged client certificates; its key
+					 * is the signer process's alone (signer.h) */
 };
 
 /* Load and check every file the config names.  Prints what is wrong, with

@@ -33,7 +33,7 @@ section "--help and --version"
 help=$("$KTP" --help)
 for flag in --listen --server-cert --server-key --client-ca --crl --delegation-ca \
 	--delegation-key --upstream-ca --headers --stats --log --workers \
-	--handshake-timeout --idle-timeout --forge-cache --ktls --check; do
+	--handshake-timeout --idle-timeout --forge-cache --ktls --signer-user --check; do
 	assert_contains "--help documents $flag" "$help" "  $flag"
 done
 assert_contains "--help shows the TPROXY rules" "$help" "tproxy ip to :8443"
@@ -60,6 +60,9 @@ run_ktp 1 "not a CA certificate" "--delegation-ca that is not a CA" "${good[@]}"
 	--delegation-ca "$PKI/alice.crt" --delegation-key "$PKI/alice.key" --check
 run_ktp 1 "--delegation-key does not match" "--delegation-key of another CA" "${good[@]}" \
 	--delegation-key "$PKI/alice.key" --check
+run_ktp 1 "$TMP/none.key" "missing --delegation-key file" "${good[@]}" \
+	--delegation-key "$TMP/none.key" --check
+run_ktp 1 "no such user" "unknown --signer-user" "${good[@]}" --signer-user no-such-ktp-user --check
 printf 'not a crl\n' > "$TMP/bad.crl"
 run_ktp 1 "--crl: cannot load" "unreadable --crl" "${good[@]}" --crl "$TMP/bad.crl" --check
 run_ktp 1 "--client-ca: cannot load" "missing --client-ca file" "${good[@]}" --client-ca "$TMP/none.pem" --check

@@ -401,7 +401,7 @@ test_shapes(void)
 
 	ca_key = EVP_EC_gen("P-256");
 	ca = mk_ca("delegation CA (EC)", ca_key, false);
-	CHECK((f = forge_new(ca, ca_key, 16)) != NULL);
+	CHECK((f = forge_new(ca, forge_sign_local, ca_key, 16)) != NULL);
 
 	/* 0: RSA key, plain subject, rich SANs */
 	clients[nc++] = mk_client(n_simple("alice"), client_rsa, san_rich(), 0,
@@ -510,7 +510,7 @@ test_validity(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*soon, *gone, *fx;
-	struct forge	*f = forge_new(ca, ca_key, 4);
+	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 4);
 	uint8_t		 sha[32];
 	unsigned int	 len;
 	bool		 hit = true;
@@ -557,7 +557,7 @@ test_ca_types(void)
 	for (i = 0; i < 2; i++) {
 		ca = mk_ca(i == 0 ? "delegation CA (RSA)" : "delegation CA (Ed25519)",
 		    keys[i], false);
-		CHECK((f = forge_new(ca, keys[i], 2)) != NULL);
+		CHECK((f = forge_new(ca, forge_sign_local, keys[i], 2)) != NULL);
 		fx = forge_mint(f, client);
 		check_forged(f, ca, client, fx, nids[i], true);
 		X509_free(fx);
@@ -565,18 +565,36 @@ test_ca_types(void)
 		X509_free(ca);
 	}
 
-	/* a key that is not the CA's is refused up front */
-	wrong = EVP_EC_gen("P-256");
+	/* forge knows only the CA's public key: a signer with another key
+	 * yields a certificate nobody can verify (the signer process checks
+	 * its key against the CA at start, test_signer) */
+	wrong = EVP_RSA_gen(2048);
 	ca = mk_ca("delegation CA (RSA)", keys[0], false);
-	CHECK(forge_new(ca, wrong, 2) == NULL);
+	CHECK((f = forge_new(ca, forge_sign_local, wrong, 2)) != NULL);
+	fx = forge_mint(f, client);
+	CHECK(fx != NULL && X509_verify(fx, X509_get0_pubkey(ca)) != 1);
 	ERR_clear_error();
+	X509_free(fx);
+	forge_free(f);
 	X509_free(ca);
+	EVP_PKEY_free(wrong);
+
+	/* a CA key type forge does not sign with is refused up front */
+	wrong = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	{
+		X509 *odd = X509_new();
+
+		CHECK(odd != NULL && X509_set_pubkey(odd, wrong) == 1);
+		CHECK(forge_new(odd, forge_sign_local, wrong, 2) == NULL);
+		ERR_clear_error();
+		X509_free(odd);
+	}
 	EVP_PKEY_free(wrong);
 
 	/* a CA without an SKI extension: AKI is the computed key hash */
 	ca = mk_ca("delegation CA (no SKI)", keys[0], true);
 	CHECK(X509_get0_subject_key_id(ca) == NULL);
-	CHECK((f = forge_new(ca, keys[0], 2)) != NULL);
+	CHECK((f = forge_new(ca, forge_sign_local, keys[0], 2)) != NULL);
 	fx = forge_mint(f, client);
 	check_forged(f, ca, client, fx, NID_sha256WithRSAEncryption, false);
 	X509_free(fx);
@@ -614,7 +632,7 @@ test_cache(void)
 	for (i = 0; i < 5; i++)
 		c[i] = mk_client(n_simple(names[i]), client_ec, NULL, 0, NULL,
 		    now - DAY, now + 30 * DAY);
-	f = forge_new(ca, ca_key, 3);
+	f = forge_new(ca, forge_sign_local, ca_key, 3);
 
 	x[0] = get(f, c[0], &hit);
 	CHECK(x[0] != NULL && !hit);
@@ -656,7 +674,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* colliding buckets: digests equal in the bytes the table hashes */
-	f = forge_new(ca, ca_key, 3);
+	f = forge_new(ca, forge_sign_local, ca_key, 3);
 	for (i = 0; i < 4; i++) {
 		memset(sha[i], 0x5a, 32);
 		sha[i][31] = (uint8_t)i;
@@ -686,7 +704,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* no cache at all */
-	f = forge_new(ca, ca_key, 0);
+	f = forge_new(ca, forge_sign_local, ca_key, 0);
 	x[0] = get(f, c[0], &hit);
 	y = get(f, c[0], &hit);
 	CHECK(x[0] != NULL && y != NULL && x[0] != y && !hit);
@@ -695,7 +713,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* freeing a forge with entries, and a NULL one */
-	f = forge_new(ca, ca_key, 100);
+	f = forge_new(ca, forge_sign_local, ca_key, 100);
 	for (i = 0; i < 5; i++) {
 		y = get(f, c[i], &hit);
 		X509_free(y);
@@ -716,7 +734,7 @@ test_refresh(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*lng, *shrt, *x1, *x2, *y;
-	struct forge	*f = forge_new(ca, ca_key, 8);
+	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 8);
 	time_t		 t0 = time(NULL);
 	bool		 hit;
 
@@ -849,7 +867,7 @@ test_sessions(void)
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*a, *b, *c, *xa, *xb, *xc, *y;
 	SSL_SESSION	*s1, *s2, *got;
-	struct forge	*f = forge_new(ca, ca_key, 2);
+	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 2);
 	uint8_t		 d1[32], d2[32], d[FORGE_SESSIONS + 1][32];
 	time_t		 t0 = time(NULL);
 	bool		 hit;
@@ -931,7 +949,7 @@ test_verdicts(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*a, *b, *xa, *xb;
-	struct forge	*f = forge_new(ca, ca_key, 1);
+	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 1);
 	uint8_t		 sa[32], sb[32], ch1[32], ch2[32];
 	unsigned int	 len;
 	time_t		 t0 = time(NULL);
