@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +40,29 @@ signer_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A descriptor for the signer process itself: a worker can kill a signer
+ * that hangs without racing the main thread's reaping (a pid could be
+ * reused by then; a pidfd cannot).  -1 if the kernel has no pidfds. */
+static int
+signer_pidfd(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Put a signer's socket and pidfd into a channel (under its lock). */
+static void
+signer_chan_set(struct signer_chan *ch, int fd, int pidfd)
+{
+	pthread_mutex_lock(&ch->sc_lock);
+	if (ch->sc_fd != -1)
+		close(ch->sc_fd);
+	if (ch->sc_pidfd != -1)
+		close(ch->sc_pidfd);
+	ch->sc_fd = fd;
+	ch->sc_pidfd = pidfd;
+	pthread_mutex_unlock(&ch->sc_lock);
 }
 
 /*
@@ -184,8 +208,9 @@ signer_start(struct signer *s, const struct signer_conf *conf, unsigned nchan)
 	}
 	for (unsigned i = 0; i < nchan; i++) {
 		pthread_mutex_init(&s->s_chans[i].sc_lock, NULL);
-		s->s_chans[i].sc_fd = fds[i];
+		s->s_chans[i].sc_fd = s->s_chans[i].sc_pidfd = -1;
 		s->s_chans[i].sc_timeout_ms = SIGNER_TIMEOUT_MS;
+		signer_chan_set(&s->s_chans[i], fds[i], signer_pidfd(s->s_pid));
 	}
 	free(fds);
 	return 0;
@@ -227,15 +252,8 @@ signer_restart(struct signer *s)
 		return -1;
 	}
 	s->s_pid = pid;
-	for (unsigned i = 0; i < s->s_nchan; i++) {
-		struct signer_chan *ch = &s->s_chans[i];
-
-		pthread_mutex_lock(&ch->sc_lock);
-		if (ch->sc_fd != -1)
-			close(ch->sc_fd);
-		ch->sc_fd = fds[i];
-		pthread_mutex_unlock(&ch->sc_lock);
-	}
+	for (unsigned i = 0; i < s->s_nchan; i++)
+		signer_chan_set(&s->s_chans[i], fds[i], signer_pidfd(pid));
 	free(fds);
 	return 0;
 }
@@ -248,11 +266,7 @@ signer_stop(struct signer *s)
 	for (unsigned i = 0; s->s_chans != NULL && i < s->s_nchan; i++) {
 		struct signer_chan *ch = &s->s_chans[i];
 
-		pthread_mutex_lock(&ch->sc_lock);
-		if (ch->sc_fd != -1)
-			close(ch->sc_fd);
-		ch->sc_fd = -1;
-		pthread_mutex_unlock(&ch->sc_lock);
+		signer_chan_set(ch, -1, -1);
 		pthread_mutex_destroy(&ch->sc_lock);
 	}
 	free(s->s_chans);
@@ -267,9 +281,10 @@ signer_stop(struct signer *s)
 }
 
 /* Wait for the answer to request `id`; answers to earlier requests that
- * timed out are skipped.  FORGE_ERR_SIGNER_DOWN on silence or a dead peer. */
+ * timed out are skipped.  FORGE_ERR_SIGNER_DOWN on silence (*silent set)
+ * or a dead peer. */
 static enum forge_err
-signer_answer(struct signer_chan *ch, uint32_t id, uint8_t *sig, size_t *siglen)
+signer_answer(struct signer_chan *ch, uint32_t id, uint8_t *sig, size_t *siglen, bool *silent)
 {
 	uint8_t buf[sizeof(struct signer_resp) + FORGE_SIG_MAX];
 	uint64_t deadline = signer_clock_ms() + ch->sc_timeout_ms, now;
@@ -278,8 +293,10 @@ signer_answer(struct signer_chan *ch, uint32_t id, uint8_t *sig, size_t *siglen)
 	ssize_t n;
 
 	for (;;) {
-		if ((now = signer_clock_ms()) >= deadline)
+		if ((now = signer_clock_ms()) >= deadline) {
+			*silent = true;
 			return FORGE_ERR_SIGNER_DOWN;
+		}
 		if (poll(&pfd, 1, (int)(deadline - now)) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -320,6 +337,7 @@ signer_sign(void *arg, const uint8_t *tbs, size_t len, uint8_t *sig, size_t *sig
 	struct iovec iov[2];
 	struct msghdr msg;
 	enum forge_err rc = FORGE_ERR_SIGNER_DOWN;
+	bool silent = false;
 
 	if (len == 0 || len > SIGNER_TBS_MAX)
 		return FORGE_ERR_MINT;
@@ -339,7 +357,12 @@ signer_sign(void *arg, const uint8_t *tbs, size_t len, uint8_t *sig, size_t *sig
 	 * empty; a full one means the signer is stuck, which is down. */
 	if (sendmsg(ch->sc_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof(req) + len))
 		goto out;
-	rc = signer_answer(ch, req.sq_id, sig, siglen);
+	rc = signer_answer(ch, req.sq_id, sig, siglen, &silent);
+	/* A signer that does not answer is hung (stopped, deadlocked): killed,
+	 * it is restarted like one that died, instead of costing every mint
+	 * the timeout. */
+	if (silent && ch->sc_pidfd != -1)
+		syscall(SYS_pidfd_send_signal, ch->sc_pidfd, SIGKILL, NULL, 0);
 out:
 	pthread_mutex_unlock(&ch->sc_lock);
 	return rc;

@@ -57,6 +57,7 @@ struct signer_resp {
 struct signer_chan {
 	pthread_mutex_t	 sc_lock;
 	int		 sc_fd;		/* -1: no signer */
+	int		 sc_pidfd;	/* the signer process, to kill a hung one */
 	uint32_t	 sc_next_id;
 	unsigned	 sc_timeout_ms;
 };
@@ -100,7 +101,8 @@ void		 signer_stop(struct signer *s);
  * (the forge cache) and a round trip costs tens of microseconds next to a
  * signature's; an asynchronous request through io_uring would add a
  * connection state for no measurable gain.  A dead signer answers at once
- * (the socket's peer is gone); only a hung one costs the timeout.
+ * (the socket's peer is gone); a hung one costs the timeout once, and is
+ * then killed (through its pidfd) so that it is restarted.
  */
 enum forge_err	 signer_sign(void *chan, const uint8_t *tbs, size_t len, uint8_t *sig,
 		    size_t *siglen);

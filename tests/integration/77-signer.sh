@@ -8,7 +8,8 @@
 # restarted; while none is up, a connection that needs a certificate
 # minted fails closed (502 or a clean close, upstream_failures{signer},
 # reason=signer_unavailable), a connection established before keeps
-# working, and once a new signer is up minting works again.
+# working, and once a new signer is up minting works again.  A signer that
+# hangs (SIGSTOP) costs one mint the timeout, then is killed and replaced.
 #
 # One worker and --forge-cache 1, so each new identity mints.  The key is
 # a copy in the run directory: taking it away is how the test holds the
@@ -143,5 +144,16 @@ assert_eq "client-001 mints through it" "$(code client-001)" 200
 assert_eq "the daemon still holds no copy of the key" "$(key_hits "$KTP_PID")" 0
 assert_ge "...the new signer does" "$(key_hits "$sp3")" 1
 
+section "A hung signer is killed and replaced"
+sleep 1.1
+kill -STOP "$sp3"
+f0=$(stat_get .upstream_failures.signer)
+assert_match "a mint waits at most the timeout, then fails closed" "$(code client-002)" '^(502|000)$'
+assert_stat_delta "counted as upstream_failures{signer}" .upstream_failures.signer "$f0" 1
+assert_ge "the stopped signer was killed and another started" "$(stat_wait .signer_restarts 3 5)" 3
+sp4=$(signer_pid)
+assert_ne "...a new process" "$sp4" "$sp3"
+assert_eq "client-003 mints through it" "$(code client-003)" 200
+
 ktproxy_stop
-assert_eq "the signer ends with the daemon" "$(kill -0 "$sp3" 2>/dev/null && echo alive || echo gone)" gone
+assert_eq "the signer ends with the daemon" "$(kill -0 "$sp4" 2>/dev/null && echo alive || echo gone)" gone

@@ -285,16 +285,20 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	enum forge_err	 e;
 	X509		*x;
 
-	/* silent (stopped): the wait is bounded, and fails closed */
+	/* silent (stopped): the wait is bounded, fails closed, and the hung
+	 * signer is killed so that it gets restarted */
 	signer_chan(s, 0)->sc_timeout_ms = 300;
+	old = s->s_pid;
 	kill(s->s_pid, SIGSTOP);
 	t0 = now_ms();
 	x = forge_mint(f, client);
 	CHECK(x == NULL && forge_last_error(f) == FORGE_ERR_SIGNER_DOWN);
 	CHECK(now_ms() - t0 >= 250 && now_ms() - t0 < 2000);
-	kill(s->s_pid, SIGCONT);
-	/* its late answer to that request is skipped, not taken for this one */
-	mint_ok(f, ca, client, "after a timeout");
+	ERR_clear_error();
+	CHECK(reaped(s));
+	CHECK(signer_restart(s) == 0);
+	CHECK(s->s_pid > 0 && s->s_pid != old);
+	mint_ok(f, ca, client, "after a hung signer was replaced");
 
 	/* dead: fails closed at once, not after the timeout */
 	old = s->s_pid;
