@@ -52,20 +52,6 @@ md_for(EVP_PKEY *k)
 	return EVP_sha256();
 }
 
-static void
-add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX	 ctx;
-	X509_EXTENSION	*ext;
-
-	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
-		fatal(value);
-	if (X509_add_ext(x, ext, -1) != 1)
-		fatal("X509_add_ext");
-	X509_EXTENSION_free(ext);
-}
-
 /* DER out and back in, as a certificate off the wire would be. */
 static X509 *
 reparse(X509 *x)

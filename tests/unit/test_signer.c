@@ -42,20 +42,6 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX	 ctx;
-	X509_EXTENSION	*ext;
-
-	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
-		fatal(value);
-	if (X509_add_ext(x, ext, -1) != 1)
-		fatal("X509_add_ext");
-	X509_EXTENSION_free(ext);
-}
-
 static X509_NAME *
 name(const char *cn)
 {

@@ -61,4 +61,19 @@ san_add(GENERAL_NAMES *gens, int type, const char *val, int len)
 	sk_GENERAL_NAME_push(gens, gen);
 }
 
+/* An extension from its OpenSSL config text (issuer NULL: self-issued). */
+static inline void
+add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX	 ctx;
+	X509_EXTENSION	*ext;
+
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value)) == NULL)
+		fatal(value);
+	if (X509_add_ext(x, ext, -1) != 1)
+		fatal("X509_add_ext");
+	X509_EXTENSION_free(ext);
+}
+
 #endif
