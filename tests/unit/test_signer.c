@@ -223,28 +223,31 @@ test_policy(struct signer *s, X509 *ca, EVP_PKEY *key)
 }
 
 /* The process: its name, and its user when we are root. */
-static void
-test_process(struct signer *s)
+/* /proc/PID/what of the signer into buf, NUL-terminated; false if absent. */
+static bool
+proc_read(pid_t pid, const char *what, char *buf, size_t cap)
 {
-	char	 p[64], buf[4096];
+	char	 p[64];
 	FILE	*fp;
 	size_t	 n;
 
-	snprintf(p, sizeof(p), "/proc/%d/comm", (int)s->s_pid);
-	CHECK((fp = fopen(p, "r")) != NULL);
-	if (fp == NULL)
-		return;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	snprintf(p, sizeof(p), "/proc/%d/%s", (int)pid, what);
+	if ((fp = fopen(p, "r")) == NULL)
+		return false;
+	n = fread(buf, 1, cap - 1, fp);
 	buf[n] = '\0';
 	fclose(fp);
+	return true;
+}
+
+static void
+test_process(struct signer *s)
+{
+	char	 buf[4096];
+
+	CHECK(proc_read(s->s_pid, "comm", buf, sizeof(buf)));
 	CHECK(strncmp(buf, SIGNER_COMM, strlen(SIGNER_COMM)) == 0);
-	snprintf(p, sizeof(p), "/proc/%d/status", (int)s->s_pid);
-	CHECK((fp = fopen(p, "r")) != NULL);
-	if (fp == NULL)
-		return;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	buf[n] = '\0';
-	fclose(fp);
+	CHECK(proc_read(s->s_pid, "status", buf, sizeof(buf)));
 	CHECK(strstr(buf, "NoNewPrivs:\t1") != NULL);
 	if (geteuid() == 0)
 		CHECK(strstr(buf, "Uid:\t65534\t65534\t65534\t65534") != NULL);
