@@ -4,7 +4,9 @@
  * Input layout: two bytes pick where the request stream ends and the
  * response stream starts, one byte seeds the slicing (its low bit also
  * says whether a client's "Connection: close" is ours, h_own_close); the
- * rest is data.
+ * rest is data.  Bits 1-2 of that byte pick the identity set-up: the
+ * standard names only, a renamed header stripped too, XFCC append-forward
+ * (merged with ours) or forward-only (merged, nothing of ours).
  *
  * Besides memory safety (ASan/UBSan) it checks, with abort():
  *  - consumed <= given, outlen <= outcap, a failing call produces nothing;
@@ -24,7 +26,8 @@
 #include "http1.h"
 
 #define INJECT	"X-Forwarded-Client-Cert: Hash=fuzz\r\n"
-#define BIGCAP	(HTTP1_MAX_HEAD + sizeof(INJECT) + 64)
+#define MERGE	"Hash=ours"
+#define BIGCAP	(HTTP1_MAX_HEAD + sizeof(INJECT) + sizeof(MERGE) + 64)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,6 +42,8 @@ rnd(uint32_t *s)
 }
 
 static bool own_close;	/* h_own_close for every http1 of this input */
+static unsigned ident_mode;	/* http1_set_identity() for every http1 */
+static const char *const strip_names[] = { "X-Renamed" };
 
 /* http1_init() as the daemon does it. */
 static void
@@ -46,6 +51,18 @@ init(struct http1 *h)
 {
 	http1_init(h, INJECT, strlen(INJECT));
 	h->h_own_close = own_close;
+	switch (ident_mode) {
+	case 1:
+		http1_set_identity(h, strip_names, 1, NULL, NULL, 0);
+		break;
+	case 2:
+		http1_set_identity(h, strip_names, 1, "X-Forwarded-Client-Cert",
+		    MERGE, strlen(MERGE));
+		break;
+	case 3:
+		http1_set_identity(h, NULL, 0, "X-Renamed", NULL, 0);
+		break;
+	}
 }
 
 #define ASSERT(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)
@@ -366,6 +383,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	split = (size_t)data[0] | (size_t)data[1] << 8;
 	seed = 0x9e3779b9u ^ data[2];
 	own_close = data[2] & 1;
+	ident_mode = (data[2] >> 1) & 3;
 	data += 3;
 	size -= 3;
 	if (split > size)

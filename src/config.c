@@ -19,7 +19,8 @@ static const char usage_text[] =
 "usage: ktproxy --listen ADDR:PORT --server-cert FILE --server-key FILE\n"
 "               --client-ca FILE [--crl FILE]\n"
 "               --delegation-ca FILE --delegation-key FILE --upstream-ca FILE\n"
-"               [--headers xfcc|amzn|none] [--stats FILE] [--log FILE|-]\n"
+"               [--headers FORMAT] [--xfcc-mode MODE] [--xfcc-fields LIST]\n"
+"               [--header-name CANONICAL=NAME]... [--stats FILE] [--log FILE|-]\n"
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
 "               [--forge-cache N] [--upstream-keepalive N]\n"
 "               [--upstream-keepalive-timeout SEC] [--ktls auto|off]\n"
@@ -53,9 +54,42 @@ static const char usage_text[] =
 "                           original destination address when there is none\n"
 "\n"
 "Behaviour:\n"
-"  --headers FORMAT         identity headers injected upstream (client-sent ones are\n"
-"                           always removed): xfcc (Envoy X-Forwarded-Client-Cert,\n"
-"                           default), amzn (AWS ALB X-Amzn-Mtls-Clientcert-*), none\n"
+"  --headers FORMAT         identity headers injected into every request head:\n"
+"                           xfcc              Envoy X-Forwarded-Client-Cert\n"
+"                                             (default; see --xfcc-*)\n"
+"                           amzn              AWS ALB verify mode:\n"
+"                                             X-Amzn-Mtls-Clientcert-Serial-Number,\n"
+"                                             -Issuer, -Subject, -Validity, -Leaf\n"
+"                           amzn-passthrough  AWS ALB passthrough mode:\n"
+"                                             X-Amzn-Mtls-Clientcert, the chain the\n"
+"                                             client sent as URL-encoded PEM, leaf\n"
+"                                             first (verified here all the same)\n"
+"                           rfc9440           Client-Cert: :<base64 DER>: and, when\n"
+"                                             the client sent more than its leaf,\n"
+"                                             Client-Cert-Chain: :<b64>:, :<b64>:\n"
+"                           none              nothing\n"
+"                           Whatever the format, a client's own copies of all of\n"
+"                           these headers (under their standard names and under\n"
+"                           any --header-name) are removed, except XFCC with\n"
+"                           --xfcc-mode append-forward or forward-only\n"
+"  --xfcc-mode MODE         what happens to a client-sent X-Forwarded-Client-Cert\n"
+"                           (Envoy's forward_client_cert_details; xfcc only):\n"
+"                           sanitize-set (default) remove it, send ours;\n"
+"                           sanitize remove it, send none; append-forward keep\n"
+"                           it and append our element after a ','; forward-only\n"
+"                           keep it, add nothing.  The last two let a client put\n"
+"                           claims of its own in front of ours: only for clients\n"
+"                           that are themselves trusted proxies\n"
+"  --xfcc-fields LIST       XFCC keys to send, comma-separated, from By, Hash,\n"
+"                           Cert, Chain, Subject, URI, DNS; always in that order\n"
+"                           (default By,Hash,Cert,Subject,URI,DNS).  By: the URI\n"
+"                           SANs of --server-cert, left out when it has none;\n"
+"                           Chain: the leaf and the chain the client sent\n"
+"  --header-name CANONICAL=NAME\n"
+"                           send header CANONICAL under NAME, e.g.\n"
+"                           X-Forwarded-Client-Cert=X-Client-Identity; NAME is\n"
+"                           removed from client requests like CANONICAL.\n"
+"                           Repeatable, once per header\n"
 "  --workers N              worker threads, one io_uring each (default: CPUs)\n"
 "  --handshake-timeout SEC  time allowed for both TLS handshakes (default 10)\n"
 "  --idle-timeout SEC       close a connection idle this long (default 120)\n"
@@ -106,7 +140,7 @@ enum {
 	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
 	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
 	OPT_FORGE_CACHE, OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_CHECK, OPT_VERSION,
-	OPT_SIGNER_USER,
+	OPT_SIGNER_USER, OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME,
 };
 
 static const struct option config_options[] = {
@@ -119,6 +153,9 @@ static const struct option config_options[] = {
 	{ "delegation-key",	required_argument, NULL, OPT_DELEGATION_KEY },
 	{ "upstream-ca",	required_argument, NULL, OPT_UPSTREAM_CA },
 	{ "headers",		required_argument, NULL, OPT_HEADERS },
+	{ "xfcc-mode",		required_argument, NULL, OPT_XFCC_MODE },
+	{ "xfcc-fields",	required_argument, NULL, OPT_XFCC_FIELDS },
+	{ "header-name",	required_argument, NULL, OPT_HEADER_NAME },
 	{ "stats",		required_argument, NULL, OPT_STATS },
 	{ "log",		required_argument, NULL, OPT_LOG },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
@@ -216,7 +253,7 @@ config_parse(struct config *cf, int argc, char **argv)
 	int c, bad = 0;
 
 	memset(cf, 0, sizeof(*cf));
-	cf->cf_headers = HEADERS_XFCC;
+	hdr_conf_init(&cf->cf_hdr);
 	cf->cf_stats_path = "/run/ktproxy/stats";
 	cf->cf_log_path = "-";
 	cf->cf_workers = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -246,11 +283,16 @@ config_parse(struct config *cf, int argc, char **argv)
 		case OPT_DELEGATION_KEY: cf->cf_delegation_key = optarg; break;
 		case OPT_UPSTREAM_CA:	cf->cf_upstream_ca = optarg; break;
 		case OPT_HEADERS:
-			if (ident_parse_format(optarg, &cf->cf_headers) == -1) {
-				fprintf(stderr, "ktproxy: --headers: \"%s\" is not one of "
-				    "xfcc, amzn, none\n", optarg);
-				bad = 1;
-			}
+			bad |= hdr_parse_format(&cf->cf_hdr, optarg) == -1;
+			break;
+		case OPT_XFCC_MODE:
+			bad |= hdr_parse_xfcc_mode(&cf->cf_hdr, optarg) == -1;
+			break;
+		case OPT_XFCC_FIELDS:
+			bad |= hdr_parse_xfcc_fields(&cf->cf_hdr, optarg) == -1;
+			break;
+		case OPT_HEADER_NAME:
+			bad |= hdr_parse_name(&cf->cf_hdr, optarg) == -1;
 			break;
 		case OPT_STATS:		cf->cf_stats_path = optarg; break;
 		case OPT_LOG:		cf->cf_log_path = optarg; break;
@@ -311,7 +353,7 @@ config_parse(struct config *cf, int argc, char **argv)
 		    argv[optind]);
 		return -1;
 	}
-	if (bad)
+	if (bad || hdr_conf_check(&cf->cf_hdr) == -1)
 		return -1;
 	bad |= config_require(cf->cf_listen_str, "listen");
 	bad |= config_require(cf->cf_server_cert, "server-cert");

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#include "ident.h"
+#include "headers.h"
 
 struct config {
 	struct sockaddr_storage	 cf_listen;
@@ -22,7 +22,8 @@ struct config {
 	const char		*cf_delegation_key;	/* read by the signer process only */
 	const char		*cf_signer_user;	/* the signer runs as this user */
 	const char		*cf_upstream_ca;
-	enum header_format	 cf_headers;
+	struct hdr_conf		 cf_hdr;		/* identity headers; By= filled by
+						 * main() from --server-cert */
 	const char		*cf_stats_path;
 	const char		*cf_log_path;		/* "-" is stderr */
 	unsigned		 cf_workers;

@@ -135,6 +135,8 @@ conn_close(struct conn *c)
 	X509_free(c->c_forged_x509);
 	c->c_forged_x509 = NULL;
 	free(c->c_inject);
+	free(c->c_xfcc);
+	c->c_xfcc = NULL;
 	free(c->c_sni);
 	c->c_inject = c->c_sni = NULL;
 	buf_release(&c->c_c2u_in);
@@ -622,6 +624,35 @@ conn_upstream_resume(struct conn *c)
 	conn_upstream_begin(c);
 }
 
+/*
+ * The identity header lines, built once per connection and handed to the
+ * request rewriter, which also learns which client headers to strip or
+ * merge.  The certificates in transport encodings (several KiB with a
+ * chain) are in the lines now and freed.
+ */
+static int
+conn_identity_headers(struct conn *c, X509 *peer)
+{
+	const struct hdr_conf *hc = &c->c_worker->w_cf->cf_hdr;
+	bool merge = hdr_xfcc_merge(hc);
+
+	/* The chain the client sent: only for the keys that carry it. */
+	if ((hc->hc_format == HEADERS_AMZN_PASSTHROUGH || hc->hc_format == HEADERS_RFC9440 ||
+	    (hc->hc_format == HEADERS_XFCC && (hc->hc_xfcc_fields & XFCC_CHAIN))) &&
+	    ident_set_chain(&c->c_ident, peer, SSL_get_peer_cert_chain(c->c_client.l_ssl)) == -1)
+		return -1;
+	if ((c->c_inject = hdr_lines(&c->c_ident, hc, &c->c_inject_len)) == NULL)
+		return -1;
+	if (merge && (c->c_xfcc = hdr_xfcc_element(&c->c_ident, hc, &c->c_xfcc_len)) == NULL)
+		return -1;
+	ident_free_certs(&c->c_ident);
+	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
+	http1_set_identity(&c->c_http, hc->hc_strip, hc->hc_nstrip,
+	    merge ? hc->hc_name[HDR_XFCC] : NULL, c->c_xfcc, c->c_xfcc_len);
+	c->c_http.h_own_close = c->c_worker->w_cf->cf_up_keepalive > 0;
+	return 0;
+}
+
 /* The client's certificate verified: learn who it is, mint its delegate,
  * and set off for the original destination. */
 static int
@@ -645,13 +676,8 @@ conn_client_verified(struct conn *c)
 		return -1;
 	}
 	c->c_have_ident = true;
-	if ((c->c_inject = ident_headers(&c->c_ident, w->w_cf->cf_headers, &c->c_inject_len)) == NULL)
+	if (conn_identity_headers(c, peer) == -1)
 		goto oom;
-	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
-	c->c_http.h_own_close = w->w_cf->cf_up_keepalive > 0;
-	/* The URL-encoded PEM (1-2 KiB) is in the header lines now. */
-	free(c->c_ident.id_pem_urlenc);
-	c->c_ident.id_pem_urlenc = NULL;
 	/* OpenSSL put the client leg's TX key in the kernel: this connection
 	 * may go to kTLS, so its records must not be read ahead. */
 	c->c_ktls_candidate = w->w_ktls && BIO_get_ktls_send(SSL_get_wbio(ssl));

@@ -153,6 +153,9 @@ struct conn {
 	const char		*c_forged;	/* "minted", "cached", NULL: none */
 	char			*c_inject;	/* identity header lines */
 	size_t			 c_inject_len;
+	char			*c_xfcc;	/* our XFCC element, merged with the
+						 * client's (append-forward) */
+	size_t			 c_xfcc_len;
 	struct http1		 c_http;
 
 	struct buf		 c_c2u_in;	/* client bytes not yet rewritten */

@@ -151,6 +151,28 @@ http1_is_identity_header(const char *name, size_t len)
 	    http1_ieq((const uint8_t *)name, len, "client-cert-chain");
 }
 
+/* What becomes of a client's field line called name[0, nlen). */
+enum http1_field {
+	FIELD_KEEP = 0,		/* forwarded as it is */
+	FIELD_STRIP,		/* an identity header: dropped */
+	FIELD_MERGE,		/* the kept XFCC: merged with ours */
+};
+
+static enum http1_field
+http1_field_fate(const struct http1 *h, const uint8_t *name, size_t nlen)
+{
+	size_t i;
+
+	if (h->h_merge_name != NULL && http1_ieq(name, nlen, h->h_merge_name))
+		return FIELD_MERGE;
+	if (http1_is_identity_header((const char *)name, nlen))
+		return FIELD_STRIP;
+	for (i = 0; i < h->h_nstrip_names; i++)
+		if (http1_ieq(name, nlen, h->h_strip_names[i]))
+			return FIELD_STRIP;
+	return FIELD_KEEP;
+}
+
 /* ------------------------------------------------------------ lines */
 
 /*
@@ -398,6 +420,17 @@ http1_init(struct http1 *h, const char *inject, size_t inject_len)
 }
 
 void
+http1_set_identity(struct http1 *h, const char *const *strip, size_t nstrip,
+    const char *merge_name, const char *merge_value, size_t merge_len)
+{
+	h->h_strip_names = strip;
+	h->h_nstrip_names = strip != NULL ? nstrip : 0;
+	h->h_merge_name = merge_name;
+	h->h_merge_value = merge_name != NULL && merge_len > 0 ? merge_value : NULL;
+	h->h_merge_value_len = h->h_merge_value != NULL ? merge_len : 0;
+}
+
+void
 http1_reset(struct http1 *h)
 {
 	free(h->h_resp_head);
@@ -495,6 +528,7 @@ struct req_info {
 	unsigned	 hosts;
 	size_t		 strip_bytes;		/* identity lines, CRLF included */
 	unsigned	 nstrip;
+	size_t		 merge_bytes;		/* values of FIELD_MERGE lines, +1 each */
 };
 
 static enum http1_error
@@ -534,16 +568,21 @@ http1_check_request_line(const uint8_t *l, size_t len, struct req_info *ri)
 }
 
 static enum http1_error
-http1_check_req_field(const uint8_t *line, size_t len, struct req_info *ri)
+http1_check_req_field(const struct http1 *h, const uint8_t *line, size_t len,
+    struct req_info *ri)
 {
+	enum http1_field fate;
 	const uint8_t *v;
 	size_t vlen, nlen;
 
 	if (!http1_split_field(line, len, &v, &vlen, &nlen))
 		return HTTP1_ERR_HEADER;
-	if (http1_is_identity_header((const char *)line, nlen)) {
+	if ((fate = http1_field_fate(h, line, nlen)) != FIELD_KEEP) {
 		ri->strip_bytes += len + 2;
-		ri->nstrip++;
+		if (fate == FIELD_STRIP)
+			ri->nstrip++;
+		else
+			ri->merge_bytes += vlen + 1;
 	} else if (http1_ieq(line, nlen, "content-length")) {
 		if (!http1_parse_cl(v, vlen, &ri->cl_seen, &ri->cl))
 			return HTTP1_ERR_CONTENT_LENGTH;
@@ -573,7 +612,8 @@ http1_check_req_field(const uint8_t *line, size_t len, struct req_info *ri)
 
 /* Validate a complete head p[0, end) (http1_scan already vetted its bytes). */
 static enum http1_error
-http1_check_req_head(const uint8_t *p, size_t end, struct req_info *ri)
+http1_check_req_head(const struct http1 *h, const uint8_t *p, size_t end,
+    struct req_info *ri)
 {
 	enum http1_error e;
 	size_t off, len;
@@ -586,7 +626,7 @@ http1_check_req_head(const uint8_t *p, size_t end, struct req_info *ri)
 		len = http1_line_len(p + off, end - off);
 		if (len == 0)
 			break;
-		if ((e = http1_check_req_field(p + off, len, ri)) != HTTP1_ERR_NONE)
+		if ((e = http1_check_req_field(h, p + off, len, ri)) != HTTP1_ERR_NONE)
 			return e;
 	}
 	if (ri->cl_seen && ri->te_seen)
@@ -605,6 +645,49 @@ http1_is_close_line(const uint8_t *line, size_t len)
 
 	return http1_split_field(line, len, &v, &vlen, &nlen) &&
 	    http1_ieq(line, nlen, "connection") && http1_ieq(v, vlen, "close");
+}
+
+/*
+ * The merged XFCC line: the client's values in order, then ours, joined by
+ * ','; nothing when all are empty.  At most strlen(name) + 4 + merge_bytes
+ * + h_merge_value_len bytes.
+ */
+static size_t
+http1_emit_merge(const struct http1 *h, const uint8_t *p, size_t end, uint8_t *out)
+{
+	const uint8_t *v;
+	size_t off, len, nlen, vlen, o, nname;
+	bool any = false;
+
+	nname = strlen(h->h_merge_name);
+	o = nname + 2;
+	off = http1_line_len(p, end) + 2;
+	for (; off < end; off += len + 2) {
+		if ((len = http1_line_len(p + off, end - off)) == 0)
+			break;
+		if (!http1_split_field(p + off, len, &v, &vlen, &nlen) ||
+		    http1_field_fate(h, p + off, nlen) != FIELD_MERGE || vlen == 0)
+			continue;
+		if (any)
+			out[o++] = ',';
+		memcpy(out + o, v, vlen);
+		o += vlen;
+		any = true;
+	}
+	if (h->h_merge_value_len > 0) {
+		if (any)
+			out[o++] = ',';
+		memcpy(out + o, h->h_merge_value, h->h_merge_value_len);
+		o += h->h_merge_value_len;
+		any = true;
+	}
+	if (!any)
+		return 0;
+	memcpy(out, h->h_merge_name, nname);
+	memcpy(out + nname, ": ", 2);
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return o;
 }
 
 /* Copy the head minus identity lines (and "Connection: close" lines when
@@ -626,7 +709,7 @@ http1_emit_head(const struct http1 *h, const uint8_t *p, size_t end, uint8_t *ou
 			break;
 		nlen = (size_t)((const uint8_t *)memchr(p + off, ':', len) - (p + off));
 		len += 2;
-		if (http1_is_identity_header((const char *)p + off, nlen) ||
+		if (http1_field_fate(h, p + off, nlen) != FIELD_KEEP ||
 		    (strip_close && http1_is_close_line(p + off, len - 2)))
 			continue;
 		memcpy(out + o, p + off, len);
@@ -636,6 +719,8 @@ http1_emit_head(const struct http1 *h, const uint8_t *p, size_t end, uint8_t *ou
 		memcpy(out + o, h->h_inject, h->h_inject_len);
 		o += h->h_inject_len;
 	}
+	if (h->h_merge_name != NULL)
+		o += http1_emit_merge(h, p, end, out + o);
 	out[o++] = '\r';
 	out[o++] = '\n';
 	return o;
@@ -688,7 +773,7 @@ http1_req_head(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_
 			*err = r == -2 ? HTTP1_ERR_HEAD_TOO_LARGE : HTTP1_ERR_HEADER;
 		return r < 0 ? -1 : 0;
 	}
-	if ((*err = http1_check_req_head(in, end, &ri)) != HTTP1_ERR_NONE)
+	if ((*err = http1_check_req_head(h, in, end, &ri)) != HTTP1_ERR_NONE)
 		return -1;
 	/* An HTTP/1.1 client's plain "Connection: close" is for the hop to
 	 * us (RFC 9110 7.6.1): we close after its answer, and the upstream
@@ -696,6 +781,8 @@ http1_req_head(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, size_
 	 * goes up as it came. */
 	own_close = h->h_own_close && ri.conn_close && !ri.conn_other && !ri.is_http10;
 	need = end - ri.strip_bytes - (own_close ? ri.close_bytes : 0) + h->h_inject_len;
+	if (h->h_merge_name != NULL)
+		need += strlen(h->h_merge_name) + 4 + ri.merge_bytes + h->h_merge_value_len;
 	if (need > room)
 		return 0;
 	*produced = http1_emit_head(h, in, end, out, own_close);
@@ -756,7 +843,7 @@ http1_req_trailer(struct http1 *h, const uint8_t *in, size_t n, uint8_t *out, si
 		*err = HTTP1_ERR_CHUNK;
 		return -1;
 	}
-	if (http1_is_identity_header((const char *)in, nlen)) {
+	if (http1_field_fate(h, in, nlen) != FIELD_KEEP) {
 		h->h_stripped++;
 	} else {
 		if (end > room)

@@ -69,6 +69,14 @@ struct http1 {
 						 * trailer line) already scanned */
 	const char	*h_inject;		/* header lines to insert, "Name: v\r\n"... */
 	size_t		 h_inject_len;
+	const char *const *h_strip_names;	/* more names stripped from clients
+						 * (renamed identity headers) */
+	size_t		 h_nstrip_names;
+	const char	*h_merge_name;		/* non-NULL: the client's lines of
+						 * this name are kept, merged into
+						 * one line after h_inject, ... */
+	const char	*h_merge_value;		/* ... with this element appended */
+	size_t		 h_merge_value_len;
 	uint64_t	 h_requests;		/* request heads rewritten */
 	uint64_t	 h_stripped;		/* identity header lines dropped */
 	enum http1_error h_error;		/* set when a call returns -1 */
@@ -105,6 +113,17 @@ struct http1 {
 #define HTTP1_PIPE_CLOSE	0x04	/* request's "Connection: close" is ours */
 
 void	 http1_init(struct http1 *h, const char *inject, size_t inject_len);
+/*
+ * After http1_init(): besides the standard identity headers, strip the
+ * nstrip names in strip from client requests; and when merge_name is not
+ * NULL, keep the client's lines of that name (XFCC append-forward and
+ * forward-only) as one line "merge_name: v1,v2,merge_value" after the
+ * injected lines, merge_value and its comma left out when merge_len is 0
+ * and the line left out when there is nothing to put in it.  Nothing is
+ * copied: the strings must outlive h.
+ */
+void	 http1_set_identity(struct http1 *h, const char *const *strip, size_t nstrip,
+	    const char *merge_name, const char *merge_value, size_t merge_len);
 void	 http1_reset(struct http1 *h);		/* frees what http1 allocated */
 
 /*
@@ -123,7 +142,8 @@ void	 http1_reset(struct http1 *h);		/* frees what http1 allocated */
  * -1 was returned, every later call returns -1.
  *
  * outcap must allow the largest rewritten head (HTTP1_MAX_HEAD plus
- * h_inject_len) or such a head is never forwarded.
+ * h_inject_len, plus h_merge_value_len and the length of h_merge_name plus
+ * 5 when merging) or such a head is never forwarded.
  *
  * An incomplete head that already fills HTTP1_MAX_HEAD bytes of `in` is
  * HTTP1_ERR_HEAD_TOO_LARGE; the caller must offer at least that much input

@@ -28,35 +28,21 @@
 
 #include "ident.h"
 
-/* A growing string; an allocation failure sticks until the end. */
-struct ident_str {
-	char	*is_s;
-	size_t	 is_len;
-	size_t	 is_cap;
-	int	 is_err;
-};
-
-static void	 ident_str_add(struct ident_str *, const void *, size_t);
-static void	 ident_str_adds(struct ident_str *, const char *);
-static void	 ident_str_hex(struct ident_str *, const char *, unsigned char);
-static char	*ident_str_done(struct ident_str *, size_t *);
 static size_t	 ident_utf8_len(const unsigned char *, size_t);
 static char	*ident_name(const X509_NAME *);
 static char	*ident_text(const unsigned char *, size_t);
 static int	 ident_time(const ASN1_TIME *, char [21]);
 static char	*ident_serial(const ASN1_INTEGER *);
-static char	*ident_pem(X509 *);
+static int	 ident_pem(struct ident_str *, X509 *);
+static char	*ident_b64(X509 *);
 static int	 ident_push(char ***, size_t *, char *);
 static int	 ident_sans(struct ident *, X509 *);
 static void	 ident_freev(char **, size_t);
 static bool	 ident_unreserved(unsigned char);
-static void	 ident_value(struct ident_str *, const char *);
-static void	 ident_xfcc_value(struct ident_str *, const char *, bool);
-static void	 ident_amzn_leaf(struct ident_str *, const char *);
 
 static const char ident_hexdigits[] = "0123456789ABCDEF";
 
-static void
+void
 ident_str_add(struct ident_str *is, const void *p, size_t n)
 {
 	char	*s;
@@ -80,14 +66,14 @@ ident_str_add(struct ident_str *is, const void *p, size_t n)
 	is->is_s[is->is_len] = '\0';
 }
 
-static void
+void
 ident_str_adds(struct ident_str *is, const char *s)
 {
 	ident_str_add(is, s, strlen(s));
 }
 
 /* prefix ("\\", "\\x" or "%") and two upper-case hex digits */
-static void
+void
 ident_str_hex(struct ident_str *is, const char *prefix, unsigned char c)
 {
 	char	 hex[2] = { ident_hexdigits[c >> 4], ident_hexdigits[c & 0xf] };
@@ -96,7 +82,7 @@ ident_str_hex(struct ident_str *is, const char *prefix, unsigned char c)
 	ident_str_add(is, hex, sizeof(hex));
 }
 
-static char *
+char *
 ident_str_done(struct ident_str *is, size_t *len)
 {
 	if (is->is_err) {
@@ -249,33 +235,47 @@ ident_unreserved(unsigned char c)
 	    c == '~';
 }
 
-/* The leaf as PEM, percent-encoded as Envoy does for XFCC Cert=. */
-static char *
-ident_pem(X509 *leaf)
+/* One certificate as PEM, percent-encoded as Envoy does for XFCC Cert=,
+ * appended to is. */
+static int
+ident_pem(struct ident_str *is, X509 *x)
 {
-	struct ident_str	 is = { 0 };
-	BIO			*bio = NULL;
-	char			*pem, *ret = NULL;
-	long			 n, i;
+	BIO	*bio;
+	char	*pem;
+	long	 n, i;
+	int	 rc = -1;
 
 	if ((bio = BIO_new(BIO_s_mem())) == NULL)
-		goto fail;
-	if (PEM_write_bio_X509(bio, leaf) != 1)
+		return -1;
+	if (PEM_write_bio_X509(bio, x) != 1)
 		goto fail;
 	if ((n = BIO_get_mem_data(bio, &pem)) <= 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
 		if (ident_unreserved((unsigned char)pem[i]))
-			ident_str_add(&is, pem + i, 1);
+			ident_str_add(is, pem + i, 1);
 		else
-			ident_str_hex(&is, "%", (unsigned char)pem[i]);
+			ident_str_hex(is, "%", (unsigned char)pem[i]);
 	}
-	ret = ident_str_done(&is, NULL);
-	is.is_s = NULL;
+	rc = 0;
  fail:
-	free(is.is_s);
 	BIO_free(bio);
-	return ret;
+	return rc;
+}
+
+/* The DER of x in standard base64 with padding (RFC 9440 sf-binary). */
+static char *
+ident_b64(X509 *x)
+{
+	unsigned char	*der = NULL, *b64;
+	int		 n;
+
+	if ((n = i2d_X509(x, &der)) <= 0)
+		return NULL;
+	if ((b64 = malloc(4 * (((size_t)n + 2) / 3) + 1)) != NULL)
+		EVP_EncodeBlock(b64, der, n);
+	OPENSSL_free(der);
+	return (char *)b64;
 }
 
 /* Append s to a malloc'd vector; s is freed if that fails. */
@@ -365,6 +365,7 @@ ident_from_cert(struct ident *id, X509 *leaf)
 {
 	static const char lower[] = "0123456789abcdef";
 	const ASN1_INTEGER *serial = X509_get0_serialNumber(leaf);
+	struct ident_str is = { 0 };
 	unsigned int	 mdlen = 0;
 	size_t		 i;
 
@@ -389,12 +390,55 @@ ident_from_cert(struct ident *id, X509 *leaf)
 		goto fail;
 	if (ident_sans(id, leaf) == -1)
 		goto fail;
-	if ((id->id_pem_urlenc = ident_pem(leaf)) == NULL)
+	if (ident_pem(&is, leaf) == -1 ||
+	    (id->id_pem_urlenc = ident_str_done(&is, NULL)) == NULL)
+		goto fail;
+	is.is_s = NULL;
+	if ((id->id_der_b64 = ident_b64(leaf)) == NULL)
 		goto fail;
 	return 0;
  fail:
+	free(is.is_s);
 	ident_free(id);
 	return -1;
+}
+
+int
+ident_set_chain(struct ident *id, X509 *leaf, STACK_OF(X509) *chain)
+{
+	struct ident_str	 is = { 0 };
+	X509			*x;
+	int			 i;
+
+	if (ident_pem(&is, leaf) == -1)
+		goto fail;
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		x = sk_X509_value(chain, i);
+		/* a client leg's chain excludes the leaf; a client one's not */
+		if (i == 0 && X509_cmp(x, leaf) == 0)
+			continue;
+		if (ident_pem(&is, x) == -1 ||
+		    ident_push(&id->id_chain_b64, &id->id_nchain, ident_b64(x)) == -1)
+			goto fail;
+	}
+	if ((id->id_chain_pem_urlenc = ident_str_done(&is, NULL)) == NULL)
+		return -1;
+	return 0;
+ fail:
+	free(is.is_s);
+	return -1;
+}
+
+void
+ident_free_certs(struct ident *id)
+{
+	free(id->id_pem_urlenc);
+	free(id->id_der_b64);
+	free(id->id_chain_pem_urlenc);
+	ident_freev(id->id_chain_b64, id->id_nchain);
+	id->id_pem_urlenc = id->id_der_b64 = id->id_chain_pem_urlenc = NULL;
+	id->id_chain_b64 = NULL;
+	id->id_nchain = 0;
 }
 
 static void
@@ -417,153 +461,7 @@ ident_free(struct ident *id)
 	ident_freev(id->id_dns, id->id_ndns);
 	ident_freev(id->id_email, id->id_nemail);
 	ident_freev(id->id_ip, id->id_nip);
-	free(id->id_pem_urlenc);
+	ident_free_certs(id);
 	memset(id, 0, sizeof(*id));
 }
 
-/*
- * Header value bytes.  ident_from_cert() already removed control bytes;
- * this does it again so that no struct ident, however filled, can end a
- * header line early.
- */
-static void
-ident_value(struct ident_str *is, const char *s)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-
-	for (; p != NULL && *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			ident_str_hex(is, "\\x", *p);
-		else
-			ident_str_add(is, p, 1);
-	}
-}
-
-/*
- * An XFCC value.  Envoy's rule: a value holding ',' ';' or '=' is
- * double-quoted and '"' inside becomes '\"'.  Backslash is escaped as
- * well ('\\'): Envoy's own XFCC parser decides whether a quote ends the
- * value by counting the backslashes before it and unescapes both, and
- * RFC 2253 subjects are full of backslashes ("O=a\,b", "CN=x\\").
- */
-static void
-ident_xfcc_value(struct ident_str *is, const char *s, bool quote)
-{
-	char	 cc[2] = { '\\', 0 };
-
-	if (s == NULL)
-		s = "";
-	if (!quote)
-		quote = strpbrk(s, ",;=\"\\ ") != NULL;
-	if (!quote) {
-		ident_value(is, s);
-		return;
-	}
-	ident_str_add(is, "\"", 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\') {
-			cc[1] = *s;
-			ident_str_add(is, cc, 2);
-		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			ident_str_hex(is, "\\x", (unsigned char)*s);
-		else
-			ident_str_add(is, s, 1);
-	}
-	ident_str_add(is, "\"", 1);
-}
-
-/*
- * ALB sends the leaf "URL-encoded ... with +=/ as safe characters" (AWS
- * ELB mutual TLS docs): same as ours except that '+', '=' and '/' stay.
- */
-static void
-ident_amzn_leaf(struct ident_str *is, const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++) {
-		if (s[0] == '%' && s[1] == '2' && s[2] == 'B') {
-			ident_str_add(is, "+", 1);
-			s += 2;
-		} else if (s[0] == '%' && s[1] == '3' && s[2] == 'D') {
-			ident_str_add(is, "=", 1);
-			s += 2;
-		} else if (s[0] == '%' && s[1] == '2' && s[2] == 'F') {
-			ident_str_add(is, "/", 1);
-			s += 2;
-		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			ident_str_hex(is, "%", (unsigned char)*s);
-		else
-			ident_str_add(is, s, 1);
-	}
-}
-
-char *
-ident_headers(const struct ident *id, enum header_format fmt, size_t *len)
-{
-	struct ident_str	 is = { 0 };
-	size_t			 i;
-
-	switch (fmt) {
-	case HEADERS_XFCC:
-		/*
-		 * Envoy's element: By (we have no URI of our own), Hash, then
-		 * the set_current_client_cert_details keys in Envoy's order
-		 * Cert, Subject (always quoted, present even if empty), URI
-		 * (one per URI SAN, "URI=" if there is none), DNS (one per
-		 * DNS SAN).
-		 */
-		ident_str_adds(&is, "X-Forwarded-Client-Cert: Hash=");
-		ident_value(&is, id->id_sha256_hex);
-		ident_str_adds(&is, ";Cert=");
-		ident_xfcc_value(&is, id->id_pem_urlenc, true);
-		ident_str_adds(&is, ";Subject=");
-		ident_xfcc_value(&is, id->id_subject, true);
-		if (id->id_nuri == 0)
-			ident_str_adds(&is, ";URI=");
-		for (i = 0; i < id->id_nuri; i++) {
-			ident_str_adds(&is, ";URI=");
-			ident_xfcc_value(&is, id->id_uri[i], false);
-		}
-		for (i = 0; i < id->id_ndns; i++) {
-			ident_str_adds(&is, ";DNS=");
-			ident_xfcc_value(&is, id->id_dns[i], false);
-		}
-		ident_str_adds(&is, "\r\n");
-		break;
-	case HEADERS_AMZN:
-		ident_str_adds(&is, "X-Amzn-Mtls-Clientcert-Serial-Number: ");
-		ident_value(&is, id->id_serial);
-		ident_str_adds(&is, "\r\nX-Amzn-Mtls-Clientcert-Issuer: ");
-		ident_value(&is, id->id_issuer);
-		ident_str_adds(&is, "\r\nX-Amzn-Mtls-Clientcert-Subject: ");
-		ident_value(&is, id->id_subject);
-		ident_str_adds(&is,
-		    "\r\nX-Amzn-Mtls-Clientcert-Validity: NotBefore=");
-		ident_value(&is, id->id_not_before);
-		ident_str_adds(&is, ";NotAfter=");
-		ident_value(&is, id->id_not_after);
-		ident_str_adds(&is, "\r\nX-Amzn-Mtls-Clientcert-Leaf: ");
-		ident_amzn_leaf(&is, id->id_pem_urlenc);
-		ident_str_adds(&is, "\r\n");
-		break;
-	case HEADERS_NONE:
-		break;
-	default:
-		free(is.is_s);
-		return NULL;
-	}
-	return ident_str_done(&is, len);
-}
-
-int
-ident_parse_format(const char *s, enum header_format *fmt)
-{
-	if (strcmp(s, "xfcc") == 0)
-		*fmt = HEADERS_XFCC;
-	else if (strcmp(s, "amzn") == 0)
-		*fmt = HEADERS_AMZN;
-	else if (strcmp(s, "none") == 0)
-		*fmt = HEADERS_NONE;
-	else
-		return -1;
-	return 0;
-}

@@ -12,12 +12,6 @@
 #include <stdint.h>
 #include <openssl/x509.h>
 
-enum header_format {
-	HEADERS_XFCC = 0,	/* Envoy X-Forwarded-Client-Cert (default) */
-	HEADERS_AMZN,		/* AWS ALB verify mode X-Amzn-Mtls-Clientcert-* */
-	HEADERS_NONE,		/* strip client identity headers, inject none */
-};
-
 struct ident {
 	char	*id_subject;		/* RFC 2253, e.g. "CN=alice,O=Example" */
 	char	*id_issuer;		/* RFC 2253 */
@@ -30,18 +24,39 @@ struct ident {
 	char	**id_dns;  size_t id_ndns;
 	char	**id_email; size_t id_nemail;
 	char	**id_ip;   size_t id_nip;	/* textual, v4 or v6 */
+	/* Certificates as the headers carry them: needed only until the
+	 * header lines are built (ident_free_certs()). */
 	char	*id_pem_urlenc;		/* URL-encoded PEM of the leaf */
+	char	*id_der_b64;		/* base64 DER of the leaf */
+	char	*id_chain_pem_urlenc;	/* leaf and chain, URL-encoded PEM;
+					 * NULL until ident_set_chain() */
+	char	**id_chain_b64; size_t id_nchain; /* base64 DER of each
+					 * certificate the client sent after
+					 * its leaf, in order */
 };
+
+/* A growing string; an allocation failure sticks until the end
+ * (ident_str_done() then returns NULL).  Shared with headers.c. */
+struct ident_str {
+	char	*is_s;
+	size_t	 is_len;
+	size_t	 is_cap;
+	int	 is_err;
+};
+
+void	 ident_str_add(struct ident_str *, const void *, size_t);
+void	 ident_str_adds(struct ident_str *, const char *);
+void	 ident_str_hex(struct ident_str *, const char *prefix, unsigned char);
+char	*ident_str_done(struct ident_str *, size_t *);
 
 /* Fill id from a verified leaf certificate.  0 or -1 (out of memory or an
  * unparsable field; id is then freed). */
 int	 ident_from_cert(struct ident *id, X509 *leaf);
+/* Add the chain the client sent (SSL_get_peer_cert_chain(): on a server,
+ * without the leaf; a leading copy of the leaf is skipped either way).
+ * 0 or -1 (out of memory; id stays valid, ident_free() frees it). */
+int	 ident_set_chain(struct ident *id, X509 *leaf, STACK_OF(X509) *chain);
+void	 ident_free_certs(struct ident *id);	/* the id_*pem*, id_*b64* */
 void	 ident_free(struct ident *id);
-
-/* The header lines to inject, "Name: value\r\n" each, NUL-terminated, in
- * a malloc'd string (*len excludes the NUL).  HEADERS_NONE gives "". */
-char	*ident_headers(const struct ident *id, enum header_format fmt, size_t *len);
-
-int	 ident_parse_format(const char *s, enum header_format *fmt);	/* "xfcc"... */
 
 #endif

@@ -134,6 +134,11 @@ main(int argc, char **argv)
 		return 2;
 	if (tls_setup(&tls, &cf) == -1)
 		return 1;
+	if (hdr_set_by(&cf.cf_hdr, SSL_CTX_get0_certificate(tls.tc_server)) == -1) {
+		fprintf(stderr, "ktproxy: --server-cert: cannot read its URI SANs\n");
+		tls_free(&tls);
+		return 1;
+	}
 	sc.sc_key = cf.cf_delegation_key;
 	sc.sc_ca = cf.cf_delegation_ca;
 	sc.sc_user = cf.cf_signer_user;
@@ -239,6 +244,7 @@ out_tls:
 	if (log_fd > STDERR_FILENO)
 		close(log_fd);
 	signer_stop(&signer);	/* after the workers: they use its channels */
+	hdr_conf_free(&cf.cf_hdr);
 	tls_free(&tls);
 	return rc;
 }

@@ -32,7 +32,8 @@ run_ktp() {
 section "--help and --version"
 help=$("$KTP" --help)
 for flag in --listen --server-cert --server-key --client-ca --crl --delegation-ca \
-	--delegation-key --upstream-ca --headers --stats --log --workers \
+	--delegation-key --upstream-ca --headers --xfcc-mode --xfcc-fields --header-name \
+	--stats --log --workers \
 	--handshake-timeout --idle-timeout --forge-cache --ktls --signer-user --check; do
 	assert_contains "--help documents $flag" "$help" "  $flag"
 done
@@ -50,7 +51,19 @@ run_ktp 2 "--listen is required" "missing --listen" "${good[@]:2}" --check
 run_ktp 2 "--upstream-ca is required" "missing --upstream-ca" "${good[@]:0:12}" --check
 run_ktp 2 'not ADDR:PORT' "bad --listen" "${good[@]}" --listen 1.2.3.4 --check
 run_ktp 2 'not ADDR:PORT' "bad --listen port" "${good[@]}" --listen 0.0.0.0:70000 --check
-run_ktp 2 'not one of xfcc, amzn, none' "bad --headers" "${good[@]}" --headers envoy --check
+run_ktp 2 'not one of xfcc, amzn, amzn-passthrough, rfc9440, none' "bad --headers" "${good[@]}" --headers envoy --check
+run_ktp 2 'not one of sanitize-set' "bad --xfcc-mode" "${good[@]}" --xfcc-mode SANITIZE --check
+run_ktp 2 '--xfcc-mode needs --headers xfcc' "--xfcc-mode with amzn" "${good[@]}" \
+	--headers amzn --xfcc-mode forward-only --check
+run_ktp 2 '"Email" is not one of By' "bad --xfcc-fields" "${good[@]}" --xfcc-fields Hash,Email --check
+run_ktp 2 'not a usable header name' "--header-name with a space" "${good[@]}" \
+	--header-name 'X-Forwarded-Client-Cert=X Id' --check
+run_ktp 2 'not a usable header name' "--header-name Host" "${good[@]}" \
+	--header-name Client-Cert=Host --check
+run_ktp 2 'is not a header ktproxy sends' "--header-name of an unknown header" "${good[@]}" \
+	--header-name X-Foo=X-Bar --check
+run_ktp 0 "configuration OK" "--header-name and --xfcc-fields" "${good[@]}" \
+	--header-name X-Forwarded-Client-Cert=X-Client-Identity --xfcc-fields By,Hash,Chain --check
 run_ktp 2 'not a number from 1 to 256' "bad --workers" "${good[@]}" --workers 0 --check
 run_ktp 2 'not auto or off' "bad --ktls" "${good[@]}" --ktls maybe --check
 run_ktp 2 'unexpected argument' "stray argument" "${good[@]}" extra --check

@@ -1199,6 +1199,128 @@ test_reusable(void)
 	}
 }
 
+/* ------------------------------------------------------------ identity modes */
+
+/* A renamed identity header is stripped like the standard ones, in heads
+ * and in trailers. */
+static void
+test_renamed_stripped(void)
+{
+	static const char *const strip[] = { "X-Client-Identity", "X-Leaf" };
+	static const char ours[] = "X-Client-Identity: URI=ours\r\n";
+	struct http1 h;
+	struct run r;
+	const char *in =
+	    "POST / HTTP/1.1\r\nHost: a\r\n"
+	    "x-client-identity: URI=evil\r\n"
+	    "X-Forwarded-Client-Cert: URI=evil\r\n"
+	    "X-LEAF:evil\r\n"
+	    "X-Client-Identityx: kept\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"
+	    "0\r\nX-Client-Identity: URI=evil\r\nT: ok\r\n\r\n";
+	size_t step;
+
+	for (step = 1; step <= strlen(in); step += strlen(in) - 1) {
+		http1_init(&h, ours, strlen(ours));
+		http1_set_identity(&h, strip, 2, NULL, NULL, 0);
+		r = drive(&h, in, strlen(in), step, 1 << 16);
+		CHECK(r.rc == 0);
+		CHECK_STREQ(r.out,
+		    "POST / HTTP/1.1\r\nHost: a\r\n"
+		    "X-Client-Identityx: kept\r\n"
+		    "Transfer-Encoding: chunked\r\n"
+		    "X-Client-Identity: URI=ours\r\n\r\n"
+		    "0\r\nT: ok\r\n\r\n");
+		CHECK(count_of(r.out, "evil") == 0);
+		CHECK(h.h_stripped == 4);
+		run_free(&r);
+		http1_reset(&h);
+	}
+}
+
+/* XFCC append-forward: the client's values first, in order, then ours, on
+ * one line after the injected ones; other identity headers still go. */
+static void
+test_xfcc_append_forward(void)
+{
+	static const char other[] = "X-Other: 1\r\n";
+	struct http1 h;
+	struct run r;
+	const char *in =
+	    "GET /a HTTP/1.1\r\nHost: a\r\n"
+	    "X-Forwarded-Client-Cert: By=spiffe://front;Hash=11\r\n"
+	    "Client-Cert: :ZXZpbA==:\r\n"
+	    "x-forwarded-client-cert:  Hash=22 \r\n"
+	    "X-Forwarded-Client-Cert:\r\n"
+	    "Accept: */*\r\n\r\n"
+	    "GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+	static const char want[] =
+	    "GET /a HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nX-Other: 1\r\n"
+	    "X-Forwarded-Client-Cert: By=spiffe://front;Hash=11,Hash=22,Hash=ours\r\n\r\n"
+	    "GET /b HTTP/1.1\r\nHost: a\r\nX-Other: 1\r\n"
+	    "X-Forwarded-Client-Cert: Hash=ours\r\n\r\n";
+	size_t caps[] = { 1 << 16, 200, 160 };
+	size_t i;
+
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		http1_init(&h, other, strlen(other));
+		http1_set_identity(&h, NULL, 0, "X-Forwarded-Client-Cert", "Hash=ours", 9);
+		r = drive(&h, in, strlen(in), i == 0 ? 1 << 20 : 1, caps[i]);
+		CHECK(r.rc == 0);
+		CHECK_STREQ(r.out, want);
+		CHECK(h.h_requests == 2 && h.h_stripped == 1);
+		if (r.rc != 0 || strcmp(r.out, want) != 0)
+			fprintf(stderr, "  cap %zu\n", caps[i]);
+		run_free(&r);
+		http1_reset(&h);
+	}
+}
+
+static struct run
+drive_str(struct http1 *h, const char *in)
+{
+	return drive(h, in, strlen(in), 1 << 20, 1 << 16);
+}
+
+/* XFCC forward-only: the client's go up merged, nothing of ours; no line
+ * when the client sent none.  Under a renamed XFCC, the standard name is
+ * still stripped. */
+static void
+test_xfcc_forward_only(void)
+{
+	static const char *const strip[] = { "X-Client-Identity" };
+	struct http1 h;
+	struct run r;
+
+	http1_init(&h, "", 0);
+	http1_set_identity(&h, NULL, 0, "X-Forwarded-Client-Cert", "ignored", 0);
+	r = drive_str(&h,
+	    "GET / HTTP/1.1\r\nX-Forwarded-Client-Cert: Hash=11\r\nHost: a\r\n"
+	    "X-Forwarded-Client-Cert: Hash=22\r\n\r\n"
+	    "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	CHECK(r.rc == 0);
+	CHECK_STREQ(r.out,
+	    "GET / HTTP/1.1\r\nHost: a\r\n"
+	    "X-Forwarded-Client-Cert: Hash=11,Hash=22\r\n\r\n"
+	    "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	CHECK(h.h_stripped == 0);
+	run_free(&r);
+	http1_reset(&h);
+
+	http1_init(&h, "", 0);
+	http1_set_identity(&h, strip, 1, "X-Client-Identity", NULL, 0);
+	r = drive_str(&h,
+	    "GET / HTTP/1.1\r\nX-Forwarded-Client-Cert: Hash=evil\r\nHost: a\r\n"
+	    "x-client-identity: Hash=front\r\n\r\n");
+	CHECK(r.rc == 0);
+	CHECK_STREQ(r.out,
+	    "GET / HTTP/1.1\r\nHost: a\r\n"
+	    "X-Client-Identity: Hash=front\r\n\r\n");
+	CHECK(h.h_stripped == 1);
+	run_free(&r);
+	http1_reset(&h);
+}
+
 int
 main(void)
 {
@@ -1223,5 +1345,8 @@ main(void)
 	test_strings();
 	test_own_close();
 	test_reusable();
+	test_renamed_stripped();
+	test_xfcc_append_forward();
+	test_xfcc_forward_only();
 	return CHECK_DONE();
 }

@@ -1,6 +1,8 @@
 /*
  * test_ident.c - the client identity as the upstream sees it: fields of
- * the certificate, and the XFCC and AWS ALB header lines built from them.
+ * the certificate, and the XFCC, AWS ALB (verify and passthrough) and
+ * RFC 9440 header lines built from them (headers.c), with XFCC key
+ * selection, modes and renamed headers.
  *
  * Certificates are built in-process with fixed dates and serials so that
  * whole header lines can be compared; the expected lines are assembled
@@ -25,6 +27,7 @@
 
 #include "check.h"
 #include "testcert.h"
+#include "headers.h"
 #include "ident.h"
 
 static EVP_PKEY	*ca_key, *leaf_key;
@@ -144,6 +147,46 @@ cat(const char *first, ...)
 	for (s = first; s != NULL; s = va_arg(ap, const char *))
 		strcat(out, s);
 	va_end(ap);
+	return out;
+}
+
+/* hdr_lines() with everything default but the format. */
+static char *
+hdrs(const struct ident *id, enum header_format fmt, size_t *len)
+{
+	struct hdr_conf	 hc;
+
+	hdr_conf_init(&hc);
+	hc.hc_format = fmt;
+	return hdr_lines(id, &hc, len);
+}
+
+/* Standard base64 with padding, written here, not OpenSSL's. */
+static char *
+b64_of(X509 *x)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char	*der = NULL;
+	int		 n = i2d_X509(x, &der), i;
+	char		*out = malloc(4 * ((size_t)n / 3 + 1) + 1), *o = out;
+	unsigned	 v;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = der[i] << 16 | der[i + 1] << 8 | der[i + 2];
+		*o++ = tab[v >> 18]; *o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63]; *o++ = tab[v & 63];
+	}
+	if (n - i == 1) {
+		v = der[i] << 16;
+		*o++ = tab[v >> 18]; *o++ = tab[(v >> 12) & 63]; *o++ = '='; *o++ = '=';
+	} else if (n - i == 2) {
+		v = der[i] << 16 | der[i + 1] << 8;
+		*o++ = tab[v >> 18]; *o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63]; *o++ = '=';
+	}
+	*o = '\0';
+	OPENSSL_free(der);
 	return out;
 }
 
@@ -311,7 +354,7 @@ test_fields_and_headers(void)
 	    ";URI=spiffe://example.org/ns/prod/sa/api"
 	    ";URI=https://alice.example.org/id"
 	    ";DNS=api.example.org;DNS=*.svc.example.org\r\n", NULL);
-	h = ident_headers(&id, HEADERS_XFCC, &len);
+	h = hdrs(&id, HEADERS_XFCC, &len);
 	CHECK_STREQ(h, want);
 	CHECK(h != NULL && headers_clean(h, len, 1));
 	if (h != NULL && len > 2) {
@@ -342,7 +385,7 @@ test_fields_and_headers(void)
 	    "X-Amzn-Mtls-Clientcert-Validity: NotBefore=2026-01-02T03:04:05Z;"
 	    "NotAfter=2051-06-07T08:09:10Z\r\n",
 	    "X-Amzn-Mtls-Clientcert-Leaf: ", leaf, "\r\n", NULL);
-	h = ident_headers(&id, HEADERS_AMZN, &len);
+	h = hdrs(&id, HEADERS_AMZN, &len);
 	CHECK_STREQ(h, want);
 	CHECK(h != NULL && headers_clean(h, len, 5));
 	CHECK(strchr(leaf, '/') != NULL || strchr(leaf, '+') != NULL);
@@ -350,10 +393,10 @@ test_fields_and_headers(void)
 	free(want);
 	free(leaf);
 
-	h = ident_headers(&id, HEADERS_NONE, &len);
+	h = hdrs(&id, HEADERS_NONE, &len);
 	CHECK(h != NULL && len == 0 && h[0] == '\0');
 	free(h);
-	CHECK(ident_headers(&id, (enum header_format)42, &len) == NULL);
+	CHECK(hdrs(&id, (enum header_format)42, &len) == NULL);
 
 	free(pem);
 	ident_free(&id);
@@ -414,7 +457,7 @@ test_names(void)
 	x = mk_leaf(n, NULL, "01", "260102030405Z", "270102030405Z");
 	CHECK(ident_from_cert(&id, x) == 0);
 	CHECK_STREQ(id.id_subject, "CN=Zoë Ångström,O=株式会社テスト,C=SE");
-	h = ident_headers(&id, HEADERS_XFCC, &len);
+	h = hdrs(&id, HEADERS_XFCC, &len);
 	CHECK(h != NULL && headers_clean(h, len, 1) &&
 	    strstr(h, ";Subject=\"CN=Zoë Ångström,O=株式会社テスト,C=SE\";URI=\r\n"));
 	free(h);
@@ -457,7 +500,7 @@ test_names(void)
 	CHECK(ident_from_cert(&id, x) == 0);
 	CHECK_STREQ(id.id_subject, "");
 	CHECK(id.id_nuri == 0 && id.id_ndns == 0 && id.id_nemail == 0 && id.id_nip == 0);
-	h = ident_headers(&id, HEADERS_XFCC, &len);
+	h = hdrs(&id, HEADERS_XFCC, &len);
 	CHECK(h != NULL && strstr(h, "\";Subject=\"\";URI=\r\n") != NULL);
 	free(h);
 	ident_free(&id);
@@ -496,7 +539,7 @@ test_injection(void)
 		CHECK_STREQ(id.id_email[0], "nul\\x00@x");
 	}
 
-	h = ident_headers(&id, HEADERS_XFCC, &len);
+	h = hdrs(&id, HEADERS_XFCC, &len);
 	CHECK(h != NULL && headers_clean(h, len, 1));
 	want = cat("X-Forwarded-Client-Cert: Hash=", id.id_sha256_hex,
 	    ";Cert=\"", id.id_pem_urlenc, "\""
@@ -519,7 +562,7 @@ test_injection(void)
 	free(want);
 	free(h);
 
-	h = ident_headers(&id, HEADERS_AMZN, &len);
+	h = hdrs(&id, HEADERS_AMZN, &len);
 	CHECK(h != NULL && headers_clean(h, len, 5));
 	CHECK(h != NULL && strstr(h, "\r\nX-Amzn-Mtls-Clientcert-Subject: CN=evil\\0D\\0AX-Injected: 1,"
 	    "OU=nul\\00del\\7Ftab\\09,O=a\\;b\\,c=d\\\"e\\\\f\r\n") != NULL);
@@ -542,35 +585,401 @@ test_injection(void)
 	fake.id_dns = dns;
 	fake.id_ndns = 1;
 	fake.id_pem_urlenc = "ab\ncd";
-	h = ident_headers(&fake, HEADERS_XFCC, &len);
+	h = hdrs(&fake, HEADERS_XFCC, &len);
 	CHECK(h != NULL && headers_clean(h, len, 1));
 	free(h);
-	h = ident_headers(&fake, HEADERS_AMZN, &len);
+	h = hdrs(&fake, HEADERS_AMZN, &len);
 	CHECK(h != NULL && headers_clean(h, len, 5));
 	free(h);
 
 	/* nor does an empty one crash */
 	memset(&fake, 0, sizeof(fake));
-	h = ident_headers(&fake, HEADERS_XFCC, &len);
+	h = hdrs(&fake, HEADERS_XFCC, &len);
 	CHECK_STREQ(h, "X-Forwarded-Client-Cert: Hash=;Cert=\"\";Subject=\"\";URI=\r\n");
 	free(h);
-	h = ident_headers(&fake, HEADERS_AMZN, &len);
+	h = hdrs(&fake, HEADERS_AMZN, &len);
 	CHECK(h != NULL && headers_clean(h, len, 5));
 	free(h);
 }
 
 static void
-test_parse_format(void)
+test_parse_options(void)
 {
-	enum header_format	 fmt = HEADERS_NONE;
+	struct hdr_conf	 hc;
 
-	CHECK(ident_parse_format("xfcc", &fmt) == 0 && fmt == HEADERS_XFCC);
-	CHECK(ident_parse_format("amzn", &fmt) == 0 && fmt == HEADERS_AMZN);
-	CHECK(ident_parse_format("none", &fmt) == 0 && fmt == HEADERS_NONE);
-	fmt = HEADERS_AMZN;
-	CHECK(ident_parse_format("XFCC ", &fmt) == -1 && fmt == HEADERS_AMZN);
-	CHECK(ident_parse_format("", &fmt) == -1);
-	CHECK(ident_parse_format("envoy", &fmt) == -1);
+	hdr_conf_init(&hc);
+	CHECK(hc.hc_format == HEADERS_XFCC && hc.hc_xfcc_mode == XFCC_SANITIZE_SET &&
+	    hc.hc_xfcc_fields == XFCC_DEFAULT && hc.hc_nstrip == 0);
+	CHECK(hdr_parse_format(&hc, "amzn") == 0 && hc.hc_format == HEADERS_AMZN);
+	CHECK(hdr_parse_format(&hc, "amzn-passthrough") == 0 &&
+	    hc.hc_format == HEADERS_AMZN_PASSTHROUGH);
+	CHECK(hdr_parse_format(&hc, "rfc9440") == 0 && hc.hc_format == HEADERS_RFC9440);
+	CHECK(hdr_parse_format(&hc, "none") == 0 && hc.hc_format == HEADERS_NONE);
+	CHECK(hdr_parse_format(&hc, "xfcc") == 0 && hc.hc_format == HEADERS_XFCC);
+	CHECK(hdr_parse_format(&hc, "XFCC ") == -1 && hc.hc_format == HEADERS_XFCC);
+	CHECK(hdr_parse_format(&hc, "") == -1);
+	CHECK(hdr_parse_format(&hc, "envoy") == -1);
+
+	CHECK(hdr_parse_xfcc_mode(&hc, "sanitize") == 0 && hc.hc_xfcc_mode == XFCC_SANITIZE);
+	CHECK(hdr_parse_xfcc_mode(&hc, "append-forward") == 0 &&
+	    hc.hc_xfcc_mode == XFCC_APPEND_FORWARD && hdr_xfcc_merge(&hc));
+	CHECK(hdr_parse_xfcc_mode(&hc, "forward-only") == 0 &&
+	    hc.hc_xfcc_mode == XFCC_FORWARD_ONLY && hdr_xfcc_merge(&hc));
+	CHECK(hdr_parse_xfcc_mode(&hc, "SANITIZE_SET") == -1);
+	/* modes are for xfcc only */
+	hc.hc_format = HEADERS_AMZN;
+	CHECK(hdr_conf_check(&hc) == -1 && !hdr_xfcc_merge(&hc));
+	CHECK(hdr_parse_xfcc_mode(&hc, "sanitize-set") == 0 && hdr_conf_check(&hc) == 0);
+	CHECK(hdr_parse_xfcc_fields(&hc, "Hash") == 0 && hdr_conf_check(&hc) == -1);
+	hc.hc_format = HEADERS_XFCC;
+	CHECK(hdr_conf_check(&hc) == 0);
+
+	CHECK(hdr_parse_xfcc_fields(&hc, "dns,HASH,Chain,by") == 0 &&
+	    hc.hc_xfcc_fields == (XFCC_DNS | XFCC_HASH | XFCC_CHAIN | XFCC_BY));
+	CHECK(hdr_parse_xfcc_fields(&hc, "Hash,,DNS") == -1);
+	CHECK(hdr_parse_xfcc_fields(&hc, "") == -1);
+	CHECK(hdr_parse_xfcc_fields(&hc, "Hash,Email") == -1);
+	CHECK(hc.hc_xfcc_fields == (XFCC_DNS | XFCC_HASH | XFCC_CHAIN | XFCC_BY));
+
+	/* header names: tokens only, no framing headers, no clashes */
+	hdr_conf_init(&hc);
+	CHECK(hdr_parse_name(&hc, "x-forwarded-client-cert=X-Client-Identity") == 0);
+	CHECK_STREQ(hc.hc_name[HDR_XFCC], "X-Client-Identity");
+	CHECK(hc.hc_nstrip == 1 && strcmp(hc.hc_strip[0], "X-Client-Identity") == 0);
+	CHECK(hdr_parse_name(&hc, "X-Forwarded-Client-Cert=Other") == -1);	/* twice */
+	CHECK(hdr_parse_name(&hc, "Client-Cert=x-client-identity") == -1);	/* taken */
+	CHECK(hdr_parse_name(&hc, "Client-Cert=X-Amzn-Mtls-Clientcert") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=Bad Name") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=a\r\nb") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=x:y") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=Host") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=content-length") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=Transfer-Encoding") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=Connection") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert") == -1);
+	CHECK(hdr_parse_name(&hc, "X-Foo=X-Bar") == -1);
+	CHECK(hdr_parse_name(&hc, "Client-Cert=X-Peer_Cert.v1~!") == 0);
+	CHECK(hc.hc_nstrip == 2);
+	CHECK(hdr_name_ok("X-Ok", 4) && !hdr_name_ok("X\x80", 2) && !hdr_name_ok("", 0));
+}
+
+/* A leaf with SANs, and two more certificates to send after it. */
+static X509 *
+mk_alice(void)
+{
+	X509_NAME	*n = X509_NAME_new();
+	GENERAL_NAMES	*g = sk_GENERAL_NAME_new_null();
+
+	name_add(n, "O", V_ASN1_UTF8STRING, "Example", -1, 0);
+	name_add(n, "CN", V_ASN1_UTF8STRING, "alice", -1, 0);
+	san_add(g, GEN_URI, "spiffe://example.org/alice", -1);
+	san_add(g, GEN_DNS, "alice.example.org", -1);
+	return mk_leaf(n, g, "0A", "260102030405Z", "270102030405Z");
+}
+
+static void
+test_chain_formats(void)
+{
+	X509		*x = mk_alice(), *mid;
+	X509_NAME	*n = X509_NAME_new();
+	STACK_OF(X509)	*chain = sk_X509_new_null(), *withleaf = sk_X509_new_null();
+	struct hdr_conf	 hc;
+	struct ident	 id;
+	char		*pem, *pemmid, *pemca, *b64, *b64mid, *b64ca, *all, *want, *h, *enc;
+	size_t		 len;
+
+	name_add(n, "CN", V_ASN1_UTF8STRING, "Intermediate", -1, 0);
+	mid = mk_leaf(n, NULL, "0B", "260102030405Z", "270102030405Z");
+	sk_X509_push(chain, mid);
+	sk_X509_push(chain, ca);
+	sk_X509_push(withleaf, x);
+	sk_X509_push(withleaf, mid);
+	pem = pem_of(x);
+	pemmid = pem_of(mid);
+	pemca = pem_of(ca);
+	b64 = b64_of(x);
+	b64mid = b64_of(mid);
+	b64ca = b64_of(ca);
+	hdr_conf_init(&hc);
+
+	/* without ident_set_chain(): the leaf alone */
+	CHECK(ident_from_cert(&id, x) == 0);
+	CHECK_STREQ(id.id_der_b64, b64);
+	CHECK(id.id_chain_pem_urlenc == NULL && id.id_nchain == 0);
+	want = cat("Client-Cert: :", b64, ":\r\n", NULL);
+	h = hdrs(&id, HEADERS_RFC9440, &len);
+	CHECK_STREQ(h, want);
+	CHECK(h != NULL && headers_clean(h, len, 1));
+	free(h);
+	free(want);
+	enc = urlenc(pem, "+=/");
+	want = cat("X-Amzn-Mtls-Clientcert: ", enc, "\r\n", NULL);
+	h = hdrs(&id, HEADERS_AMZN_PASSTHROUGH, &len);
+	CHECK_STREQ(h, want);
+	free(h);
+	free(want);
+	free(enc);
+
+	/* the chain as a server sees it (no leaf), then leaf-first */
+	CHECK(ident_set_chain(&id, x, chain) == 0);
+	CHECK(id.id_nchain == 2);
+	all = cat(pem, pemmid, pemca, NULL);
+	enc = urlenc(all, "");
+	CHECK_STREQ(id.id_chain_pem_urlenc, enc);
+	free(enc);
+
+	want = cat("Client-Cert: :", b64, ":\r\nClient-Cert-Chain: :", b64mid, ":, :",
+	    b64ca, ":\r\n", NULL);
+	h = hdrs(&id, HEADERS_RFC9440, &len);
+	CHECK_STREQ(h, want);
+	CHECK(h != NULL && headers_clean(h, len, 2));
+	free(h);
+	free(want);
+
+	enc = urlenc(all, "+=/");
+	want = cat("X-Amzn-Mtls-Clientcert: ", enc, "\r\n", NULL);
+	h = hdrs(&id, HEADERS_AMZN_PASSTHROUGH, &len);
+	CHECK_STREQ(h, want);
+	CHECK(h != NULL && headers_clean(h, len, 1));
+	free(h);
+	free(want);
+	free(enc);
+
+	/* XFCC with By and Chain, in Envoy's order */
+	hc.hc_by = (char *[]){ "spiffe://example.org/ktproxy" };
+	hc.hc_nby = 1;
+	CHECK(hdr_parse_xfcc_fields(&hc, "DNS,URI,Subject,Chain,Cert,Hash,By") == 0);
+	enc = urlenc(all, "");
+	want = cat("X-Forwarded-Client-Cert: By=spiffe://example.org/ktproxy;Hash=",
+	    id.id_sha256_hex, ";Cert=\"", id.id_pem_urlenc, "\";Chain=\"", enc,
+	    "\";Subject=\"CN=alice,O=Example\";URI=spiffe://example.org/alice"
+	    ";DNS=alice.example.org\r\n", NULL);
+	h = hdr_lines(&id, &hc, &len);
+	CHECK_STREQ(h, want);
+	CHECK(h != NULL && headers_clean(h, len, 1));
+	free(h);
+	free(want);
+	free(enc);
+	ident_free_certs(&id);
+	CHECK(id.id_pem_urlenc == NULL && id.id_der_b64 == NULL &&
+	    id.id_chain_pem_urlenc == NULL && id.id_nchain == 0);
+	ident_free(&id);
+
+	/* a chain that starts with the leaf (client-side view): skipped once */
+	CHECK(ident_from_cert(&id, x) == 0);
+	CHECK(ident_set_chain(&id, x, withleaf) == 0);
+	CHECK(id.id_nchain == 1 && strcmp(id.id_chain_b64[0], b64mid) == 0);
+	free(all);
+	all = cat(pem, pemmid, NULL);
+	enc = urlenc(all, "");
+	CHECK_STREQ(id.id_chain_pem_urlenc, enc);
+	free(enc);
+	/* and no chain at all (NULL): the leaf alone */
+	ident_free(&id);
+	CHECK(ident_from_cert(&id, x) == 0);
+	CHECK(ident_set_chain(&id, x, NULL) == 0 && id.id_nchain == 0);
+	CHECK_STREQ(id.id_chain_pem_urlenc, id.id_pem_urlenc);
+	ident_free(&id);
+
+	free(all);
+	free(pem); free(pemmid); free(pemca);
+	free(b64); free(b64mid); free(b64ca);
+	sk_X509_free(chain);
+	sk_X509_free(withleaf);
+	X509_free(mid);
+	X509_free(x);
+}
+
+static void
+test_xfcc_fields_modes(void)
+{
+	X509		*x = mk_alice();
+	struct hdr_conf	 hc;
+	struct ident	 id;
+	char		*h, *want;
+	size_t		 len;
+
+	CHECK(ident_from_cert(&id, x) == 0);
+	hdr_conf_init(&hc);
+
+	/* By from our own certificate: its URI SANs, none without */
+	CHECK(hdr_set_by(&hc, x) == 0 && hc.hc_nby == 1 &&
+	    strcmp(hc.hc_by[0], "spiffe://example.org/alice") == 0);
+	CHECK(hdr_parse_xfcc_fields(&hc, "By,Hash") == 0);
+	want = cat("X-Forwarded-Client-Cert: By=spiffe://example.org/alice;Hash=",
+	    id.id_sha256_hex, "\r\n", NULL);
+	h = hdr_lines(&id, &hc, &len);
+	CHECK_STREQ(h, want);
+	free(h);
+	free(want);
+	CHECK(hdr_set_by(&hc, ca) == 0 && hc.hc_nby == 0);
+	want = cat("X-Forwarded-Client-Cert: Hash=", id.id_sha256_hex, "\r\n", NULL);
+	h = hdr_lines(&id, &hc, &len);
+	CHECK_STREQ(h, want);
+	free(h);
+	free(want);
+	/* nothing selected that has a value: no line at all */
+	CHECK(hdr_parse_xfcc_fields(&hc, "By") == 0);
+	h = hdr_lines(&id, &hc, &len);
+	CHECK(h != NULL && len == 0 && *h == '\0');
+	free(h);
+
+	CHECK(hdr_parse_xfcc_fields(&hc, "URI,Subject") == 0);
+	h = hdr_lines(&id, &hc, &len);
+	CHECK_STREQ(h, "X-Forwarded-Client-Cert: Subject=\"CN=alice,O=Example\""
+	    ";URI=spiffe://example.org/alice\r\n");
+	free(h);
+	h = hdr_xfcc_element(&id, &hc, &len);
+	CHECK_STREQ(h, "Subject=\"CN=alice,O=Example\";URI=spiffe://example.org/alice");
+	CHECK(h != NULL && len == strlen(h));
+	free(h);
+
+	/* the modes: only sanitize-set puts the line in hdr_lines(); only
+	 * append-forward has an element to append */
+	static const struct { const char *mode, *element; } modes[] = {
+		{ "sanitize", "" },
+		{ "append-forward", "Subject=\"CN=alice,O=Example\";URI=spiffe://example.org/alice" },
+		{ "forward-only", "" },
+	};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		CHECK(hdr_parse_xfcc_mode(&hc, modes[i].mode) == 0);
+		h = hdr_lines(&id, &hc, &len);
+		CHECK(h != NULL && len == 0);
+		free(h);
+		h = hdr_xfcc_element(&id, &hc, &len);
+		CHECK_STREQ(h, modes[i].element);
+		CHECK(h != NULL && len == strlen(modes[i].element));
+		free(h);
+	}
+
+	hdr_conf_free(&hc);
+	ident_free(&id);
+	X509_free(x);
+}
+
+static void
+test_renames(void)
+{
+	X509		*x = mk_alice();
+	struct hdr_conf	 hc;
+	struct ident	 id;
+	char		*h;
+	size_t		 len;
+
+	CHECK(ident_from_cert(&id, x) == 0);
+	hdr_conf_init(&hc);
+	CHECK(hdr_parse_name(&hc, "X-Forwarded-Client-Cert=X-Client-Identity") == 0);
+	CHECK(hdr_parse_xfcc_fields(&hc, "URI") == 0);
+	h = hdr_lines(&id, &hc, &len);
+	CHECK_STREQ(h, "X-Client-Identity: URI=spiffe://example.org/alice\r\n");
+	free(h);
+
+	CHECK(hdr_parse_name(&hc, "X-Amzn-Mtls-Clientcert-Subject=X-Subject") == 0);
+	CHECK(hdr_parse_name(&hc, "x-amzn-mtls-clientcert-leaf=X-Leaf") == 0);
+	hc.hc_format = HEADERS_AMZN;
+	hc.hc_xfcc_fields = XFCC_DEFAULT;
+	h = hdr_lines(&id, &hc, &len);
+	CHECK(h != NULL && headers_clean(h, len, 5));
+	CHECK(h != NULL && strstr(h, "\r\nX-Subject: CN=alice,O=Example\r\nX-Amzn-Mtls-"
+	    "Clientcert-Validity: NotBefore=2026-01-02T03:04:05Z;NotAfter="
+	    "2027-01-02T03:04:05Z\r\nX-Leaf: -----BEGIN%20CERTIFICATE-----%0A") != NULL);
+	free(h);
+
+	CHECK(hdr_parse_name(&hc, "Client-Cert=X-Cert") == 0);
+	CHECK(hdr_parse_name(&hc, "Client-Cert-Chain=X-Chain") == 0);
+	CHECK(hdr_parse_name(&hc, "X-Amzn-Mtls-Clientcert=X-Pass") == 0);
+	hc.hc_format = HEADERS_RFC9440;
+	h = hdr_lines(&id, &hc, &len);
+	CHECK(h != NULL && strncmp(h, "X-Cert: :", 9) == 0);
+	free(h);
+	hc.hc_format = HEADERS_AMZN_PASSTHROUGH;
+	h = hdr_lines(&id, &hc, &len);
+	CHECK(h != NULL && strncmp(h, "X-Pass: -----BEGIN%20CERTIFICATE-----%0A", 40) == 0);
+	free(h);
+	CHECK(hc.hc_nstrip == 6);
+	ident_free(&id);
+	X509_free(x);
+}
+
+/* Hostile subjects and SANs through every format, and a hostile struct
+ * ident that ident_from_cert() would never make. */
+static void
+test_hostile_all_formats(void)
+{
+	static const enum header_format fmts[] = {
+		HEADERS_XFCC, HEADERS_AMZN, HEADERS_AMZN_PASSTHROUGH, HEADERS_RFC9440,
+	};
+	static const int lines[] = { 1, 5, 1, 2 };
+	X509_NAME	*n = X509_NAME_new();
+	GENERAL_NAMES	*g = sk_GENERAL_NAME_new_null();
+	STACK_OF(X509)	*chain = sk_X509_new_null();
+	struct hdr_conf	 hc;
+	struct ident	 id, fake;
+	char		*h, *uri[1] = { "u\"\r\n;,=" }, *dns[1] = { "d\x01\xff" };
+	char		*by[1] = { "spiffe://p/\"q\";r,s\r\nX: 1" };
+	char		*cb64[2] = { "A\r\nB", ":C:" };
+	X509		*x;
+	size_t		 i, len;
+
+	name_add(n, "O", V_ASN1_UTF8STRING, "q\"uo,te;semi=eq\\bs", -1, 0);
+	name_add(n, "CN", V_ASN1_UTF8STRING, "cr\rlf\nZoë", -1, 0);
+	san_add(g, GEN_URI, "spiffe://x/\"a\",b;c=d\re\nf", -1);
+	san_add(g, GEN_DNS, "h\xc3\xa9\r\n.example", -1);
+	x = mk_leaf(n, g, "01", "260102030405Z", "270102030405Z");
+	sk_X509_push(chain, ca);
+	CHECK(ident_from_cert(&id, x) == 0 && ident_set_chain(&id, x, chain) == 0);
+	hdr_conf_init(&hc);
+	hc.hc_by = by;
+	hc.hc_nby = 1;
+	hc.hc_xfcc_fields = XFCC_BY | XFCC_HASH | XFCC_CERT | XFCC_CHAIN | XFCC_SUBJECT |
+	    XFCC_URI | XFCC_DNS;
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		hc.hc_format = fmts[i];
+		h = hdr_lines(&id, &hc, &len);
+		CHECK(h != NULL && headers_clean(h, len, lines[i]));
+		free(h);
+	}
+	hc.hc_format = HEADERS_XFCC;
+	h = hdr_lines(&id, &hc, &len);
+	CHECK(h != NULL && strstr(h, "By=\"spiffe://p/\\\"q\\\";r,s\\x0D\\x0AX: 1\"") != NULL);
+	if (h != NULL && len > 2) {
+		char *elem = strndup(h + strlen("X-Forwarded-Client-Cert: "),
+		    len - 2 - strlen("X-Forwarded-Client-Cert: "));
+		CHECK(xfcc_is(elem, "Subject", 0, id.id_subject));
+		CHECK(xfcc_is(elem, "URI", 0, id.id_uri[0]));
+		CHECK(xfcc_is(elem, "DNS", 0, id.id_dns[0]));
+		free(elem);
+	}
+	free(h);
+	ident_free(&id);
+
+	memset(&fake, 0, sizeof(fake));
+	fake.id_subject = "CN=x\r\nInjected: 1";
+	fake.id_issuer = "CN=y\n";
+	fake.id_serial = "01\r";
+	fake.id_uri = uri;
+	fake.id_nuri = 1;
+	fake.id_dns = dns;
+	fake.id_ndns = 1;
+	fake.id_pem_urlenc = "ab\ncd";
+	fake.id_chain_pem_urlenc = "ab\r\ncd\x7f";
+	fake.id_der_b64 = "AB\r\nX-Evil: 1";
+	fake.id_chain_b64 = cb64;
+	fake.id_nchain = 2;
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		hc.hc_format = fmts[i];
+		h = hdr_lines(&fake, &hc, &len);
+		CHECK(h != NULL && headers_clean(h, len, lines[i]));
+		free(h);
+	}
+	hc.hc_format = HEADERS_XFCC;
+	hc.hc_xfcc_mode = XFCC_APPEND_FORWARD;
+	h = hdr_xfcc_element(&fake, &hc, &len);
+	CHECK(h != NULL && strpbrk(h, "\r\n") == NULL && strlen(h) == len);
+	free(h);
+	sk_X509_free(chain);
+	X509_free(x);
 }
 
 int
@@ -603,7 +1012,11 @@ main(void)
 	test_serials();
 	test_names();
 	test_injection();
-	test_parse_format();
+	test_parse_options();
+	test_chain_formats();
+	test_xfcc_fields_modes();
+	test_renames();
+	test_hostile_all_formats();
 
 	X509_free(ca);
 	EVP_PKEY_free(leaf_key);
