@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
 #include "config.h"
 #include "forge.h"
 #include "ktls.h"
@@ -43,15 +44,6 @@ main_open_log(const char *path)
 	return fd;
 }
 
-static uint64_t
-main_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait for SIGTERM or SIGINT; the signals are blocked in every thread and
  * taken here synchronously, so no handler runs inside a worker.  SIGCHLD
@@ -65,7 +57,7 @@ main_clock_ms(void)
 static void
 main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 {
-	uint64_t started_ms = main_clock_ms(), now;
+	uint64_t started_ms = clock_ms(), now;
 	bool down = false;
 	char why[160];
 
@@ -73,7 +65,7 @@ main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 		struct timespec wait;
 		int sig;
 
-		if (down && (now = main_clock_ms()) >= started_ms + MAIN_SIGNER_BACKOFF_MS) {
+		if (down && (now = clock_ms()) >= started_ms + MAIN_SIGNER_BACKOFF_MS) {
 			started_ms = now;
 			if (signer_restart(signer) == 0) {
 				down = false;
@@ -86,7 +78,7 @@ main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 			}
 		}
 		if (down) {
-			uint64_t left = started_ms + MAIN_SIGNER_BACKOFF_MS - main_clock_ms();
+			uint64_t left = started_ms + MAIN_SIGNER_BACKOFF_MS - clock_ms();
 
 			if ((int64_t)left < 0)
 				left = 0;

@@ -31,16 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "signer.h"
-
-static uint64_t
-signer_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A descriptor for the signer process itself: a worker can kill a signer
  * that hangs without racing the main thread's reaping (a pid could be
@@ -287,13 +279,13 @@ static enum forge_err
 signer_answer(struct signer_chan *ch, uint32_t id, uint8_t *sig, size_t *siglen, bool *silent)
 {
 	uint8_t buf[sizeof(struct signer_resp) + FORGE_SIG_MAX];
-	uint64_t deadline = signer_clock_ms() + ch->sc_timeout_ms, now;
+	uint64_t deadline = clock_ms() + ch->sc_timeout_ms, now;
 	struct signer_resp resp;
 	struct pollfd pfd = { .fd = ch->sc_fd, .events = POLLIN };
 	ssize_t n;
 
 	for (;;) {
-		if ((now = signer_clock_ms()) >= deadline) {
+		if ((now = clock_ms()) >= deadline) {
 			*silent = true;
 			return FORGE_ERR_SIGNER_DOWN;
 		}

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "stats.h"
@@ -21,15 +22,6 @@
 #include "worker.h"
 
 #define WORKER_RING_ENTRIES	1024
-
-static uint64_t
-worker_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct io_uring_sqe *
 worker_sqe(struct worker *w)
@@ -211,7 +203,7 @@ worker_main(void *arg)
 	struct io_uring_cqe *cqe;
 	unsigned head, n;
 
-	w->w_now_ms = worker_clock_ms();
+	w->w_now_ms = clock_ms();
 	worker_arm_accept(w);
 	worker_arm_tick(w);
 	worker_arm_wake(w);
@@ -223,7 +215,7 @@ worker_main(void *arg)
 			    w->w_id, strerror(-r));
 			break;
 		}
-		w->w_now_ms = worker_clock_ms();
+		w->w_now_ms = clock_ms();
 		n = 0;
 		io_uring_for_each_cqe(&w->w_ring, head, cqe) {
 			worker_dispatch(w, cqe);

@@ -27,20 +27,12 @@
 #include "check.h"
 #include "testcert.h"
 #include "forge.h"
+#include "clock.h"
 #include "signer.h"
 
 #define DAY	(24 * 3600)
 
 static char	 dir[64];
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static X509_NAME *
 name(const char *cn)
@@ -279,10 +271,10 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	signer_chan(s, 0)->sc_timeout_ms = 300;
 	old = s->s_pid;
 	kill(s->s_pid, SIGSTOP);
-	t0 = now_ms();
+	t0 = clock_ms();
 	x = forge_mint(f, client);
 	CHECK(x == NULL && forge_last_error(f) == FORGE_ERR_SIGNER_DOWN);
-	CHECK(now_ms() - t0 >= 250 && now_ms() - t0 < 2000);
+	CHECK(clock_ms() - t0 >= 250 && clock_ms() - t0 < 2000);
 	ERR_clear_error();
 	CHECK(reaped(s));
 	CHECK(signer_restart(s) == 0);
@@ -294,11 +286,11 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	kill(s->s_pid, SIGKILL);
 	CHECK(reaped(s));
 	signer_chan(s, 0)->sc_timeout_ms = SIGNER_TIMEOUT_MS;
-	t0 = now_ms();
+	t0 = clock_ms();
 	x = forge_mint(f, client);
 	e = forge_last_error(f);
 	CHECK(x == NULL && e == FORGE_ERR_SIGNER_DOWN);
-	CHECK(now_ms() - t0 < 500);
+	CHECK(clock_ms() - t0 < 500);
 	X509_free(x);
 	ERR_clear_error();
 
