@@ -504,6 +504,22 @@ conn_leg_reset(struct leg *l)
 	l->l_fd = -1;
 }
 
+/* Close an upstream connection we are done with: close_notify the way the
+ * leg speaks (OpenSSL, or the kernel's record layer), then close. */
+static void
+conn_upstream_goodbye(struct conn *c)
+{
+	struct leg *up = &c->c_up;
+
+	tls_clear_errors();
+	if (up->l_ssl != NULL)
+		SSL_shutdown(up->l_ssl);
+	else
+		ktls_send_alert(up->l_fd, 1, 0);
+	tls_clear_errors();
+	conn_leg_close(c, up);
+}
+
 /* Set off for the original destination: over a kept connection of this
  * client certificate if there is one, else connect and handshake. */
 static void
@@ -514,8 +530,7 @@ conn_upstream_begin(struct conn *c)
 			return;
 		/* The kept upstream is in the kernel and this client leg
 		 * cannot follow it: a new upstream connection instead. */
-		ktls_send_alert(c->c_up.l_fd, 1, 0);
-		conn_leg_close(c, &c->c_up);
+		conn_upstream_goodbye(c);
 		conn_leg_reset(&c->c_up);
 		c->c_up_reused = false;
 		c->c_up_tls[0] = '\0';
@@ -1034,15 +1049,8 @@ conn_client_done(struct conn *c)
 {
 	struct leg *up = &c->c_up;
 
-	if (!conn_upstream_park(c) && up->l_fd >= 0 && !up->l_shut) {
-		tls_clear_errors();
-		if (up->l_ssl != NULL)
-			SSL_shutdown(up->l_ssl);
-		else
-			ktls_send_alert(up->l_fd, 1, 0);
-		tls_clear_errors();
-		conn_leg_close(c, up);
-	}
+	if (!conn_upstream_park(c) && up->l_fd >= 0 && !up->l_shut)
+		conn_upstream_goodbye(c);
 	if (c->c_reason == NULL)
 		c->c_reason = "ok";
 	conn_finish_answer(c);
