@@ -111,6 +111,7 @@ conn_reap(struct conn *c)
 		return;
 	TAILQ_REMOVE(&w->w_conns, c, c_entry);
 	w->w_nconns--;
+	tls_release(c->c_tls);
 	free(c);
 }
 
@@ -334,9 +335,9 @@ conn_verdict_until(X509_STORE_CTX *xs, time_t crl_until)
  * lookup and the chain's signatures.  Its CertificateVerify signature, the
  * proof it holds the key, is still checked by OpenSSL every time.  The
  * verdict lapses with the first notAfter in the chain, the CRLs' nextUpdate
- * or CONN_VERDICT_MAX_S, and goes with the cache entry; the trust store and
- * CRLs it was reached with do not change while ktproxy runs (a reload will
- * have to flush it).
+ * or CONN_VERDICT_MAX_S, and goes with the cache entry, or with a reload
+ * of the trust it was reached with (worker_adopt).  A certificate found
+ * revoked loses what was kept for it (conn_forget_revoked).
  */
 int
 conn_client_chain_verify(X509_STORE_CTX *xs, void *arg)
@@ -358,7 +359,26 @@ conn_client_chain_verify(X509_STORE_CTX *xs, void *arg)
 	}
 	if ((ok = X509_verify_cert(xs)) == 1)
 		c->c_verified_until = conn_verdict_until(xs, tc->tc_crl_until);
+	else if (X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_REVOKED)
+		conn_forget_revoked(c->c_worker, leaf_sha);
 	return ok;
+}
+
+/*
+ * A revoked client must never ride on what it was given while it was
+ * trusted: its forged certificate, the upstream sessions that certificate
+ * resumes, and the upstream connections kept for it all go.
+ */
+void
+conn_forget_revoked(struct worker *w, const uint8_t leaf_sha256[32])
+{
+	unsigned closed;
+
+	forge_forget(w->w_forge, leaf_sha256);
+	if ((closed = upool_forget(w->w_upool, leaf_sha256)) > 0) {
+		stats_add(w->w_stats, STAT_up_ka_revoked, closed);
+		stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)closed);
+	}
 }
 
 /*
@@ -390,7 +410,7 @@ conn_upstream_prepare(struct conn *c, X509 *forged)
 	SSL_SESSION *sess;
 	SSL *ssl;
 
-	if ((ssl = c->c_up.l_ssl = SSL_new(w->w_tls->tc_upstream)) == NULL)
+	if ((ssl = c->c_up.l_ssl = SSL_new(c->c_tls->tc_upstream)) == NULL)
 		return -1;
 	SSL_set_app_data(ssl, c);	/* for the keylog and new-session callbacks */
 	if (SSL_use_certificate(ssl, forged) != 1 ||
@@ -648,7 +668,7 @@ conn_upstream_resume(struct conn *c)
 static int
 conn_identity_headers(struct conn *c, X509 *peer)
 {
-	const struct hdr_conf *hc = &c->c_worker->w_cf->cf_hdr;
+	const struct hdr_conf *hc = &c->c_tls->tc_hdr;
 	bool merge = hdr_xfcc_merge(hc);
 
 	/* The chain the client sent: only for the keys that carry it. */
@@ -884,6 +904,7 @@ conn_accept(struct worker *w, int fd)
 		return NULL;
 	}
 	c->c_worker = w;
+	c->c_tls = tls_hold(w->w_tls);
 	c->c_client.l_fd = fd;
 	c->c_up.l_fd = -1;
 	c->c_splice[0].sd_pipe[0] = c->c_splice[0].sd_pipe[1] = -1;
@@ -904,7 +925,7 @@ conn_accept(struct worker *w, int fd)
 	getsockname(fd, (struct sockaddr *)&c->c_dst, &c->c_dst_len);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	if ((c->c_client.l_ssl = SSL_new(w->w_tls->tc_server)) == NULL ||
+	if ((c->c_client.l_ssl = SSL_new(c->c_tls->tc_server)) == NULL ||
 	    SSL_set_fd(c->c_client.l_ssl, fd) != 1) {
 		tls_clear_errors();
 		conn_fail(c, STAT_hs_fail_protocol, "tls_setup_failed");

@@ -124,6 +124,7 @@ struct splice_dir {
 
 struct conn {
 	struct worker		*c_worker;
+	struct tls_contexts	*c_tls;		/* the generation it began with (held) */
 	TAILQ_ENTRY(conn)	 c_entry;
 	enum conn_state		 c_state;
 	enum relay_mode		 c_mode;
@@ -192,6 +193,9 @@ void	 conn_tick(struct conn *c);
 /* OpenSSL's certificate verification callback for the client leg (arg: the
  * struct tls_contexts): X509_verify_cert(), or a remembered verdict. */
 int	 conn_client_chain_verify(X509_STORE_CTX *xs, void *arg);
+/* The client certificate hashing to leaf_sha256 is revoked: drop its
+ * forged certificate, sessions and kept upstream connections. */
+void	 conn_forget_revoked(struct worker *w, const uint8_t leaf_sha256[32]);
 /* OpenSSL's new-session callback for the upstream context: keep the
  * session for this identity and destination (1: taken). */
 int	 conn_upstream_session(SSL *ssl, SSL_SESSION *sess);

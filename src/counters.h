@@ -45,6 +45,7 @@
 	X(up_ka_expired,	"upstream_keepalive", "expired", COUNTER, "kept upstream connections closed after --upstream-keepalive-timeout") \
 	X(up_ka_dead,		"upstream_keepalive", "dead", COUNTER, "kept upstream connections found closed (or with bytes to read) when taken, and dropped") \
 	X(up_ka_evicted,	"upstream_keepalive", "evicted", COUNTER, "kept upstream connections closed to make room (--upstream-keepalive)") \
+	X(up_ka_revoked,	"upstream_keepalive", "revoked", COUNTER, "kept upstream connections closed because their client certificate was found revoked") \
 	X(up_ka_idle,		"upstream_keepalive_idle", "", GAUGE, "upstream connections kept idle now") \
 	X(up_fail_connect,	"upstream_failures", "connect", COUNTER, "TCP connect to the original destination failed") \
 	X(up_fail_tls,		"upstream_failures", "tls", COUNTER, "upstream TLS handshake failed") \
@@ -58,6 +59,8 @@
 	X(forge_minted,		"forged_minted", "", COUNTER, "forged client certificates signed") \
 	X(forge_cache_hit,	"forged_cache_hits", "", COUNTER, "forged certificates served from the cache") \
 	X(signer_restarts,	"signer_restarts", "", COUNTER, "signer processes started again after one died (written by the main process)") \
+	X(reload_ok,		"reloads", "ok", COUNTER, "SIGHUP reloads that took effect (written by the main process)") \
+	X(reload_failed,	"reloads", "failed", COUNTER, "SIGHUP reloads refused: a file was bad; the old configuration runs on (written by the main process)") \
 	X(req_rewritten,	"requests_rewritten", "", COUNTER, "request heads that passed the identity rewrite") \
 	X(req_rejected,		"requests_rejected", "", COUNTER, "malformed or ambiguous requests answered 400") \
 	X(resp_bad,		"responses_rejected", "", COUNTER, "upstream responses whose framing could not be followed") \

@@ -678,3 +678,21 @@ forge_verified_get(struct forge *f, const uint8_t sha256[32], const uint8_t chai
 	return (fe = forge_find(f, sha256)) != NULL && forge_now(f) < fe->fe_verified_until &&
 	    memcmp(fe->fe_chain, chain, sizeof(fe->fe_chain)) == 0;
 }
+
+void
+forge_verified_flush(struct forge *f)
+{
+	struct forge_entry	*fe;
+
+	TAILQ_FOREACH(fe, &f->f_lru, fe_lru)
+		fe->fe_verified_until = 0;
+}
+
+void
+forge_forget(struct forge *f, const uint8_t sha256[32])
+{
+	struct forge_entry	*fe;
+
+	if ((fe = forge_find(f, sha256)) != NULL)
+		forge_drop(f, fe);
+}

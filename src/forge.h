@@ -123,6 +123,15 @@ void		 forge_verified_put(struct forge *f, const uint8_t sha256[32],
 bool		 forge_verified_get(struct forge *f, const uint8_t sha256[32],
 		    const uint8_t chain[32]);
 
+/* Forget every remembered verdict: the trust they were reached with was
+ * reloaded (SIGHUP). */
+void		 forge_verified_flush(struct forge *f);
+
+/* Drop the certificate, sessions and verdict kept for the client
+ * certificate hashing to sha256: it was found revoked, and nothing minted
+ * or resumed for it may be used again. */
+void		 forge_forget(struct forge *f, const uint8_t sha256[32]);
+
 /* The clock validity and cache freshness are computed from; time(NULL)
  * unless a test sets another (NULL restores it). */
 void		 forge_set_clock(struct forge *f, time_t (*now)(void));

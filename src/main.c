@@ -10,11 +10,13 @@
  * new one whenever it dies.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,18 +46,161 @@ main_open_log(const char *path)
 	return fd;
 }
 
+static const char *
+main_pid_str(pid_t pid)
+{
+	static char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	return buf;
+}
+
+/* What the daemon runs with, and what a reload replaces. */
+struct daemon {
+	struct config		*d_cf;
+	struct tls_contexts	*d_tls;		/* current generation (a reference) */
+	struct signer		*d_signer;	/* the current signer */
+	struct signer_conf	 d_sc;
+	struct stat		 d_key_stat;	/* --delegation-key when it was loaded */
+	struct worker		*d_workers;
+	unsigned		 d_nworkers;
+	bool			 d_ktls;
+	uint64_t		*d_stats;	/* the main thread's slab */
+};
+
+#define MAIN_HANDOVER_WAIT_MS	5000	/* for every worker to take a reload */
+
+/* Has the key file been replaced or rewritten since it was loaded?  Only
+ * its metadata: the daemon never reads the key (signer.h). */
+static bool
+main_key_changed(const struct stat *old, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return true;	/* the signer will say what is wrong */
+	return st.st_dev != old->st_dev || st.st_ino != old->st_ino ||
+	    st.st_size != old->st_size || st.st_mtim.tv_sec != old->st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != old->st_mtim.tv_nsec;
+}
+
+/* Every worker serves generation gen, or the wait is over (false). */
+static bool
+main_wait_handover(struct daemon *d, unsigned gen)
+{
+	uint64_t deadline = clock_ms() + MAIN_HANDOVER_WAIT_MS;
+	struct timespec tick = { 0, 5 * 1000000 };
+
+	for (;;) {
+		unsigned i;
+
+		for (i = 0; i < d->d_nworkers; i++)
+			if (atomic_load_explicit(&d->d_workers[i].w_gen, memory_order_acquire) != gen)
+				break;
+		if (i == d->d_nworkers)
+			return true;
+		if (clock_ms() >= deadline)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/*
+ * SIGHUP: load every file again into a new generation and hand it to the
+ * workers, or, if anything is wrong with it, say what and keep running the
+ * old one.  The delegation key is loaded by a new signer when it or the
+ * delegation CA changed; the old signer stays until every worker has its
+ * new forge, so no mint is ever sent to a signer of the other CA.
+ */
+static void
+main_reload(struct daemon *d)
+{
+	struct worker_handover **ho = NULL;
+	struct tls_contexts *tc;
+	struct signer *signer = NULL, *old_signer = NULL;
+	struct stat key_stat;
+	bool new_forge;
+	unsigned gen = d->d_tls->tc_gen + 1, i;
+
+	fprintf(stderr, "ktproxy: SIGHUP: reloading certificates, keys, trust and CRLs\n");
+	if ((tc = tls_load(d->d_cf, gen)) == NULL)
+		goto fail;
+	if (d->d_ktls)
+		tls_enable_ktls(tc);
+	new_forge = memcmp(tc->tc_deleg_sha256, d->d_tls->tc_deleg_sha256, 32) != 0 ||
+	    main_key_changed(&d->d_key_stat, d->d_sc.sc_key);
+	if (new_forge) {
+		if (stat(d->d_sc.sc_key, &key_stat) == -1)
+			memset(&key_stat, 0, sizeof(key_stat));
+		if ((signer = calloc(1, sizeof(*signer))) == NULL)
+			goto fail;
+		/* It checks the key against the new CA certificate. */
+		if (signer_start(signer, &d->d_sc, d->d_nworkers) == -1) {
+			free(signer);
+			signer = NULL;
+			goto fail;
+		}
+	}
+	if ((ho = calloc(d->d_nworkers, sizeof(*ho))) == NULL)
+		goto fail;
+	for (i = 0; i < d->d_nworkers; i++) {
+		if ((ho[i] = calloc(1, sizeof(*ho[i]))) == NULL)
+			goto fail;
+		ho[i]->wh_tls = tls_hold(tc);
+		if (new_forge && (ho[i]->wh_forge = forge_new(tc->tc_deleg_ca, signer_sign,
+		    signer_chan(signer, i), d->d_cf->cf_forge_cache)) == NULL) {
+			tls_print_errors("ktproxy: cannot mint with the new delegation CA: ");
+			goto fail;
+		}
+	}
+	for (i = 0; i < d->d_nworkers; i++)
+		worker_offer(&d->d_workers[i], ho[i]);
+	free(ho);
+	if (!main_wait_handover(d, gen))
+		fprintf(stderr, "ktproxy: SIGHUP: a worker has not taken the new configuration "
+		    "after %d s; it will at its next loop turn\n", MAIN_HANDOVER_WAIT_MS / 1000);
+	if (new_forge) {
+		old_signer = d->d_signer;
+		d->d_signer = signer;
+		d->d_key_stat = key_stat;
+		signer_stop(old_signer);
+		free(old_signer);
+	}
+	tls_release(d->d_tls);
+	d->d_tls = tc;
+	stats_inc(d->d_stats, STAT_reload_ok);
+	fprintf(stderr, "ktproxy: SIGHUP: reloaded (generation %u); delegation CA and key %s%s; "
+	    "new connections use the new files, established ones are untouched\n", gen,
+	    new_forge ? "changed, new signer pid " : "unchanged",
+	    new_forge ? main_pid_str(d->d_signer->s_pid) : "");
+	return;
+fail:
+	for (i = 0; ho != NULL && i < d->d_nworkers; i++)
+		worker_handover_free(ho[i]);
+	free(ho);
+	if (signer != NULL) {
+		signer_stop(signer);
+		free(signer);
+	}
+	tls_release(tc);
+	stats_inc(d->d_stats, STAT_reload_failed);
+	fprintf(stderr, "ktproxy: SIGHUP: reload refused (see above); still running generation "
+	    "%u, unchanged\n", d->d_tls->tc_gen);
+}
+
 /*
  * Wait for SIGTERM or SIGINT; the signals are blocked in every thread and
- * taken here synchronously, so no handler runs inside a worker.  SIGCHLD
- * means the signer died: say so, and start a new one.  Starts are at least
- * MAIN_SIGNER_BACKOFF_MS apart, so a signer that dies at once does not
- * become a fork loop; until one is up, minting fails closed in the workers
- * (upstream_failures{signer}) and established connections go on.
+ * taken here synchronously, so no handler runs inside a worker.  SIGHUP
+ * reloads.  SIGCHLD means the signer died: say so, and start a new one.
+ * Starts are at least MAIN_SIGNER_BACKOFF_MS apart, so a signer that dies
+ * at once does not become a fork loop; until one is up, minting fails
+ * closed in the workers (upstream_failures{signer}) and established
+ * connections go on.
  */
 #define MAIN_SIGNER_BACKOFF_MS	1000
 
 static void
-main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
+main_wait_for_stop(const sigset_t *set, struct daemon *d)
 {
 	uint64_t started_ms = clock_ms(), now;
 	bool down = false;
@@ -67,11 +212,11 @@ main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 
 		if (down && (now = clock_ms()) >= started_ms + MAIN_SIGNER_BACKOFF_MS) {
 			started_ms = now;
-			if (signer_restart(signer) == 0) {
+			if (signer_restart(d->d_signer) == 0) {
 				down = false;
-				stats_inc(stats, STAT_signer_restarts);
+				stats_inc(d->d_stats, STAT_signer_restarts);
 				fprintf(stderr, "ktproxy: signer restarted (pid %d)\n",
-				    (int)signer->s_pid);
+				    (int)d->d_signer->s_pid);
 			} else {
 				fprintf(stderr, "ktproxy: signer could not be restarted; trying "
 				    "again in %d s\n", MAIN_SIGNER_BACKOFF_MS / 1000);
@@ -88,7 +233,7 @@ main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 		if ((sig = sigtimedwait(set, NULL, down ? &wait : NULL)) == -1)
 			continue;	/* EAGAIN: time for the next start; EINTR */
 		if (sig == SIGCHLD) {
-			if (signer_reap(signer, why, sizeof(why))) {
+			if (signer_reap(d->d_signer, why, sizeof(why))) {
 				fprintf(stderr, "ktproxy: %s; minting fails closed until a new "
 				    "one is up\n", why);
 				down = true;
@@ -96,8 +241,10 @@ main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			fprintf(stderr, "ktproxy: SIGHUP: reloading is not available in this "
-			    "version; restart ktproxy to apply new files\n");
+			main_reload(d);
+			/* A reload that started a new signer replaced a dead one too. */
+			if (down && d->d_signer->s_pid > 0)
+				down = false;
 			continue;
 		}
 		fprintf(stderr, "ktproxy: %s: closing connections and exiting\n", strsignal(sig));
@@ -108,34 +255,29 @@ main_wait_for_stop(const sigset_t *set, struct signer *signer, uint64_t *stats)
 int
 main(int argc, char **argv)
 {
-	struct tls_contexts tls;
-	struct signer_conf sc;
-	struct signer signer;
+	struct daemon d;
 	struct stats_segment stats;
-	struct worker *workers;
 	struct config cf;
 	sigset_t set;
 	char ktls_why[256];
-	bool ktls = false;
-	int log_fd, rc = 1;
+	int log_fd = -1, rc = 1;
 	unsigned started = 0;
 
 	if (argc > 1 && strcmp(argv[1], SIGNER_CHILD_ARG) == 0)
 		return signerd_main(argc, argv);
 	if (config_parse(&cf, argc, argv) == -1)
 		return 2;
-	if (tls_setup(&tls, &cf) == -1)
+	memset(&d, 0, sizeof(d));
+	d.d_cf = &cf;
+	if ((d.d_tls = tls_load(&cf, 1)) == NULL)
 		return 1;
-	if (hdr_set_by(&cf.cf_hdr, SSL_CTX_get0_certificate(tls.tc_server)) == -1) {
-		fprintf(stderr, "ktproxy: --server-cert: cannot read its URI SANs\n");
-		tls_free(&tls);
-		return 1;
-	}
-	sc.sc_key = cf.cf_delegation_key;
-	sc.sc_ca = cf.cf_delegation_ca;
-	sc.sc_user = cf.cf_signer_user;
+	d.d_sc.sc_key = cf.cf_delegation_key;
+	d.d_sc.sc_ca = cf.cf_delegation_ca;
+	d.d_sc.sc_user = cf.cf_signer_user;
 	/* exec'd, not only forked: see signer.c */
-	sc.sc_exec = "/proc/self/exe";
+	d.d_sc.sc_exec = "/proc/self/exe";
+	if (stat(cf.cf_delegation_key, &d.d_key_stat) == -1)
+		memset(&d.d_key_stat, 0, sizeof(d.d_key_stat));
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -147,21 +289,25 @@ main(int argc, char **argv)
 
 	/* The key's checks (readable, PEM, matches the CA) happen in the
 	 * signer, which says what is wrong; before any thread exists. */
-	if (signer_start(&signer, &sc, cf.cf_check ? 1 : cf.cf_workers) == -1) {
-		tls_free(&tls);
+	if ((d.d_signer = calloc(1, sizeof(*d.d_signer))) == NULL ||
+	    signer_start(d.d_signer, &d.d_sc, cf.cf_check ? 1 : cf.cf_workers) == -1) {
+		free(d.d_signer);
+		tls_release(d.d_tls);
 		return 1;
 	}
 	if (cf.cf_check) {
-		struct forge *f = forge_new(tls.tc_deleg_ca, signer_sign, signer_chan(&signer, 0), 1);
+		struct forge *f = forge_new(d.d_tls->tc_deleg_ca, signer_sign,
+		    signer_chan(d.d_signer, 0), 1);
 
-		signer_stop(&signer);
+		signer_stop(d.d_signer);
+		free(d.d_signer);
 		if (f == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the delegation CA: ");
-			tls_free(&tls);
+			tls_release(d.d_tls);
 			return 1;
 		}
 		forge_free(f);
-		tls_free(&tls);
+		tls_release(d.d_tls);
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -175,68 +321,73 @@ main(int argc, char **argv)
 		fprintf(stderr, "ktproxy: --stats %s: %s\n", cf.cf_stats_path, strerror(errno));
 		goto out_tls;
 	}
-	if (cf.cf_ktls && !(ktls = ktls_probe(ktls_why, sizeof(ktls_why))))
+	d.d_stats = stats_slab_main(&stats);
+	if (cf.cf_ktls && !(d.d_ktls = ktls_probe(ktls_why, sizeof(ktls_why))))
 		fprintf(stderr, "ktproxy: kTLS unavailable, relaying in userspace: %s\n", ktls_why);
-	if (ktls)
-		tls_enable_ktls(&tls);
-	if ((workers = calloc(cf.cf_workers, sizeof(*workers))) == NULL)
+	if (d.d_ktls)
+		tls_enable_ktls(d.d_tls);
+	if ((d.d_workers = calloc(cf.cf_workers, sizeof(*d.d_workers))) == NULL)
 		goto out_stats;
 	for (unsigned i = 0; i < cf.cf_workers; i++) {
-		struct worker *w = &workers[i];
+		struct worker *w = &d.d_workers[i];
 
 		w->w_id = i;
 		w->w_cf = &cf;
-		w->w_tls = &tls;
+		w->w_tls = tls_hold(d.d_tls);
+		atomic_init(&w->w_gen, d.d_tls->tc_gen);
 		w->w_log_fd = log_fd;
 		w->w_stats = stats_slab(&stats, i);
-		w->w_ktls = ktls;
+		w->w_ktls = d.d_ktls;
 		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
 		    cf.cf_listen_str)) == -1)
-			goto out_workers;
-		if ((w->w_forge = forge_new(tls.tc_deleg_ca, signer_sign, signer_chan(&signer, i),
-		    cf.cf_forge_cache)) == NULL) {
+			goto out_worker;
+		if ((w->w_forge = forge_new(d.d_tls->tc_deleg_ca, signer_sign,
+		    signer_chan(d.d_signer, i), cf.cf_forge_cache)) == NULL) {
 			tls_print_errors("ktproxy: cannot set up forging: ");
-			close(w->w_listen_fd);
-			goto out_workers;
+			goto out_worker;
 		}
 		if ((w->w_upool = upool_new(cf.cf_up_keepalive,
 		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL) {
 			fprintf(stderr, "ktproxy: out of memory\n");
-			forge_free(w->w_forge);
-			close(w->w_listen_fd);
-			goto out_workers;
+			goto out_worker;
 		}
-		if (worker_start(w) == -1) {
-			upool_free(w->w_upool);
-			forge_free(w->w_forge);
-			close(w->w_listen_fd);
-			goto out_workers;
-		}
+		if (worker_start(w) == -1)
+			goto out_worker;
 		started++;
+		d.d_nworkers = started;
+		continue;
+out_worker:
+		upool_free(w->w_upool);
+		forge_free(w->w_forge);
+		if (w->w_listen_fd != -1)
+			close(w->w_listen_fd);
+		tls_release(w->w_tls);
+		goto out_workers;
 	}
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
 	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
-	    ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
-	main_wait_for_stop(&set, &signer, stats_slab_main(&stats));
+	    d.d_ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
+	main_wait_for_stop(&set, &d);
 	rc = 0;
 
 out_workers:
 	for (unsigned i = 0; i < started; i++)
-		worker_stop(&workers[i]);
+		worker_stop(&d.d_workers[i]);
 	for (unsigned i = 0; i < started; i++) {
-		worker_join(&workers[i]);
-		upool_free(workers[i].w_upool);
-		forge_free(workers[i].w_forge);
+		worker_join(&d.d_workers[i]);
+		upool_free(d.d_workers[i].w_upool);
+		forge_free(d.d_workers[i].w_forge);
 	}
-	free(workers);
+	free(d.d_workers);
 out_stats:
 	unlink(cf.cf_stats_path);
 	stats_close(&stats);
 out_tls:
 	if (log_fd > STDERR_FILENO)
 		close(log_fd);
-	signer_stop(&signer);	/* after the workers: they use its channels */
+	signer_stop(d.d_signer);	/* after the workers: they use its channels */
+	free(d.d_signer);
 	hdr_conf_free(&cf.cf_hdr);
-	tls_free(&tls);
+	tls_release(d.d_tls);
 	return rc;
 }

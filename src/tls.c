@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -200,16 +201,61 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 	return 0;
 }
 
-int
-tls_setup(struct tls_contexts *tc, const struct config *cf)
+static void
+tls_free(struct tls_contexts *tc)
 {
-	memset(tc, 0, sizeof(*tc));
-	if (tls_setup_server(tc, cf) == -1 || tls_setup_upstream(tc, cf) == -1 ||
-	    tls_setup_delegation(tc, cf) == -1) {
-		tls_free(tc);
-		return -1;
+	SSL_CTX_free(tc->tc_server);
+	SSL_CTX_free(tc->tc_upstream);
+	X509_free(tc->tc_deleg_ca);
+	hdr_conf_free(&tc->tc_hdr);
+	free(tc);
+}
+
+struct tls_contexts *
+tls_load(const struct config *cf, unsigned gen)
+{
+	struct tls_contexts *tc;
+	unsigned len;
+
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		fprintf(stderr, "ktproxy: out of memory\n");
+		return NULL;
 	}
-	return 0;
+	atomic_init(&tc->tc_refs, 1);
+	tc->tc_gen = gen;
+	/* A copy that owns only its By= list (hdr_conf_free frees no more). */
+	tc->tc_hdr = cf->cf_hdr;
+	tc->tc_hdr.hc_by = NULL;
+	tc->tc_hdr.hc_nby = 0;
+	if (tls_setup_server(tc, cf) == -1 || tls_setup_upstream(tc, cf) == -1 ||
+	    tls_setup_delegation(tc, cf) == -1)
+		goto fail;
+	if (X509_digest(tc->tc_deleg_ca, EVP_sha256(), tc->tc_deleg_sha256, &len) != 1) {
+		tls_fail("--delegation-ca: cannot hash", cf->cf_delegation_ca);
+		goto fail;
+	}
+	if (hdr_set_by(&tc->tc_hdr, SSL_CTX_get0_certificate(tc->tc_server)) == -1) {
+		fprintf(stderr, "ktproxy: --server-cert: cannot read its URI SANs\n");
+		goto fail;
+	}
+	return tc;
+fail:
+	tls_free(tc);
+	return NULL;
+}
+
+struct tls_contexts *
+tls_hold(struct tls_contexts *tc)
+{
+	atomic_fetch_add_explicit(&tc->tc_refs, 1, memory_order_relaxed);
+	return tc;
+}
+
+void
+tls_release(struct tls_contexts *tc)
+{
+	if (tc != NULL && atomic_fetch_sub_explicit(&tc->tc_refs, 1, memory_order_acq_rel) == 1)
+		tls_free(tc);
 }
 
 void
@@ -221,15 +267,6 @@ tls_enable_ktls(struct tls_contexts *tc)
 		SSL_CTX_set_options(ctxs[i], SSL_OP_ENABLE_KTLS);
 		SSL_CTX_set_keylog_callback(ctxs[i], ktls_keylog);
 	}
-}
-
-void
-tls_free(struct tls_contexts *tc)
-{
-	SSL_CTX_free(tc->tc_server);
-	SSL_CTX_free(tc->tc_upstream);
-	X509_free(tc->tc_deleg_ca);
-	memset(tc, 0, sizeof(*tc));
 }
 
 /* The peer went away mid-handshake, as opposed to a TLS-level failure. */

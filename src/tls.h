@@ -4,30 +4,47 @@
 #ifndef KTPROXY_TLS_H
 #define KTPROXY_TLS_H
 
+#include <stdatomic.h>
 #include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "counters.h"
+#include "headers.h"
 
 struct config;
 
+/*
+ * One generation of loaded material: what the files named by the config
+ * held when they were read.  SIGHUP loads a new generation beside the old
+ * (main.c); every connection holds a reference to the one it began with,
+ * so a reload never changes anything under an established connection and
+ * the old generation goes when its last connection does.
+ */
 struct tls_contexts {
+	atomic_uint	 tc_refs;
+	unsigned	 tc_gen;	/* 1 at start, one more per reload */
 	SSL_CTX		*tc_server;	/* client-facing: our certificate, mTLS required */
 	SSL_CTX		*tc_upstream;	/* upstream-facing: verifies the upstream */
 	time_t		 tc_crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
 	X509		*tc_deleg_ca;	/* signs forged client certificates; its key
 					 * is the signer process's alone (signer.h) */
+	uint8_t		 tc_deleg_sha256[32];	/* of tc_deleg_ca's DER */
+	struct hdr_conf	 tc_hdr;	/* cf_hdr, with By= from this tc_server's
+					 * certificate */
 };
 
-/* Load and check every file the config names.  Prints what is wrong, with
- * the OpenSSL reason, and returns -1. */
-int		 tls_setup(struct tls_contexts *tc, const struct config *cf);
+/* Load and check every file the config names: a generation with one
+ * reference.  Prints what is wrong, with the OpenSSL reason, and returns
+ * NULL. */
+struct tls_contexts *tls_load(const struct config *cf, unsigned gen);
+/* Take and drop a reference (any thread); the last one frees. */
+struct tls_contexts *tls_hold(struct tls_contexts *tc);
+void		 tls_release(struct tls_contexts *tc);
 /* Let OpenSSL put keys into the kernel (SSL_OP_ENABLE_KTLS) and capture the
  * TLS 1.3 traffic secrets it will not install itself. */
 void		 tls_enable_ktls(struct tls_contexts *tc);
-void		 tls_free(struct tls_contexts *tc);
 
 /* Classify a failed client-side handshake (server role) for the counters
  * and the log.  ssl_err is SSL_get_error()'s answer; call before the error

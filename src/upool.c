@@ -173,6 +173,23 @@ upool_expire(struct upool *p, uint64_t now_ms)
 }
 
 unsigned
+upool_forget(struct upool *p, const uint8_t id[32])
+{
+	struct upool_entry *e, *next;
+	unsigned n = 0;
+
+	for (e = TAILQ_FIRST(&p->p_idle); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, ue_entry);
+		if (memcmp(e->ue_id, id, sizeof(e->ue_id)) != 0)
+			continue;
+		upool_close(&e->ue_conn);
+		upool_drop(p, e);
+		n++;
+	}
+	return n;
+}
+
+unsigned
 upool_count(const struct upool *p)
 {
 	return p->p_count;

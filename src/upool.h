@@ -65,6 +65,10 @@ bool		 upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32],
  * how many. */
 unsigned	 upool_expire(struct upool *p, uint64_t now_ms);
 
+/* Close every connection kept for the client certificate hashing to id
+ * (it was found revoked); returns how many. */
+unsigned	 upool_forget(struct upool *p, const uint8_t id[32]);
+
 /* Connections held now. */
 unsigned	 upool_count(const struct upool *p);
 

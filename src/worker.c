@@ -17,7 +17,9 @@
 #include "clock.h"
 #include "config.h"
 #include "conn.h"
+#include "forge.h"
 #include "stats.h"
+#include "tls.h"
 #include "upool.h"
 #include "worker.h"
 
@@ -167,6 +169,43 @@ worker_begin_stop(struct worker *w)
 	}
 }
 
+/*
+ * A reload's generation: connections accepted from now on use it;
+ * established ones keep the one they began with (conn.c holds it).
+ * Verdicts remembered under the old trust go, and with a new delegation CA
+ * or signer the whole forge, so the next handshake of every client is
+ * verified, and minted, with the new material.  Kept upstream connections
+ * of the old forge are no longer taken (upool_take wants the cached
+ * certificate) and expire.
+ */
+static void
+worker_adopt(struct worker *w, struct worker_handover *ho)
+{
+	tls_release(w->w_tls);
+	w->w_tls = ho->wh_tls;
+	if (ho->wh_forge != NULL) {
+		forge_free(w->w_forge);
+		w->w_forge = ho->wh_forge;
+	} else {
+		forge_verified_flush(w->w_forge);
+	}
+	free(ho);
+	atomic_store_explicit(&w->w_gen, w->w_tls->tc_gen, memory_order_release);
+}
+
+static void
+worker_woken(struct worker *w)
+{
+	struct worker_handover *ho;
+
+	if ((ho = atomic_exchange(&w->w_handover, NULL)) != NULL)
+		worker_adopt(w, ho);
+	if (atomic_load(&w->w_stop_asked))
+		worker_begin_stop(w);
+	else
+		worker_arm_wake(w);
+}
+
 static void
 worker_dispatch(struct worker *w, struct io_uring_cqe *cqe)
 {
@@ -184,7 +223,7 @@ worker_dispatch(struct worker *w, struct io_uring_cqe *cqe)
 		worker_tick(w);
 		break;
 	case OP_WAKE:
-		worker_begin_stop(w);
+		worker_woken(w);
 		break;
 	default: {
 		struct conn *c = p;
@@ -256,13 +295,37 @@ worker_start(struct worker *w)
 	return 0;
 }
 
-void
-worker_stop(struct worker *w)
+static void
+worker_wake(struct worker *w)
 {
 	uint64_t one = 1;
 
 	if (write(w->w_wake_fd, &one, sizeof(one)) != sizeof(one))
 		fprintf(stderr, "ktproxy: worker %u: wake: %s\n", w->w_id, strerror(errno));
+}
+
+void
+worker_stop(struct worker *w)
+{
+	atomic_store(&w->w_stop_asked, true);
+	worker_wake(w);
+}
+
+void
+worker_handover_free(struct worker_handover *ho)
+{
+	if (ho == NULL)
+		return;
+	tls_release(ho->wh_tls);
+	forge_free(ho->wh_forge);
+	free(ho);
+}
+
+void
+worker_offer(struct worker *w, struct worker_handover *ho)
+{
+	worker_handover_free(atomic_exchange(&w->w_handover, ho));
+	worker_wake(w);
 }
 
 void
@@ -272,6 +335,9 @@ worker_join(struct worker *w)
 	io_uring_queue_exit(&w->w_ring);
 	close(w->w_wake_fd);
 	close(w->w_listen_fd);
+	worker_handover_free(atomic_exchange(&w->w_handover, NULL));
+	tls_release(w->w_tls);
+	w->w_tls = NULL;
 	for (unsigned i = 0; i < 2 * w->w_npipes; i++)
 		close(w->w_pipes[i]);
 	free(w->w_pipes);

@@ -7,6 +7,7 @@
 #define KTPROXY_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -29,7 +30,8 @@ enum uring_op {
 	OP_IGNORE = 0,		/* cancel requests: nothing to do on completion */
 	OP_ACCEPT,		/* worker: multishot accept on the listener */
 	OP_TICK,		/* worker: 1 s timer for connection deadlines */
-	OP_WAKE,		/* worker: eventfd read, the main thread says stop */
+	OP_WAKE,		/* worker: eventfd read, the main thread says stop or
+				 * hands over a reload (w_stop_asked, w_handover) */
 	OP_CLIENT_POLL_IN,	/* conn: client socket readable */
 	OP_CLIENT_POLL_OUT,	/* conn: client socket writable */
 	OP_UP_POLL_IN,		/* conn: upstream socket readable */
@@ -49,6 +51,14 @@ uring_tag(void *p, enum uring_op op)
 
 TAILQ_HEAD(conn_list, conn);
 
+/* A reload for one worker, from the main thread (worker_offer). */
+struct worker_handover {
+	struct tls_contexts	*wh_tls;	/* a reference, for the worker */
+	struct forge		*wh_forge;	/* a new forge (delegation CA or signer
+						 * changed), or NULL: keep the forge,
+						 * drop its remembered verdicts */
+};
+
 struct worker {
 	unsigned		 w_id;
 	pthread_t		 w_thread;
@@ -61,7 +71,7 @@ struct worker {
 	struct forge		*w_forge;
 	struct upool		*w_upool;		/* idle upstream connections */
 	const struct config	*w_cf;
-	const struct tls_contexts *w_tls;
+	struct tls_contexts	*w_tls;		/* the current generation (held) */
 	int			 w_log_fd;
 	struct conn_list	 w_conns;		/* open and closing connections */
 	unsigned		 w_nconns;
@@ -71,6 +81,9 @@ struct worker {
 	int			*w_pipes;		/* free pipe pairs, 2 fds each */
 	unsigned		 w_npipes, w_pipes_cap;
 	bool			 w_stopping;
+	atomic_bool		 w_stop_asked;		/* by worker_stop */
+	_Atomic(struct worker_handover *) w_handover;	/* pending, from worker_offer */
+	atomic_uint		 w_gen;			/* generation w_tls is (for main) */
 } __attribute__((aligned(16)));
 
 /* A pipe pair from the worker's pool (made if the pool is empty), and back.
@@ -82,6 +95,11 @@ void			 worker_pipe_put(struct worker *w, int fds[2]);
 struct io_uring_sqe	*worker_sqe(struct worker *w);
 int			 worker_start(struct worker *w);
 void			 worker_stop(struct worker *w);	/* from the main thread */
+/* From the main thread: have the worker take a reload's generation at
+ * its next loop turn (w_gen says when it has).  A handover not yet taken
+ * is replaced and freed. */
+void			 worker_offer(struct worker *w, struct worker_handover *ho);
+void			 worker_handover_free(struct worker_handover *ho);
 void			 worker_join(struct worker *w);
 
 #endif
