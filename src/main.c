@@ -200,13 +200,17 @@ main(int argc, char **argv)
 			goto out_workers;
 		}
 		if ((w->w_upool = upool_new(cf.cf_up_keepalive,
-		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL) {
+		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL ||
+		    (cf.cf_ocsp.oc_mode != OCSP_OFF &&
+		    (w->w_ocsp = ocsp_cache_new(cf.cf_ocsp.oc_cache)) == NULL)) {
 			fprintf(stderr, "ktproxy: out of memory\n");
+			upool_free(w->w_upool);
 			forge_free(w->w_forge);
 			close(w->w_listen_fd);
 			goto out_workers;
 		}
 		if (worker_start(w) == -1) {
+			ocsp_cache_free(w->w_ocsp);
 			upool_free(w->w_upool);
 			forge_free(w->w_forge);
 			close(w->w_listen_fd);
@@ -226,6 +230,7 @@ out_workers:
 	for (unsigned i = 0; i < started; i++) {
 		worker_join(&workers[i]);
 		upool_free(workers[i].w_upool);
+		ocsp_cache_free(workers[i].w_ocsp);
 		forge_free(workers[i].w_forge);
 	}
 	free(workers);
