@@ -779,7 +779,7 @@ conn_client_handshake(struct conn *c)
 	SSL *ssl = c->c_client.l_ssl;
 	const char *token;
 	enum stat_id why;
-	int r, err;
+	int r, err, tries = 0;
 
 	/* Paused for OCSP: the query's completions drive it on. */
 	if (conn_ocsp_waiting(c))
@@ -795,7 +795,7 @@ conn_client_handshake(struct conn *c)
 		/* The verification callback waits for the certificate's OCSP
 		 * status (conn_ocsp.c); an answer at once (no responder to
 		 * ask) resumes it now. */
-	} while (err == SSL_ERROR_WANT_ASYNC && conn_ocsp_run(c));
+	} while (err == SSL_ERROR_WANT_ASYNC && ++tries < 3 && conn_ocsp_run(c));
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
 		c->c_client.l_want |= POLLIN;
