@@ -17,7 +17,10 @@
 
 static const char usage_text[] =
 "usage: ktproxy --listen ADDR:PORT --server-cert FILE --server-key FILE\n"
-"               --client-ca FILE [--crl FILE]\n"
+"               --client-ca FILE [--crl FILE]... [--verify-depth N]\n"
+"               [--require-client-eku yes|no] [--allow KIND:PATTERN]...\n"
+"               [--ocsp off|soft|hard] [--ocsp-responder URL]\n"
+"               [--ocsp-timeout SEC] [--ocsp-cache N] [--ocsp-cache-ttl SEC]\n"
 "               --delegation-ca FILE --delegation-key FILE --upstream-ca FILE\n"
 "               [--headers FORMAT] [--xfcc-mode MODE] [--xfcc-fields LIST]\n"
 "               [--header-name CANONICAL=NAME]... [--stats FILE] [--log FILE|-]\n"
@@ -40,7 +43,10 @@ static const char usage_text[] =
 "  --server-key FILE        PEM private key of --server-cert\n"
 "  --client-ca FILE         PEM CA certificates client certificates must chain to\n"
 "  --crl FILE               PEM CRLs for --client-ca; a revoked client is refused,\n"
-"                           and so is any client while the CRL is expired\n"
+"                           and so is any client while its CA's CRL is expired.\n"
+"                           Repeatable (up to 32 files, e.g. one per CA): all are\n"
+"                           loaded, and the client's issuer must have a CRL in\n"
+"                           them (only the client's own certificate is checked)\n"
 "  --delegation-ca FILE     PEM certificate of the CA that signs forged client\n"
 "                           certificates (the upstream must trust it)\n"
 "  --delegation-key FILE    PEM private key of --delegation-ca.  Only the signer\n"
@@ -51,7 +57,47 @@ static const char usage_text[] =
 "                           that need a certificate minted fail closed\n"
 "  --upstream-ca FILE       PEM CA certificates upstream server certificates must\n"
 "                           chain to; the name checked is the client's SNI, or the\n"
-"                           original destination address when there is none\n"
+"                           original destination address when there is none\n""\n"
+"Client verification (besides --client-ca and --crl):\n"
+"  --verify-depth N         most intermediate CAs between a client certificate and\n"
+"                           its --client-ca (default 8; 0: signed by a --client-ca\n"
+"                           itself); a longer chain is refused (chain_too_long)\n"
+"  --require-client-eku yes|no\n"
+"                           yes (default): a client certificate with an\n"
+"                           extendedKeyUsage must list clientAuth (alone,\n"
+"                           anyExtendedKeyUsage is not enough), a keyUsage must\n"
+"                           allow digitalSignature, and CAs of the chain with an\n"
+"                           extendedKeyUsage must list clientAuth too; one without\n"
+"                           these extensions may be used for anything (RFC 5280).\n"
+"                           Refused: purpose.  no: the purpose is not checked\n"
+"  --allow KIND:PATTERN     only let in verified clients with an identity that\n"
+"                           matches a pattern (repeatable, any one will do; none:\n"
+"                           every verified client).  KIND: uri, dns, email (each\n"
+"                           subjectAltName of that type), subject (RFC 2253, as\n"
+"                           logged: CN=alice,O=Example).  PATTERN: fnmatch(3)\n"
+"                           glob where * and ? also match / and . (dns and email\n"
+"                           ignore case), e.g. uri:spiffe://example.test/*,\n"
+"                           dns:*.example.test, email:*@example.test,\n"
+"                           'subject:CN=alice,*'.  Others are refused with a\n"
+"                           handshake_failure alert (not_allowed)\n"
+"  --ocsp off|soft|hard     ask the client certificate's OCSP responder (RFC 6960)\n"
+"                           during the handshake (default off).  revoked is\n"
+"                           refused in both modes; soft lets the client in when\n"
+"                           the responder answers unknown or gives no usable\n"
+"                           answer (none named, unreachable, --ocsp-timeout, not\n"
+"                           signed by the issuer or a responder it delegated to,\n"
+"                           out of date); hard refuses it (ocsp_unknown,\n"
+"                           ocsp_unavailable).  The worker goes on with other\n"
+"                           connections while one waits\n"
+"  --ocsp-responder URL     ask this http:// responder about every client\n"
+"                           certificate (default: the OCSP URL of the\n"
+"                           certificate's authorityInfoAccess)\n"
+"  --ocsp-timeout SEC       time allowed for one OCSP query (default 3); the\n"
+"                           --handshake-timeout still runs\n"
+"  --ocsp-cache N           OCSP answers kept per worker (default 10000; 0:\n"
+"                           none).  A failed query is kept 10 s\n"
+"  --ocsp-cache-ttl SEC     an answer is kept until its nextUpdate, and at most\n"
+"                           this long (default 3600)\n"
 "\n"
 "Behaviour:\n"
 "  --headers FORMAT         identity headers injected into every request head:\n"
@@ -141,6 +187,8 @@ enum {
 	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
 	OPT_FORGE_CACHE, OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_CHECK, OPT_VERSION,
 	OPT_SIGNER_USER, OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME,
+	OPT_VERIFY_DEPTH, OPT_CLIENT_EKU, OPT_ALLOW, OPT_OCSP, OPT_OCSP_RESPONDER,
+	OPT_OCSP_TIMEOUT, OPT_OCSP_CACHE, OPT_OCSP_CACHE_TTL,
 };
 
 static const struct option config_options[] = {
@@ -149,6 +197,14 @@ static const struct option config_options[] = {
 	{ "server-key",		required_argument, NULL, OPT_SERVER_KEY },
 	{ "client-ca",		required_argument, NULL, OPT_CLIENT_CA },
 	{ "crl",		required_argument, NULL, OPT_CRL },
+	{ "verify-depth",	required_argument, NULL, OPT_VERIFY_DEPTH },
+	{ "require-client-eku",	required_argument, NULL, OPT_CLIENT_EKU },
+	{ "allow",		required_argument, NULL, OPT_ALLOW },
+	{ "ocsp",		required_argument, NULL, OPT_OCSP },
+	{ "ocsp-responder",	required_argument, NULL, OPT_OCSP_RESPONDER },
+	{ "ocsp-timeout",	required_argument, NULL, OPT_OCSP_TIMEOUT },
+	{ "ocsp-cache",		required_argument, NULL, OPT_OCSP_CACHE },
+	{ "ocsp-cache-ttl",	required_argument, NULL, OPT_OCSP_CACHE_TTL },
 	{ "delegation-ca",	required_argument, NULL, OPT_DELEGATION_CA },
 	{ "delegation-key",	required_argument, NULL, OPT_DELEGATION_KEY },
 	{ "upstream-ca",	required_argument, NULL, OPT_UPSTREAM_CA },
@@ -254,6 +310,8 @@ config_parse(struct config *cf, int argc, char **argv)
 
 	memset(cf, 0, sizeof(*cf));
 	hdr_conf_init(&cf->cf_hdr);
+	verify_conf_init(&cf->cf_verify);
+	ocsp_conf_init(&cf->cf_ocsp);
 	cf->cf_stats_path = "/run/ktproxy/stats";
 	cf->cf_log_path = "-";
 	cf->cf_workers = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -278,7 +336,45 @@ config_parse(struct config *cf, int argc, char **argv)
 		case OPT_SERVER_CERT:	cf->cf_server_cert = optarg; break;
 		case OPT_SERVER_KEY:	cf->cf_server_key = optarg; break;
 		case OPT_CLIENT_CA:	cf->cf_client_ca = optarg; break;
-		case OPT_CRL:		cf->cf_crl = optarg; break;
+		case OPT_CRL:
+			bad |= verify_add_crl(&cf->cf_verify, optarg) == -1;
+			break;
+		case OPT_VERIFY_DEPTH:
+			bad |= config_uint("verify-depth", optarg, 0, VERIFY_DEPTH_MAX,
+			    &cf->cf_verify.vc_depth) == -1;
+			break;
+		case OPT_CLIENT_EKU:
+			if (strcmp(optarg, "yes") == 0)
+				cf->cf_verify.vc_client_eku = true;
+			else if (strcmp(optarg, "no") == 0)
+				cf->cf_verify.vc_client_eku = false;
+			else {
+				fprintf(stderr, "ktproxy: --require-client-eku: \"%s\" is not yes "
+				    "or no\n", optarg);
+				bad = 1;
+			}
+			break;
+		case OPT_ALLOW:
+			bad |= allow_add(&cf->cf_allow, optarg) == -1;
+			break;
+		case OPT_OCSP:
+			bad |= ocsp_parse_mode(&cf->cf_ocsp, optarg) == -1;
+			break;
+		case OPT_OCSP_RESPONDER:
+			bad |= ocsp_parse_responder(&cf->cf_ocsp, optarg) == -1;
+			break;
+		case OPT_OCSP_TIMEOUT:
+			bad |= config_uint("ocsp-timeout", optarg, 1, 60,
+			    &cf->cf_ocsp.oc_timeout) == -1;
+			break;
+		case OPT_OCSP_CACHE:
+			bad |= config_uint("ocsp-cache", optarg, 0, 10000000,
+			    &cf->cf_ocsp.oc_cache) == -1;
+			break;
+		case OPT_OCSP_CACHE_TTL:
+			bad |= config_uint("ocsp-cache-ttl", optarg, 1, 7 * 86400,
+			    &cf->cf_ocsp.oc_ttl) == -1;
+			break;
 		case OPT_DELEGATION_CA:	cf->cf_delegation_ca = optarg; break;
 		case OPT_DELEGATION_KEY: cf->cf_delegation_key = optarg; break;
 		case OPT_UPSTREAM_CA:	cf->cf_upstream_ca = optarg; break;
@@ -355,6 +451,10 @@ config_parse(struct config *cf, int argc, char **argv)
 	}
 	if (bad || hdr_conf_check(&cf->cf_hdr) == -1)
 		return -1;
+	if (cf->cf_ocsp.oc_responder != NULL && cf->cf_ocsp.oc_mode == OCSP_OFF) {
+		fprintf(stderr, "ktproxy: --ocsp-responder needs --ocsp soft or hard\n");
+		return -1;
+	}
 	bad |= config_require(cf->cf_listen_str, "listen");
 	bad |= config_require(cf->cf_server_cert, "server-cert");
 	bad |= config_require(cf->cf_server_key, "server-key");

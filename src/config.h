@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #include "headers.h"
+#include "ocsp.h"
+#include "verify.h"
 
 struct config {
 	struct sockaddr_storage	 cf_listen;
@@ -17,7 +19,10 @@ struct config {
 	const char		*cf_server_cert;
 	const char		*cf_server_key;
 	const char		*cf_client_ca;
-	const char		*cf_crl;		/* NULL: no revocation check */
+	struct verify_conf	 cf_verify;		/* --crl, --verify-depth, EKU */
+	struct allow_list	 cf_allow;		/* the listener's --allow list
+						 * (one listener for now) */
+	struct ocsp_conf	 cf_ocsp;		/* --ocsp* */
 	const char		*cf_delegation_ca;
 	const char		*cf_delegation_key;	/* read by the signer process only */
 	const char		*cf_signer_user;	/* the signer runs as this user */

@@ -27,6 +27,7 @@
 #include "stats.h"
 #include "tls.h"
 #include "upool.h"
+#include "verify.h"
 #include "worker.h"
 
 static void	conn_drive(struct conn *c);
@@ -38,14 +39,14 @@ conn_stats(struct conn *c)
 	return c->c_worker->w_stats;
 }
 
-static void
+void
 conn_submit(struct conn *c, enum uring_op op, struct io_uring_sqe *sqe)
 {
 	io_uring_sqe_set_data64(sqe, uring_tag(c, op));
 	c->c_inflight |= 1u << op;
 }
 
-static void
+void
 conn_cancel(struct conn *c, enum uring_op op)
 {
 	struct io_uring_sqe *sqe;
@@ -120,6 +121,7 @@ conn_close(struct conn *c)
 {
 	if (c->c_state == CONN_CLOSING)
 		return;
+	conn_ocsp_end(c);	/* first: a paused handshake ends in the log's terms */
 	connlog_write(c);
 	stats_dec(conn_stats(c), STAT_conn_active);
 	if (c->c_failed)
@@ -135,6 +137,8 @@ conn_close(struct conn *c)
 	c->c_have_ident = false;
 	X509_free(c->c_forged_x509);
 	c->c_forged_x509 = NULL;
+	X509_free(c->c_refused);
+	c->c_refused = NULL;
 	free(c->c_inject);
 	free(c->c_xfcc);
 	c->c_xfcc = NULL;
@@ -328,16 +332,45 @@ conn_verdict_until(X509_STORE_CTX *xs, time_t crl_until)
 	return until > now ? until : 0;
 }
 
+/* Keep a refused client's certificate, so the log says who it was.  One
+ * found revoked (CRL or OCSP) loses what it was given while trusted. */
+static void
+conn_client_refused(struct conn *c, X509_STORE_CTX *xs, X509 *leaf)
+{
+	uint8_t sha[32];
+	unsigned len;
+
+	if (X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_REVOKED &&
+	    X509_digest(leaf, EVP_sha256(), sha, &len) == 1)
+		conn_forget_revoked(c->c_worker, sha);
+	if (c->c_refused == NULL && X509_up_ref(leaf) == 1)
+		c->c_refused = leaf;
+}
+
+/* The listener's --allow list (one listener for now: the configuration's),
+ * checked on every handshake, remembered verdict or not. */
+static bool
+conn_client_allowed(struct conn *c, X509_STORE_CTX *xs, X509 *leaf)
+{
+	if (allow_match(&c->c_worker->w_cf->cf_allow, leaf))
+		return true;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	conn_client_refused(c, xs, leaf);
+	return false;
+}
+
 /*
  * The client's chain is verified by OpenSSL once, and the verdict is
  * remembered with the certificate's forge cache entry: a returning client
  * presenting the same certificate and chain skips chain building, the CRL
- * lookup and the chain's signatures.  Its CertificateVerify signature, the
- * proof it holds the key, is still checked by OpenSSL every time.  The
- * verdict lapses with the first notAfter in the chain, the CRLs' nextUpdate
+ * lookup, the OCSP status and the chain's signatures.  Its CertificateVerify
+ * signature, the proof it holds the key, is still checked by OpenSSL every
+ * time, and so is the listener's --allow list.  The verdict lapses with the
+ * first notAfter in the chain, the CRLs' nextUpdate, the OCSP answer's end
  * or CONN_VERDICT_MAX_S, and goes with the cache entry, or with a reload
  * of the trust it was reached with (worker_adopt).  A certificate found
- * revoked loses what was kept for it (conn_forget_revoked).
+ * revoked, by CRL or OCSP, loses what was kept for it
+ * (conn_forget_revoked).
  */
 int
 conn_client_chain_verify(X509_STORE_CTX *xs, void *arg)
@@ -347,21 +380,34 @@ conn_client_chain_verify(X509_STORE_CTX *xs, void *arg)
 	struct conn *c = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
 	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 	uint8_t leaf_sha[32];
-	int ok;
+	bool hashed;
+	time_t until;
 
-	if (c == NULL || leaf == NULL ||
-	    conn_chain_hash(leaf, X509_STORE_CTX_get0_untrusted(xs), leaf_sha, c->c_chain_hash) == -1)
-		return X509_verify_cert(xs);
-	if (forge_verified_get(c->c_worker->w_forge, leaf_sha, c->c_chain_hash)) {
+	if (c == NULL || leaf == NULL)
+		return X509_verify_cert(xs);	/* not a connection of ours */
+	hashed = conn_chain_hash(leaf, X509_STORE_CTX_get0_untrusted(xs), leaf_sha,
+	    c->c_chain_hash) == 0;
+	if (hashed && forge_verified_get(c->c_worker->w_forge, leaf_sha, c->c_chain_hash)) {
+		if (!conn_client_allowed(c, xs, leaf))
+			return 0;
 		stats_inc(c->c_worker->w_stats, STAT_hs_chain_remembered);
 		X509_STORE_CTX_set_error(xs, X509_V_OK);
 		return 1;
 	}
-	if ((ok = X509_verify_cert(xs)) == 1)
-		c->c_verified_until = conn_verdict_until(xs, tc->tc_crl_until);
-	else if (X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_REVOKED)
-		conn_forget_revoked(c->c_worker, leaf_sha);
-	return ok;
+	if (X509_verify_cert(xs) != 1) {
+		conn_client_refused(c, xs, leaf);
+		return 0;
+	}
+	if (!conn_client_allowed(c, xs, leaf))
+		return 0;
+	until = conn_verdict_until(xs, tc->tc_crl_until);
+	if (conn_ocsp_verify(c, xs, &until) != 1) {
+		conn_client_refused(c, xs, leaf);
+		return 0;
+	}
+	if (hashed)
+		c->c_verified_until = until;
+	return 1;
 }
 
 /*
@@ -759,23 +805,44 @@ conn_client_handshake(struct conn *c)
 	SSL *ssl = c->c_client.l_ssl;
 	const char *token;
 	enum stat_id why;
-	int r, err;
+	int r, err, tries = 0;
 
-	tls_clear_errors();
-	if ((r = SSL_do_handshake(ssl)) == 1)
-		return conn_client_verified(c);
-	switch ((err = SSL_get_error(ssl, r))) {
+	/* Paused for OCSP: the query's completions drive it on. */
+	if (conn_ocsp_waiting(c))
+		return 0;
+	do {
+		tls_clear_errors();
+		if ((r = SSL_do_handshake(ssl)) == 1) {
+			conn_ocsp_end(c);
+			SSL_clear_mode(ssl, SSL_MODE_ASYNC);	/* the handshake's only */
+			return conn_client_verified(c);
+		}
+		err = SSL_get_error(ssl, r);
+		/* The verification callback waits for the certificate's OCSP
+		 * status (conn_ocsp.c); an answer at once (no responder to
+		 * ask) resumes it now. */
+	} while (err == SSL_ERROR_WANT_ASYNC && ++tries < 3 && conn_ocsp_run(c));
+	switch (err) {
 	case SSL_ERROR_WANT_READ:
 		c->c_client.l_want |= POLLIN;
 		return 0;
 	case SSL_ERROR_WANT_WRITE:
 		c->c_client.l_want |= POLLOUT;
 		return 0;
+	case SSL_ERROR_WANT_ASYNC:
+		return 0;
 	}
 	/* OpenSSL has already sent the alert that fits (certificate_expired,
 	 * certificate_revoked, unknown_ca, certificate_required, ...). */
 	why = tls_client_failure(ssl, err, &token);
+	if (why == STAT_hs_fail_revoked && strncmp(c->c_ocsp_log, "revoked", 7) == 0)
+		token = "client_cert_revoked_ocsp";
 	tls_clear_errors();
+	/* Who was refused, for the log (never for the headers: nothing is
+	 * forwarded). */
+	if (c->c_refused != NULL && !c->c_have_ident &&
+	    ident_from_cert(&c->c_ident, c->c_refused) == 0)
+		c->c_have_ident = true;
 	conn_fail(c, why, token);
 	return -1;
 }
@@ -958,6 +1025,10 @@ conn_complete(struct conn *c, int op, int res)
 	case OP_UP_POLL_OUT:
 		relay_poll_done(c, op);
 		break;
+	case OP_OCSP_POLL_IN:
+	case OP_OCSP_POLL_OUT:
+		conn_ocsp_run(c);
+		break;
 	}
 	conn_drive(c);
 }
@@ -995,6 +1066,12 @@ conn_tick(struct conn *c)
 {
 	struct worker *w = c->c_worker;
 
+	/* --ocsp-timeout is shorter than the handshake's: an error answer,
+	 * which the handshake then goes on with. */
+	if (c->c_state == CONN_CLIENT_HANDSHAKE && conn_ocsp_expired(c)) {
+		conn_drive(c);
+		return;
+	}
 	if (c->c_state == CONN_CLOSING || w->w_now_ms < c->c_deadline_ms)
 		return;
 	switch (c->c_state) {

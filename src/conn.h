@@ -35,6 +35,11 @@
  * again (a kept connection, or UPSTREAM_CONNECT) with its client leg
  * relaying as before.
  *
+ * CLIENT_HANDSHAKE may wait for the client certificate's OCSP status
+ * (--ocsp): OpenSSL's handshake is paused in the verification callback
+ * while the connection's own query talks to the responder (conn_ocsp.c);
+ * the handshake timeout keeps running.
+ *
  * UPSTREAM_FAILED is a side road: the upstream could not be reached, and we
  * wait briefly for the client's request head so it can be answered 502
  * instead of seeing a bare close.
@@ -56,8 +61,10 @@
 #include "counters.h"
 #include "http1.h"
 #include "ident.h"
+#include "worker.h"
 
 struct worker;
+struct conn_ocsp;
 
 enum conn_state {
 	CONN_CLIENT_HANDSHAKE = 1,
@@ -139,6 +146,9 @@ struct conn {
 	uint8_t			 c_up_dest[32];	/* SHA-256 of dst and SNI: session key */
 	uint8_t			 c_chain_hash[32];	/* the client's chain as sent */
 	time_t			 c_verified_until;	/* OpenSSL's verdict on it holds till */
+	struct conn_ocsp	*c_ocsp;	/* the handshake waits for OCSP (conn_ocsp.c) */
+	char			 c_ocsp_log[40];	/* ocsp= in the log; "": not asked */
+	X509			*c_refused;	/* a refused client's certificate, for the log */
 
 	char			 c_client_tls[64];	/* "TLSv1.3/TLS_AES_128_GCM_SHA256" */
 	char			 c_up_tls[64];
@@ -230,7 +240,26 @@ void	 relay_poll_done(struct conn *c, int op);
 void	 relay_release(struct conn *c);
 void	 relay_release_dir(struct conn *c, int dir);
 
-/* conn.c helpers the relay uses. */
+/* conn_ocsp.c: the client certificate's OCSP status, in the verification
+ * callback: 1 lets it in (*until, the verdict's end, capped by the
+ * answer's), 0 refuses it with xs's error set.  May pause the handshake's
+ * ASYNC job until the answer is in. */
+int	 conn_ocsp_verify(struct conn *c, X509_STORE_CTX *xs, time_t *until);
+/* The handshake's job waits for an answer not yet in: do not drive it. */
+bool	 conn_ocsp_waiting(const struct conn *c);
+/* Start or step the query (after SSL_ERROR_WANT_ASYNC, or a poll of
+ * OP_OCSP_POLL_*): true once the answer is in (drive the handshake). */
+bool	 conn_ocsp_run(struct conn *c);
+/* The worker's tick: --ocsp-timeout passed (the answer is then in: an
+ * error).  True if so. */
+bool	 conn_ocsp_expired(struct conn *c);
+/* The handshake is over, or the connection closes: let a paused job end
+ * (refused) and forget the query. */
+void	 conn_ocsp_end(struct conn *c);
+
+/* conn.c helpers the relay and conn_ocsp.c use. */
+void	 conn_submit(struct conn *c, enum uring_op op, struct io_uring_sqe *sqe);
+void	 conn_cancel(struct conn *c, enum uring_op op);
 void	 conn_fail(struct conn *c, enum stat_id why, const char *token);
 void	 conn_answer_error(struct conn *c, int status);
 void	 conn_upstream_broken(struct conn *c, enum stat_id why, const char *token);

@@ -5,7 +5,7 @@
  * control bytes escaped, so a certificate subject can never forge a line:
  *
  *   time=... client=IP:PORT dst=IP:PORT sni=NAME subject="..." issuer="..."
- *   serial=HEX client_tls=VER/CIPHER upstream_tls=VER/CIPHER path=userspace
+ *   serial=HEX ocsp=STATUS[,cached] client_tls=VER/CIPHER upstream_tls=VER/CIPHER path=userspace
  *   forged=minted|cached requests=N bytes_in=N bytes_out=N handshake_ms=N
  *   duration_ms=N result=ok|error reason=TOKEN
  */
@@ -100,6 +100,7 @@ connlog_write(struct conn *c)
 	line_field(&l, "subject", c->c_have_ident ? c->c_ident.id_subject : NULL);
 	line_field(&l, "issuer", c->c_have_ident ? c->c_ident.id_issuer : NULL);
 	line_field(&l, "serial", c->c_have_ident ? c->c_ident.id_serial : NULL);
+	line_field(&l, "ocsp", c->c_ocsp_log);
 	line_field(&l, "client_tls", c->c_client_tls);
 	line_field(&l, "upstream_tls", c->c_up_tls);
 	line_field(&l, "upstream_session", c->c_up_tls[0] == '\0' ? NULL :

@@ -31,13 +31,24 @@
 	X(hs_fail_no_cert,	"client_handshake_failures", "no_cert", COUNTER, "client sent no certificate") \
 	X(hs_fail_expired,	"client_handshake_failures", "expired", COUNTER, "client certificate expired") \
 	X(hs_fail_not_yet_valid, "client_handshake_failures", "not_yet_valid", COUNTER, "client certificate not yet valid") \
-	X(hs_fail_revoked,	"client_handshake_failures", "revoked", COUNTER, "client certificate revoked (CRL)") \
+	X(hs_fail_revoked,	"client_handshake_failures", "revoked", COUNTER, "client certificate revoked (CRL, or OCSP)") \
 	X(hs_fail_unknown_ca,	"client_handshake_failures", "unknown_ca", COUNTER, "client certificate does not chain to --client-ca") \
 	X(hs_fail_bad_cert,	"client_handshake_failures", "bad_cert", COUNTER, "client certificate failed verification otherwise") \
 	X(hs_fail_crl,		"client_handshake_failures", "crl_error", COUNTER, "CRL missing, expired or unusable") \
 	X(hs_fail_protocol,	"client_handshake_failures", "protocol", COUNTER, "TLS protocol error (not TLS, no shared cipher, bad version)") \
 	X(hs_fail_timeout,	"client_handshake_failures", "timeout", COUNTER, "client did not finish the handshake in time") \
 	X(hs_fail_eof,		"client_handshake_failures", "eof", COUNTER, "client closed during the handshake") \
+	X(hs_fail_chain_too_long, "client_handshake_failures", "chain_too_long", COUNTER, "client chain has more intermediate CAs than --verify-depth") \
+	X(hs_fail_purpose,	"client_handshake_failures", "purpose", COUNTER, "client certificate not for TLS client authentication: extendedKeyUsage without clientAuth, keyUsage without digitalSignature (--require-client-eku)") \
+	X(hs_fail_not_allowed,	"client_handshake_failures", "not_allowed", COUNTER, "client certificate verified, but its identity matches no --allow pattern") \
+	X(hs_fail_ocsp_unknown,	"client_handshake_failures", "ocsp_unknown", COUNTER, "the OCSP responder does not know the client certificate (--ocsp hard)") \
+	X(hs_fail_ocsp_unavailable, "client_handshake_failures", "ocsp_unavailable", COUNTER, "no usable OCSP answer: no responder, unreachable, timed out, badly signed or stale (--ocsp hard)") \
+	X(ocsp_good,		"client_ocsp", "good", COUNTER, "OCSP responder answers: good") \
+	X(ocsp_revoked,		"client_ocsp", "revoked", COUNTER, "OCSP responder answers: revoked") \
+	X(ocsp_unknown,		"client_ocsp", "unknown", COUNTER, "OCSP responder answers: unknown certificate") \
+	X(ocsp_error,		"client_ocsp", "error", COUNTER, "OCSP queries without a usable answer (no responder, unreachable, timeout, HTTP error, bad signature, stale)") \
+	X(ocsp_cache_hit,	"client_ocsp", "cache_hit", COUNTER, "client certificate statuses taken from the worker's OCSP cache") \
+	X(ocsp_soft_allowed,	"client_ocsp", "soft_allowed", COUNTER, "clients let in by --ocsp soft without a good answer (unknown or error)") \
 	X(up_ok,		"upstream_handshakes", "", COUNTER, "upstream TLS handshakes completed and verified") \
 	X(up_resumed,		"upstream_resumed", "", COUNTER, "upstream handshakes that resumed a session of the same identity and destination") \
 	X(up_ka_kept,		"upstream_keepalive", "kept", COUNTER, "upstream connections kept idle when their client closed between requests") \

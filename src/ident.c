@@ -174,6 +174,12 @@ ident_name(const X509_NAME *name)
 	return ret;
 }
 
+char *
+ident_dn(const X509_NAME *name)
+{
+	return ident_name(name);
+}
+
 /*
  * A subjectAltName string (IA5String: 7-bit by definition).  Anything
  * outside printable ASCII is written as \xNN so it can neither end a

@@ -57,6 +57,9 @@ int	 ident_from_cert(struct ident *id, X509 *leaf);
  * 0 or -1 (out of memory; id stays valid, ident_free() frees it). */
 int	 ident_set_chain(struct ident *id, X509 *leaf, STACK_OF(X509) *chain);
 void	 ident_free_certs(struct ident *id);	/* the id_*pem*, id_*b64* */
+/* A name as id_subject writes it (RFC 2253, made safe); free() it.  NULL:
+ * out of memory. */
+char	*ident_dn(const X509_NAME *name);
 void	 ident_free(struct ident *id);
 
 #endif

@@ -347,7 +347,9 @@ main(int argc, char **argv)
 			goto out_worker;
 		}
 		if ((w->w_upool = upool_new(cf.cf_up_keepalive,
-		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL) {
+		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL ||
+		    (cf.cf_ocsp.oc_mode != OCSP_OFF &&
+		    (w->w_ocsp = ocsp_cache_new(cf.cf_ocsp.oc_cache)) == NULL)) {
 			fprintf(stderr, "ktproxy: out of memory\n");
 			goto out_worker;
 		}
@@ -357,6 +359,7 @@ main(int argc, char **argv)
 		d.d_nworkers = started;
 		continue;
 out_worker:
+		ocsp_cache_free(w->w_ocsp);
 		upool_free(w->w_upool);
 		forge_free(w->w_forge);
 		if (w->w_listen_fd != -1)
@@ -376,6 +379,7 @@ out_workers:
 	for (unsigned i = 0; i < started; i++) {
 		worker_join(&d.d_workers[i]);
 		upool_free(d.d_workers[i].w_upool);
+		ocsp_cache_free(d.d_workers[i].w_ocsp);
 		forge_free(d.d_workers[i].w_forge);
 	}
 	free(d.d_workers);

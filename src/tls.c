@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/async.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -72,36 +73,31 @@ tls_common_options(SSL_CTX *ctx)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
-/* When the first of the loaded CRLs is due for replacement (0: none says):
- * a verdict reached with them must not outlive that. */
-static time_t
-tls_crl_until(X509_STORE *store)
+/*
+ * --ocsp: the client leg's handshakes run as OpenSSL ASYNC jobs, which the
+ * verification callback pauses while the responder is asked (conn_ocsp.c);
+ * answers are verified against the client CAs, in a store of their own
+ * without the CRL flags (a responder certificate is not the client's).
+ */
+static int
+tls_setup_ocsp(struct tls_contexts *tc, const struct config *cf)
 {
-	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
-	time_t now = time(NULL), until = 0;
-	int days, secs;
-
-	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
-		const ASN1_TIME *next;
-		time_t t;
-
-		if (X509_OBJECT_get_type(o) != X509_LU_CRL ||
-		    (next = X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o))) == NULL ||
-		    ASN1_TIME_diff(&days, &secs, NULL, next) != 1)
-			continue;
-		t = now + (time_t)days * 86400 + secs;
-		if (until == 0 || t < until)
-			until = t;
+	if (!ASYNC_is_capable()) {
+		fprintf(stderr, "ktproxy: --ocsp: this OpenSSL cannot pause a handshake "
+		    "(no ASYNC support)\n");
+		return -1;
 	}
-	return until;
+	SSL_CTX_set_mode(tc->tc_server, SSL_MODE_ASYNC);
+	if ((tc->tc_ocsp_store = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(tc->tc_ocsp_store, cf->cf_client_ca) != 1)
+		return tls_fail("--client-ca: cannot load CA certificates from", cf->cf_client_ca);
+	return 0;
 }
 
 static int
 tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 {
 	STACK_OF(X509_NAME) *names;
-	X509_STORE *store;
 	SSL_CTX *ctx;
 
 	if ((ctx = tc->tc_server = SSL_CTX_new(TLS_server_method())) == NULL)
@@ -127,22 +123,11 @@ tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 		return tls_fail("--client-ca: no CA certificates in", cf->cf_client_ca);
 	SSL_CTX_set_client_CA_list(ctx, names);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	SSL_CTX_set_verify_depth(ctx, 8);
-	SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-
-	if (cf->cf_crl != NULL) {
-		X509_LOOKUP *lookup;
-
-		store = SSL_CTX_get_cert_store(ctx);
-		if ((lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file())) == NULL ||
-		    X509_load_crl_file(lookup, cf->cf_crl, X509_FILETYPE_PEM) <= 0)
-			return tls_fail("--crl: cannot load CRLs from", cf->cf_crl);
-		/* The leaf is checked against the CRL; intermediates are not,
-		 * unless their CRLs are in the file too (CRL_CHECK_ALL would
-		 * refuse every client of a CA whose parent publishes none). */
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-		tc->tc_crl_until = tls_crl_until(store);
-	}
+	/* CRL files, depth, purpose (verify.c) */
+	if (verify_setup_client(ctx, &cf->cf_verify, &tc->tc_crl_until) == -1)
+		return -1;
+	if (cf->cf_ocsp.oc_mode != OCSP_OFF && tls_setup_ocsp(tc, cf) == -1)
+		return -1;
 	/* OpenSSL's chain verification, remembered per certificate and chain
 	 * (conn_client_chain_verify). */
 	SSL_CTX_set_cert_verify_callback(ctx, conn_client_chain_verify, tc);
@@ -207,6 +192,7 @@ tls_free(struct tls_contexts *tc)
 	SSL_CTX_free(tc->tc_server);
 	SSL_CTX_free(tc->tc_upstream);
 	X509_free(tc->tc_deleg_ca);
+	X509_STORE_free(tc->tc_ocsp_store);
 	hdr_conf_free(&tc->tc_hdr);
 	free(tc);
 }
@@ -309,6 +295,21 @@ tls_client_failure(SSL *ssl, int ssl_err, const char **token)
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 		*token = "client_cert_unknown_ca";
 		return STAT_hs_fail_unknown_ca;
+	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+		*token = "client_cert_chain_too_long";
+		return STAT_hs_fail_chain_too_long;
+	case X509_V_ERR_INVALID_PURPOSE:
+		*token = "client_cert_wrong_purpose";
+		return STAT_hs_fail_purpose;
+	case X509_V_ERR_APPLICATION_VERIFICATION:	/* conn_client_allowed */
+		*token = "client_not_allowed";
+		return STAT_hs_fail_not_allowed;
+	case X509_V_ERR_OCSP_CERT_UNKNOWN:		/* conn_ocsp.c, --ocsp hard */
+		*token = "client_ocsp_unknown";
+		return STAT_hs_fail_ocsp_unknown;
+	case X509_V_ERR_OCSP_VERIFY_FAILED:
+		*token = "client_ocsp_unavailable";
+		return STAT_hs_fail_ocsp_unavailable;
 	case X509_V_ERR_UNABLE_TO_GET_CRL:
 	case X509_V_ERR_CRL_HAS_EXPIRED:
 	case X509_V_ERR_CRL_NOT_YET_VALID:

@@ -28,6 +28,8 @@ struct tls_contexts {
 	SSL_CTX		*tc_server;	/* client-facing: our certificate, mTLS required */
 	SSL_CTX		*tc_upstream;	/* upstream-facing: verifies the upstream */
 	time_t		 tc_crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
+	X509_STORE	*tc_ocsp_store;	/* --client-ca, to verify OCSP answers by
+					 * (no CRL flags); NULL: --ocsp off */
 	X509		*tc_deleg_ca;	/* signs forged client certificates; its key
 					 * is the signer process's alone (signer.h) */
 	uint8_t		 tc_deleg_sha256[32];	/* of tc_deleg_ca's DER */

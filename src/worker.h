@@ -19,6 +19,7 @@ struct tls_contexts;
 struct forge;
 struct upool;
 struct conn;
+struct ocsp_cache;
 
 /*
  * What an io_uring completion is about, kept in the low bits of user_data
@@ -38,6 +39,8 @@ enum uring_op {
 	OP_UP_POLL_OUT,		/* conn: upstream socket writable */
 	OP_UP_CONNECT,		/* conn: TCP connect to the original destination */
 	OP_YIELD,		/* conn: a NOP, to resume a busy relay after others ran */
+	OP_OCSP_POLL_IN,	/* conn: the OCSP query's socket (or lookup) readable */
+	OP_OCSP_POLL_OUT,	/* conn: the OCSP query's socket writable */
 	OP__COUNT
 };
 #define OP_MASK		0xfUL
@@ -70,6 +73,7 @@ struct worker {
 	uint64_t		*w_stats;		/* this worker's counter slab */
 	struct forge		*w_forge;
 	struct upool		*w_upool;		/* idle upstream connections */
+	struct ocsp_cache	*w_ocsp;		/* OCSP answers (--ocsp; else NULL) */
 	const struct config	*w_cf;
 	struct tls_contexts	*w_tls;		/* the current generation (held) */
 	int			 w_log_fd;

@@ -34,7 +34,9 @@ help=$("$KTP" --help)
 for flag in --listen --server-cert --server-key --client-ca --crl --delegation-ca \
 	--delegation-key --upstream-ca --headers --xfcc-mode --xfcc-fields --header-name \
 	--stats --log --workers \
-	--handshake-timeout --idle-timeout --forge-cache --ktls --signer-user --check; do
+	--handshake-timeout --idle-timeout --forge-cache --ktls --signer-user --check \
+	--verify-depth --require-client-eku --allow --ocsp --ocsp-responder --ocsp-timeout \
+	--ocsp-cache --ocsp-cache-ttl; do
 	assert_contains "--help documents $flag" "$help" "  $flag"
 done
 assert_contains "--help shows the TPROXY rules" "$help" "tproxy ip to :8443"
@@ -78,6 +80,22 @@ run_ktp 1 "$TMP/none.key" "missing --delegation-key file" "${good[@]}" \
 run_ktp 1 "no such user" "unknown --signer-user" "${good[@]}" --signer-user no-such-ktp-user --check
 printf 'not a crl\n' > "$TMP/bad.crl"
 run_ktp 1 "--crl: cannot load" "unreadable --crl" "${good[@]}" --crl "$TMP/bad.crl" --check
+run_ktp 1 "--crl: cannot load CRLs from $TMP/bad.crl" "an unreadable second --crl is named" \
+	"${good[@]}" --crl "$PKI/int2-crl.pem" --crl "$TMP/bad.crl" --check
+run_ktp 0 "configuration OK" "client verification flags" "${good[@]}" --crl "$PKI/int2-crl.pem" \
+	--verify-depth 2 --require-client-eku no --allow 'uri:spiffe://example.test/*' \
+	--allow 'subject:CN=alice,*' --ocsp soft --ocsp-responder http://10.77.2.2:8889/ \
+	--ocsp-timeout 2 --ocsp-cache 100 --ocsp-cache-ttl 600 --check
+run_ktp 2 'not a number from 0 to 32' "bad --verify-depth" "${good[@]}" --verify-depth 33 --check
+run_ktp 2 'is not yes or no' "bad --require-client-eku" "${good[@]}" --require-client-eku maybe --check
+run_ktp 2 'is not KIND:PATTERN' "--allow without a kind" "${good[@]}" --allow 'alice' --check
+run_ktp 2 'is not KIND:PATTERN' "--allow of an unknown kind" "${good[@]}" --allow 'ip:10.0.0.1' --check
+run_ktp 2 'is not off, soft or hard' "bad --ocsp" "${good[@]}" --ocsp on --check
+run_ktp 2 'is not an http:// URL' "--ocsp-responder https" "${good[@]}" --ocsp hard \
+	--ocsp-responder https://ocsp.example.test/ --check
+run_ktp 2 '--ocsp-responder needs --ocsp soft or hard' "--ocsp-responder without --ocsp" \
+	"${good[@]}" --ocsp-responder http://10.77.2.2:8889/ --check
+run_ktp 2 'not a number from 1 to 60' "bad --ocsp-timeout" "${good[@]}" --ocsp soft --ocsp-timeout 0 --check
 run_ktp 1 "--client-ca: cannot load" "missing --client-ca file" "${good[@]}" --client-ca "$TMP/none.pem" --check
 
 section "ktproxy-stat without a daemon"
