@@ -727,6 +727,13 @@ conn_identity_headers(struct conn *c, X509 *peer)
 	if (merge && (c->c_xfcc = hdr_xfcc_element(&c->c_ident, hc, &c->c_xfcc_len)) == NULL)
 		return -1;
 	ident_free_certs(&c->c_ident);
+	/* A head grows by the identity lines (or the merged XFCC element):
+	 * with a certificate of many names, more than CONN_OUT_BUF, and a head
+	 * that cannot fit is never forwarded. */
+	c->c_c2u_out_cap = HTTP1_MAX_HEAD + c->c_inject_len + c->c_xfcc_len +
+	    (merge ? strlen(hc->hc_name[HDR_XFCC]) + 5 : 0);
+	if (c->c_c2u_out_cap < CONN_OUT_BUF)
+		c->c_c2u_out_cap = CONN_OUT_BUF;
 	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
 	http1_set_identity(&c->c_http, hc->hc_strip, hc->hc_nstrip,
 	    merge ? hc->hc_name[HDR_XFCC] : NULL, c->c_xfcc, c->c_xfcc_len);
@@ -972,6 +979,7 @@ conn_accept(struct worker *w, int fd)
 	}
 	c->c_worker = w;
 	c->c_tls = tls_hold(w->w_tls);
+	c->c_c2u_out_cap = CONN_OUT_BUF;
 	c->c_client.l_fd = fd;
 	c->c_up.l_fd = -1;
 	c->c_splice[0].sd_pipe[0] = c->c_splice[0].sd_pipe[1] = -1;

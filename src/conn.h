@@ -167,6 +167,7 @@ struct conn {
 	char			*c_xfcc;	/* our XFCC element, merged with the
 						 * client's (append-forward) */
 	size_t			 c_xfcc_len;
+	size_t			 c_c2u_out_cap;	/* room a rewritten request head may need */
 	struct http1		 c_http;
 
 	struct buf		 c_c2u_in;	/* client bytes not yet rewritten */

@@ -591,7 +591,7 @@ relay_c2u(struct conn *c, short *cw, short *uw)
 	}
 	if (in->b_len > 0 && !c->c_answering && !c->c_pending_status &&
 	    !(out->b_len == 0 && relay_passthrough(c, SPLICE_C2U) > 0)) {
-		size_t room = buf_make_room(out, CONN_OUT_BUF), outlen = 0;
+		size_t room = buf_make_room(out, c->c_c2u_out_cap), outlen = 0;
 		uint64_t before = c->c_http.h_requests;
 		ssize_t r;
 
