@@ -134,6 +134,7 @@ main(int argc, char **argv)
 	sc.sc_key = cf.cf_delegation_key;
 	sc.sc_ca = cf.cf_delegation_ca;
 	sc.sc_user = cf.cf_signer_user;
+	sc.sc_lifetime = cf.cf_forge.fp_lifetime;
 	/* exec'd, not only forked: see signer.c */
 	sc.sc_exec = "/proc/self/exe";
 
@@ -152,7 +153,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (cf.cf_check) {
-		struct forge *f = forge_new(tls.tc_deleg_ca, signer_sign, signer_chan(&signer, 0), 1);
+		struct forge *f = forge_new(tls.tc_deleg_ca, tls.tc_deleg_chain, &cf.cf_forge,
+		    signer_sign, signer_chan(&signer, 0), 1);
 
 		signer_stop(&signer);
 		if (f == NULL) {
@@ -193,8 +195,8 @@ main(int argc, char **argv)
 		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
 		    cf.cf_listen_str)) == -1)
 			goto out_workers;
-		if ((w->w_forge = forge_new(tls.tc_deleg_ca, signer_sign, signer_chan(&signer, i),
-		    cf.cf_forge_cache)) == NULL) {
+		if ((w->w_forge = forge_new(tls.tc_deleg_ca, tls.tc_deleg_chain, &cf.cf_forge,
+		    signer_sign, signer_chan(&signer, i), cf.cf_forge_cache)) == NULL) {
 			tls_print_errors("ktproxy: cannot set up forging: ");
 			close(w->w_listen_fd);
 			goto out_workers;
@@ -237,6 +239,7 @@ out_tls:
 		close(log_fd);
 	signer_stop(&signer);	/* after the workers: they use its channels */
 	hdr_conf_free(&cf.cf_hdr);
+	forge_policy_free(&cf.cf_forge);
 	tls_free(&tls);
 	return rc;
 }

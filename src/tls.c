@@ -177,6 +177,53 @@ tls_setup_upstream(struct tls_contexts *tc, const struct config *cf)
 	return 0;
 }
 
+/*
+ * --delegation-chain: the CA certificates above the delegation CA, sent
+ * with each forged certificate.  Each must have issued the one before
+ * (the first, the delegation CA) and be a CA: a file in the wrong order
+ * or for another CA would only show as upstreams refusing everybody.
+ */
+static int
+tls_setup_deleg_chain(struct tls_contexts *tc, const struct config *cf)
+{
+	const char *file = cf->cf_delegation_chain;
+	X509 *x, *below = tc->tc_deleg_ca;
+	FILE *fp;
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		fprintf(stderr, "ktproxy: --delegation-chain %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	if ((tc->tc_deleg_chain = sk_X509_new_null()) == NULL) {
+		fclose(fp);
+		return tls_fail("--delegation-chain: out of memory for", file);
+	}
+	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(tc->tc_deleg_chain, x) <= 0) {
+			X509_free(x);
+			fclose(fp);
+			return tls_fail("--delegation-chain: out of memory for", file);
+		}
+		if (X509_check_issued(x, below) != X509_V_OK || X509_check_ca(x) == 0) {
+			fclose(fp);
+			fprintf(stderr, "ktproxy: --delegation-chain %s: certificate %d did not issue "
+			    "the %s before it (the chain goes from the issuer of --delegation-ca "
+			    "upwards), or is not a CA\n", file, sk_X509_num(tc->tc_deleg_chain),
+			    below == tc->tc_deleg_ca ? "--delegation-ca" : "certificate");
+			return -1;
+		}
+		below = x;
+	}
+	fclose(fp);
+	/* the end of the file, not a broken certificate in it */
+	if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+		tls_clear_errors();
+	if (ERR_peek_error() != 0 || sk_X509_num(tc->tc_deleg_chain) == 0)
+		return tls_fail("--delegation-chain: no PEM certificates (or a broken one) in", file);
+	return 0;
+}
+
 static int
 tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 {
@@ -197,7 +244,7 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 	}
 	/* The key is never read here: the signer process loads it and
 	 * checks it against this certificate (signerd.c). */
-	return 0;
+	return cf->cf_delegation_chain != NULL ? tls_setup_deleg_chain(tc, cf) : 0;
 }
 
 int
@@ -229,6 +276,7 @@ tls_free(struct tls_contexts *tc)
 	SSL_CTX_free(tc->tc_server);
 	SSL_CTX_free(tc->tc_upstream);
 	X509_free(tc->tc_deleg_ca);
+	sk_X509_pop_free(tc->tc_deleg_chain, X509_free);
 	memset(tc, 0, sizeof(*tc));
 }
 

@@ -19,6 +19,7 @@ struct tls_contexts {
 	time_t		 tc_crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
 	X509		*tc_deleg_ca;	/* signs forged client certificates; its key
 					 * is the signer process's alone (signer.h) */
+	STACK_OF(X509)	*tc_deleg_chain;	/* --delegation-chain, NULL: none */
 };
 
 /* Load and check every file the config names.  Prints what is wrong, with

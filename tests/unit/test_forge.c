@@ -165,11 +165,12 @@ asn1_time(const ASN1_TIME *t)
 
 /*
  * Everything the brief promises about one forged certificate `fx` for
- * `client`, minted by `f` with the delegation CA `ca`.  `strict`: the CA
+ * `client`, minted with the delegation CA `ca` and subject key `key`, by
+ * a forge with the default policy.  `strict`: the CA
  * is fit for X509_V_FLAG_X509_STRICT (it has an SKI).
  */
 static void
-check_forged(struct forge *f, X509 *ca, X509 *client, X509 *fx, int sig_nid,
+check_forged(X509 *ca, X509 *client, X509 *fx, EVP_PKEY *key, int sig_nid,
     bool strict)
 {
 	X509			*x;
@@ -194,7 +195,7 @@ check_forged(struct forge *f, X509 *ca, X509 *client, X509 *fx, int sig_nid,
 	CHECK(name_der_eq(X509_get_subject_name(x), X509_get_subject_name(client)));
 	CHECK(name_der_eq(X509_get_issuer_name(x), X509_get_subject_name(ca)));
 	CHECK(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)) == 0);
-	CHECK(EVP_PKEY_eq(X509_get0_pubkey(x), forge_key(f)) == 1);
+	CHECK(key != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), key) == 1);
 	CHECK(X509_get_signature_nid(x) == sig_nid);
 	CHECK(X509_verify(x, X509_get0_pubkey(ca)) == 1);
 	CHECK(X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 0) == 1);
@@ -217,7 +218,7 @@ check_forged(struct forge *f, X509 *ca, X509 *client, X509 *fx, int sig_nid,
 	CHECK(asn1_time(X509_get0_notBefore(x)) <= now);
 	CHECK(asn1_time(X509_get0_notBefore(x)) >= now - FORGE_BACKDATE - 5);
 	CHECK(asn1_time(X509_get0_notAfter(x)) <= asn1_time(X509_get0_notAfter(client)));
-	CHECK(asn1_time(X509_get0_notAfter(x)) <= now + FORGE_LIFETIME_MAX);
+	CHECK(asn1_time(X509_get0_notAfter(x)) <= now + FORGE_LIFETIME_DEFAULT);
 
 	bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
 	CHECK(bc != NULL && bc->ca == 0 && bc->pathlen == NULL && crit == 1);
@@ -370,12 +371,52 @@ dump(const char *dir, const char *file, X509 *x)
 	fclose(fp);
 }
 
+/* forge_get for the identity hashing to sha: the certificate (a
+ * reference), whether it came from the cache, its generation and key (a
+ * reference) when asked for. */
+static X509 *
+get_sha(struct forge *f, X509 *client, const uint8_t sha[32], bool *hit, uint64_t *gen,
+    EVP_PKEY **key)
+{
+	struct forge_cert fc;
+
+	*hit = false;
+	if (forge_get(f, client, sha, &fc) == -1)
+		return NULL;
+	*hit = fc.fc_hit;
+	if (gen != NULL)
+		*gen = fc.fc_gen;
+	if (key != NULL) {
+		*key = fc.fc_key;
+		fc.fc_key = NULL;
+	}
+	EVP_PKEY_free(fc.fc_key);
+	return fc.fc_cert;
+}
+
+static void
+sha_of(X509 *x, uint8_t sha[32])
+{
+	unsigned int	 len;
+
+	X509_digest(x, EVP_sha256(), sha, &len);
+}
+
+static X509 *
+get(struct forge *f, X509 *client, bool *hit)
+{
+	uint8_t		 sha[32];
+
+	sha_of(client, sha);
+	return get_sha(f, client, sha, hit, NULL, NULL);
+}
+
 /* ---- tests ---- */
 
 static void
 test_shapes(void)
 {
-	EVP_PKEY	*ca_key;
+	EVP_PKEY	*ca_key, *key;
 	X509		*ca, *clients[16], *fx, *fy;
 	struct forge	*f;
 	X509_NAME	*n;
@@ -387,7 +428,7 @@ test_shapes(void)
 
 	ca_key = EVP_EC_gen("P-256");
 	ca = mk_ca("delegation CA (EC)", ca_key, false);
-	CHECK((f = forge_new(ca, forge_sign_local, ca_key, 16)) != NULL);
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 16)) != NULL);
 
 	/* 0: RSA key, plain subject, rich SANs */
 	clients[nc++] = mk_client(n_simple("alice"), client_rsa, san_rich(), 0,
@@ -459,9 +500,10 @@ test_shapes(void)
 	    now - 60, now + 30 * DAY);
 
 	for (i = 0; i < nc; i++) {
-		fx = forge_mint(f, clients[i]);
-		check_forged(f, ca, clients[i], fx, NID_ecdsa_with_SHA256, true);
-		fy = forge_mint(f, clients[i]);
+		fx = forge_mint(f, clients[i], &key);
+		check_forged(ca, clients[i], fx, key, NID_ecdsa_with_SHA256, true);
+		EVP_PKEY_free(key);
+		fy = forge_mint(f, clients[i], NULL);
 		CHECK(fy != NULL && ASN1_INTEGER_cmp(X509_get0_serialNumber(fx),
 		    X509_get0_serialNumber(fy)) != 0);
 		if (i == 0 && (dir = getenv("FORGE_DUMP_DIR")) != NULL) {
@@ -473,14 +515,14 @@ test_shapes(void)
 		X509_free(fx);
 	}
 	/* notBefore is the client's when it is later than now - backdate */
-	fx = forge_mint(f, clients[9]);
+	fx = forge_mint(f, clients[9], NULL);
 	CHECK(fx != NULL && ASN1_TIME_compare(X509_get0_notBefore(fx),
 	    X509_get0_notBefore(clients[9])) == 0);
 	X509_free(fx);
 	/* the lifetime cap */
-	fx = forge_mint(f, clients[0]);
+	fx = forge_mint(f, clients[0], NULL);
 	CHECK(fx != NULL && asn1_time(X509_get0_notAfter(fx)) -
-	    asn1_time(X509_get0_notBefore(fx)) <= FORGE_LIFETIME_MAX + FORGE_BACKDATE);
+	    asn1_time(X509_get0_notBefore(fx)) <= FORGE_LIFETIME_DEFAULT + FORGE_BACKDATE);
 	X509_free(fx);
 
 	for (i = 0; i < nc; i++)
@@ -496,7 +538,8 @@ test_validity(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*soon, *gone, *fx;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 4);
+	EVP_PKEY	*key;
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 4);
 	uint8_t		 sha[32];
 	unsigned int	 len;
 	bool		 hit = true;
@@ -505,18 +548,19 @@ test_validity(void)
 	/* expiring in an hour: the forged one expires with it */
 	soon = mk_client(n_simple("soon"), client_ec, NULL, 0, NULL,
 	    now - DAY, now + 3600);
-	fx = forge_mint(f, soon);
+	fx = forge_mint(f, soon, &key);
 	CHECK(fx != NULL && ASN1_TIME_compare(X509_get0_notAfter(fx),
 	    X509_get0_notAfter(soon)) == 0);
-	check_forged(f, ca, soon, fx, NID_ecdsa_with_SHA256, true);
+	check_forged(ca, soon, fx, key, NID_ecdsa_with_SHA256, true);
+	EVP_PKEY_free(key);
 	X509_free(fx);
 
 	/* expired a minute ago: refused, by mint and by get */
 	gone = mk_client(n_simple("gone"), client_ec, NULL, 0, NULL,
 	    now - DAY, now - 60);
-	CHECK(forge_mint(f, gone) == NULL);
+	CHECK(forge_mint(f, gone, NULL) == NULL);
 	X509_digest(gone, EVP_sha256(), sha, &len);
-	CHECK(forge_get(f, gone, sha, &hit) == NULL && !hit);
+	CHECK(get_sha(f, gone, sha, &hit, NULL, NULL) == NULL && !hit);
 
 	X509_free(gone);
 	X509_free(soon);
@@ -529,7 +573,7 @@ test_validity(void)
 static void
 test_ca_types(void)
 {
-	EVP_PKEY	*keys[2], *wrong;
+	EVP_PKEY	*keys[2], *wrong, *key;
 	int		 nids[2] = { NID_sha256WithRSAEncryption, NID_ED25519 };
 	X509		*ca, *client, *fx;
 	struct forge	*f;
@@ -543,9 +587,10 @@ test_ca_types(void)
 	for (i = 0; i < 2; i++) {
 		ca = mk_ca(i == 0 ? "delegation CA (RSA)" : "delegation CA (Ed25519)",
 		    keys[i], false);
-		CHECK((f = forge_new(ca, forge_sign_local, keys[i], 2)) != NULL);
-		fx = forge_mint(f, client);
-		check_forged(f, ca, client, fx, nids[i], true);
+		CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, keys[i], 2)) != NULL);
+		fx = forge_mint(f, client, &key);
+		check_forged(ca, client, fx, key, nids[i], true);
+		EVP_PKEY_free(key);
 		X509_free(fx);
 		forge_free(f);
 		X509_free(ca);
@@ -556,8 +601,8 @@ test_ca_types(void)
 	 * its key against the CA at start, test_signer) */
 	wrong = EVP_RSA_gen(2048);
 	ca = mk_ca("delegation CA (RSA)", keys[0], false);
-	CHECK((f = forge_new(ca, forge_sign_local, wrong, 2)) != NULL);
-	fx = forge_mint(f, client);
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, wrong, 2)) != NULL);
+	fx = forge_mint(f, client, NULL);
 	CHECK(fx != NULL && X509_verify(fx, X509_get0_pubkey(ca)) != 1);
 	ERR_clear_error();
 	X509_free(fx);
@@ -571,7 +616,7 @@ test_ca_types(void)
 		X509 *odd = X509_new();
 
 		CHECK(odd != NULL && X509_set_pubkey(odd, wrong) == 1);
-		CHECK(forge_new(odd, forge_sign_local, wrong, 2) == NULL);
+		CHECK(forge_new(odd, NULL, NULL, forge_sign_local, wrong, 2) == NULL);
 		ERR_clear_error();
 		X509_free(odd);
 	}
@@ -580,9 +625,10 @@ test_ca_types(void)
 	/* a CA without an SKI extension: AKI is the computed key hash */
 	ca = mk_ca("delegation CA (no SKI)", keys[0], true);
 	CHECK(X509_get0_subject_key_id(ca) == NULL);
-	CHECK((f = forge_new(ca, forge_sign_local, keys[0], 2)) != NULL);
-	fx = forge_mint(f, client);
-	check_forged(f, ca, client, fx, NID_sha256WithRSAEncryption, false);
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, keys[0], 2)) != NULL);
+	fx = forge_mint(f, client, &key);
+	check_forged(ca, client, fx, key, NID_sha256WithRSAEncryption, false);
+	EVP_PKEY_free(key);
 	X509_free(fx);
 	forge_free(f);
 	X509_free(ca);
@@ -592,22 +638,13 @@ test_ca_types(void)
 	EVP_PKEY_free(keys[1]);
 }
 
-static X509 *
-get(struct forge *f, X509 *client, bool *hit)
-{
-	uint8_t		 sha[32];
-	unsigned int	 len;
-
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_get(f, client, sha, hit);
-}
-
 static void
 test_cache(void)
 {
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*c[5], *x[5], *y, *held;
+	EVP_PKEY	*key;
 	struct forge	*f;
 	bool		 hit;
 	time_t		 now = time(NULL);
@@ -618,11 +655,13 @@ test_cache(void)
 	for (i = 0; i < 5; i++)
 		c[i] = mk_client(n_simple(names[i]), client_ec, NULL, 0, NULL,
 		    now - DAY, now + 30 * DAY);
-	f = forge_new(ca, forge_sign_local, ca_key, 3);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 3);
 
-	x[0] = get(f, c[0], &hit);
+	sha_of(c[0], sha[0]);
+	x[0] = get_sha(f, c[0], sha[0], &hit, NULL, &key);
 	CHECK(x[0] != NULL && !hit);
-	check_forged(f, ca, c[0], x[0], NID_ecdsa_with_SHA256, true);
+	check_forged(ca, c[0], x[0], key, NID_ecdsa_with_SHA256, true);
+	EVP_PKEY_free(key);
 	y = get(f, c[0], &hit);
 	CHECK(y == x[0] && hit);		/* same certificate, a new reference */
 	X509_free(y);
@@ -660,29 +699,29 @@ test_cache(void)
 	forge_free(f);
 
 	/* colliding buckets: digests equal in the bytes the table hashes */
-	f = forge_new(ca, forge_sign_local, ca_key, 3);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 3);
 	for (i = 0; i < 4; i++) {
 		memset(sha[i], 0x5a, 32);
 		sha[i][31] = (uint8_t)i;
 	}
 	for (i = 0; i < 3; i++) {
-		x[i] = forge_get(f, c[i], sha[i], &hit);
+		x[i] = get_sha(f, c[i], sha[i], &hit, NULL, NULL);
 		CHECK(x[i] != NULL && !hit);
 	}
 	for (i = 0; i < 3; i++) {
-		y = forge_get(f, c[i], sha[i], &hit);
+		y = get_sha(f, c[i], sha[i], &hit, NULL, NULL);
 		CHECK(y == x[i] && hit);
 		X509_free(y);
 	}
-	x[3] = forge_get(f, c[3], sha[3], &hit);	/* evicts sha[0] */
+	x[3] = get_sha(f, c[3], sha[3], &hit, NULL, NULL);	/* evicts sha[0] */
 	CHECK(x[3] != NULL && !hit);
-	y = forge_get(f, c[2], sha[2], &hit);
+	y = get_sha(f, c[2], sha[2], &hit, NULL, NULL);
 	CHECK(y == x[2] && hit);
 	X509_free(y);
-	y = forge_get(f, c[0], sha[0], &hit);		/* evicts sha[1] */
+	y = get_sha(f, c[0], sha[0], &hit, NULL, NULL);		/* evicts sha[1] */
 	CHECK(y != NULL && y != x[0] && !hit);
 	X509_free(y);
-	y = forge_get(f, c[3], sha[3], &hit);
+	y = get_sha(f, c[3], sha[3], &hit, NULL, NULL);
 	CHECK(y == x[3] && hit);
 	X509_free(y);
 	for (i = 0; i < 4; i++)
@@ -690,7 +729,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* no cache at all */
-	f = forge_new(ca, forge_sign_local, ca_key, 0);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 0);
 	x[0] = get(f, c[0], &hit);
 	y = get(f, c[0], &hit);
 	CHECK(x[0] != NULL && y != NULL && x[0] != y && !hit);
@@ -699,7 +738,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* freeing a forge with entries, and a NULL one */
-	f = forge_new(ca, forge_sign_local, ca_key, 100);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 100);
 	for (i = 0; i < 5; i++) {
 		y = get(f, c[i], &hit);
 		X509_free(y);
@@ -720,7 +759,7 @@ test_refresh(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*lng, *shrt, *x1, *x2, *y;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 8);
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 8);
 	time_t		 t0 = time(NULL);
 	bool		 hit;
 
@@ -734,13 +773,13 @@ test_refresh(void)
 	x1 = get(f, lng, &hit);
 	CHECK(x1 != NULL && !hit);
 	CHECK(x1 != NULL && asn1_time(X509_get0_notBefore(x1)) == t0 - FORGE_BACKDATE);
-	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) == t0 + FORGE_LIFETIME_MAX);
-	fake_now = t0 + FORGE_LIFETIME_MAX / 2;
+	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) == t0 + FORGE_LIFETIME_DEFAULT);
+	fake_now = t0 + FORGE_LIFETIME_DEFAULT / 2;
 	y = get(f, lng, &hit);
 	CHECK(y == x1 && hit);
 	X509_free(y);
 	/* past 90%: a new one, valid from now */
-	fake_now = t0 + FORGE_LIFETIME_MAX * 95 / 100;
+	fake_now = t0 + FORGE_LIFETIME_DEFAULT * 95 / 100;
 	x2 = get(f, lng, &hit);
 	CHECK(x2 != NULL && x2 != x1 && !hit);
 	CHECK(x2 != NULL && asn1_time(X509_get0_notBefore(x2)) == fake_now - FORGE_BACKDATE);
@@ -803,33 +842,49 @@ mk_session(unsigned char id, time_t t, long timeout)
 }
 
 static SSL_SESSION *
-sess_get(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32])
+sess_get(struct forge *f, X509 *client, uint64_t gen, const uint8_t dest[32])
 {
 	uint8_t		 sha[32];
-	unsigned int	 len;
 
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_session_get(f, sha, forged, dest);
+	sha_of(client, sha);
+	return forge_session_get(f, sha, gen, dest);
 }
 
 static bool
-is_cached(struct forge *f, X509 *client, X509 *forged)
+is_current(struct forge *f, X509 *client, uint64_t gen)
 {
 	uint8_t		 sha[32];
-	unsigned int	 len;
 
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_is_cached(f, sha, forged);
+	sha_of(client, sha);
+	return forge_is_current(f, sha, gen);
 }
 
 static bool
-sess_put(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32], SSL_SESSION *s)
+sess_put(struct forge *f, X509 *client, uint64_t gen, const uint8_t dest[32], SSL_SESSION *s)
 {
 	uint8_t		 sha[32];
-	unsigned int	 len;
 
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_session_put(f, sha, forged, dest, s);
+	sha_of(client, sha);
+	return forge_session_put(f, sha, gen, dest, s);
+}
+
+/* The identity's generation, with its certificate minted or taken from
+ * the cache (forge_get). */
+static uint64_t
+gen_of(struct forge *f, X509 *client, X509 **forged)
+{
+	uint8_t		 sha[32];
+	uint64_t	 gen = 0;
+	bool		 hit;
+	X509		*x;
+
+	sha_of(client, sha);
+	x = get_sha(f, client, sha, &hit, &gen, NULL);
+	if (forged != NULL)
+		*forged = x;
+	else
+		X509_free(x);
+	return gen;
 }
 
 /* Is s the session made by mk_session(id)?  Frees s. */
@@ -845,18 +900,18 @@ sess_is(SSL_SESSION *s, unsigned char id)
 }
 
 /* Upstream sessions are kept per identity and destination, only while the
- * forged certificate that established them is the cached one. */
+ * identity's generation (its forged certificate) is the current one. */
 static void
 test_sessions(void)
 {
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
-	X509		*a, *b, *c, *xa, *xb, *xc, *y;
+	X509		*a, *b, *c, *xb, *y;
 	SSL_SESSION	*s1, *s2, *got;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 2);
-	uint8_t		 d1[32], d2[32], d[FORGE_SESSIONS + 1][32];
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 2);
+	uint8_t		 d1[32], d2[32], d[FORGE_SESSIONS + 1][32], sha[32];
+	uint64_t	 ga, gb, gb2, gc;
 	time_t		 t0 = time(NULL);
-	bool		 hit;
 	int		 i;
 
 	forge_set_clock(f, fake_clock);
@@ -866,59 +921,69 @@ test_sessions(void)
 	a = mk_client(n_simple("a"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
 	b = mk_client(n_simple("b"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
 	c = mk_client(n_simple("c"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
-	xa = get(f, a, &hit);
-	xb = get(f, b, &hit);
+	ga = gen_of(f, a, NULL);
+	gb = gen_of(f, b, &xb);
 
-	CHECK(is_cached(f, a, xa) && is_cached(f, b, xb));
-	CHECK(!is_cached(f, a, xb) && !is_cached(f, b, xa));
-	CHECK(sess_get(f, a, xa, d1) == NULL);		/* nothing yet */
+	CHECK(ga != 0 && gb != 0 && ga != gb);
+	CHECK(is_current(f, a, ga) && is_current(f, b, gb));
+	CHECK(!is_current(f, a, gb) && !is_current(f, b, ga) && !is_current(f, a, 0));
+	CHECK(sess_get(f, a, ga, d1) == NULL);		/* nothing yet */
 	s1 = mk_session(1, t0, 300);
-	CHECK(sess_put(f, a, xa, d1, s1));		/* the cache owns s1 now */
-	got = sess_get(f, a, xa, d1);
+	CHECK(sess_put(f, a, ga, d1, s1));		/* the cache owns s1 now */
+	got = sess_get(f, a, ga, d1);
 	CHECK(got != s1 && sess_is(got, 1));		/* a copy of it */
-	CHECK(sess_is(sess_get(f, a, xa, d1), 1));	/* kept for reuse */
-	CHECK(sess_get(f, a, xa, d2) == NULL);		/* another destination */
-	CHECK(sess_get(f, b, xb, d1) == NULL);		/* another identity */
-	CHECK(sess_get(f, b, xa, d1) == NULL);		/* a's certificate, b's key */
-	CHECK(sess_get(f, a, xb, d1) == NULL);		/* not a's certificate */
+	CHECK(sess_is(sess_get(f, a, ga, d1), 1));	/* kept for reuse */
+	CHECK(sess_get(f, a, ga, d2) == NULL);		/* another destination */
+	CHECK(sess_get(f, b, gb, d1) == NULL);		/* another identity */
+	CHECK(sess_get(f, b, ga, d1) == NULL);		/* a's generation, b's key */
+	CHECK(sess_get(f, a, gb, d1) == NULL);		/* not a's generation */
 	s2 = mk_session(2, t0, 300);
-	CHECK(!sess_put(f, a, xb, d1, s2));		/* refused: the reference stays ours */
-	CHECK(sess_put(f, a, xa, d1, s2));		/* newest replaces */
-	CHECK(sess_is(sess_get(f, a, xa, d1), 2));
+	CHECK(!sess_put(f, a, gb, d1, s2));		/* refused: the reference stays ours */
+	CHECK(sess_put(f, a, ga, d1, s2));		/* newest replaces */
+	CHECK(sess_is(sess_get(f, a, ga, d1), 2));
 
 	/* FORGE_SESSIONS destinations per identity; one more takes the
 	 * oldest slot */
 	for (i = 0; i <= FORGE_SESSIONS; i++) {
 		memset(d[i], 0x40 + i, sizeof(d[i]));
-		CHECK(sess_put(f, b, xb, d[i], mk_session(0x40 + i, t0, 300)));
+		CHECK(sess_put(f, b, gb, d[i], mk_session(0x40 + i, t0, 300)));
 	}
-	CHECK(sess_get(f, b, xb, d[0]) == NULL);
+	CHECK(sess_get(f, b, gb, d[0]) == NULL);
 	for (i = 1; i <= FORGE_SESSIONS; i++)
-		CHECK(sess_is(sess_get(f, b, xb, d[i]), 0x40 + i));
+		CHECK(sess_is(sess_get(f, b, gb, d[i]), 0x40 + i));
 
 	/* expired: gone */
 	fake_now = t0 + 301;
-	CHECK(sess_get(f, a, xa, d1) == NULL);
+	CHECK(sess_get(f, a, ga, d1) == NULL);
 	fake_now = t0;
-	CHECK(sess_get(f, a, xa, d1) == NULL);
+	CHECK(sess_get(f, a, ga, d1) == NULL);
 
 	/* the certificate evicted (cache of 2: a, b; c evicts the older) */
-	CHECK(sess_put(f, a, xa, d1, mk_session(3, t0, 300)));
-	y = get(f, a, &hit);				/* a is the newest now */
+	CHECK(sess_put(f, a, ga, d1, mk_session(3, t0, 300)));
+	CHECK(gen_of(f, a, NULL) == ga);		/* a is the newest now */
+	gc = gen_of(f, c, NULL);			/* evicts b, and b's sessions */
+	CHECK(gc != 0 && gc != ga && gc != gb);
+	gb2 = gen_of(f, b, &y);
+	CHECK(y != NULL && y != xb && gb2 != gb);
+	CHECK(sess_get(f, b, gb2, d[1]) == NULL);
+	CHECK(sess_get(f, b, gb, d[1]) == NULL);
+	CHECK(is_current(f, b, gb2) && !is_current(f, b, gb));	/* re-minted */
 	X509_free(y);
-	xc = get(f, c, &hit);				/* evicts b, and b's sessions */
-	y = get(f, b, &hit);
-	CHECK(y != NULL && y != xb && !hit);
-	CHECK(sess_get(f, b, y, d[1]) == NULL);
-	CHECK(sess_get(f, b, xb, d[1]) == NULL);
-	CHECK(is_cached(f, b, y) && !is_cached(f, b, xb));	/* re-minted */
-	X509_free(y);
-	CHECK(sess_get(f, a, xa, d1) == NULL);		/* a went when b came back */
+	CHECK(sess_get(f, a, ga, d1) == NULL);		/* a went when b came back */
+
+	/* An identity whose upstream never asked for a certificate: its
+	 * entry (forge_identity) keeps sessions all the same, and its
+	 * certificate, minted later, joins the same generation. */
+	sha_of(a, sha);
+	ga = forge_identity(f, sha);			/* evicts c */
+	CHECK(ga != 0 && is_current(f, a, ga) && !is_current(f, c, gc));
+	CHECK(forge_identity(f, sha) == ga);		/* found again */
+	CHECK(sess_put(f, a, ga, d2, mk_session(4, t0, 300)));
+	CHECK(gen_of(f, a, NULL) == ga);		/* minted now, same generation */
+	CHECK(sess_is(sess_get(f, a, ga, d2), 4));
 
 	forge_set_clock(f, NULL);
-	X509_free(xa);
 	X509_free(xb);
-	X509_free(xc);
 	X509_free(a);
 	X509_free(b);
 	X509_free(c);
@@ -935,7 +1000,7 @@ test_verdicts(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*a, *b, *xa, *xb;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 1);
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 1);
 	uint8_t		 sa[32], sb[32], ch1[32], ch2[32];
 	unsigned int	 len;
 	time_t		 t0 = time(NULL);

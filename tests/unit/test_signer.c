@@ -120,7 +120,7 @@ start(struct signer *s, const char *key, const char *ca, unsigned n)
 static void
 mint_ok(struct forge *f, X509 *ca, X509 *client, const char *what)
 {
-	X509	*x = forge_mint(f, client);
+	X509	*x = forge_mint(f, client, NULL);
 	int	 ok = x != NULL && X509_verify(x, X509_get0_pubkey(ca)) == 1 &&
 		    X509_check_issued(ca, x) == X509_V_OK;
 
@@ -208,7 +208,7 @@ test_policy(struct signer *s, X509 *ca, EVP_PKEY *key)
 	{
 		const char *why = NULL;
 
-		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, tbs, len, time(NULL), &why) == -1);
+		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, 0, tbs, len, time(NULL), &why) == -1);
 		CHECK(why != NULL && strstr(why, "CA") != NULL);
 	}
 	OPENSSL_free(tbs);
@@ -272,7 +272,7 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	old = s->s_pid;
 	kill(s->s_pid, SIGSTOP);
 	t0 = clock_ms();
-	x = forge_mint(f, client);
+	x = forge_mint(f, client, NULL);
 	CHECK(x == NULL && forge_last_error(f) == FORGE_ERR_SIGNER_DOWN);
 	CHECK(clock_ms() - t0 >= 250 && clock_ms() - t0 < 2000);
 	ERR_clear_error();
@@ -287,7 +287,7 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	CHECK(reaped(s));
 	signer_chan(s, 0)->sc_timeout_ms = SIGNER_TIMEOUT_MS;
 	t0 = clock_ms();
-	x = forge_mint(f, client);
+	x = forge_mint(f, client, NULL);
 	e = forge_last_error(f);
 	CHECK(x == NULL && e == FORGE_ERR_SIGNER_DOWN);
 	CHECK(clock_ms() - t0 < 500);
@@ -315,7 +315,7 @@ test_key_types(X509 *client)
 		write_pem("t-ca.pem", ca, NULL);
 		write_pem("t-key.pem", NULL, keys[i]);
 		CHECK(start(&s, "t-key.pem", "t-ca.pem", 1) == 0);
-		CHECK((f = forge_new(ca, signer_sign, signer_chan(&s, 0), 2)) != NULL);
+		CHECK((f = forge_new(ca, NULL, NULL, signer_sign, signer_chan(&s, 0), 2)) != NULL);
 		if (f != NULL)
 			mint_ok(f, ca, client, names[i]);
 		forge_free(f);
@@ -362,7 +362,7 @@ main(void)
 
 	CHECK(start(&s, "key.pem", "ca.pem", 2) == 0);
 	test_process(&s);
-	CHECK((f = forge_new(ca, signer_sign, signer_chan(&s, 0), 4)) != NULL);
+	CHECK((f = forge_new(ca, NULL, NULL, signer_sign, signer_chan(&s, 0), 4)) != NULL);
 	mint_ok(f, ca, client, "first");
 	test_policy(&s, ca, ca_key);
 	test_death(&s, f, ca, client);
