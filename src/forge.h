@@ -167,11 +167,12 @@ int		 forge_sig_nid(const EVP_PKEY *key, const EVP_MD **md);
 int		 forge_algor_set(X509_ALGOR *alg, int nid);
 
 /*
- * A forge for the delegation CA ca_cert, whose chain (intermediates up to,
- * not including, what the upstream trusts; NULL: none) is sent with every
- * forged certificate; both are referenced.  pol: the policy (copied; NULL:
- * the defaults).  sign(sign_arg, ...) signs.  cache_max identities are
- * cached.  NULL on failure (an OpenSSL error is queued).
+ * A forge for the delegation CA ca_cert; `chain` (NULL: none) is sent
+ * after every forged certificate: the delegation CA and the CAs above it
+ * that the upstream lacks (--delegation-chain).  Both are referenced.
+ * pol: the policy (copied; NULL: the defaults).  sign(sign_arg, ...)
+ * signs.  cache_max identities are cached.  NULL on failure (an OpenSSL
+ * error is queued).
  */
 struct forge	*forge_new(X509 *ca_cert, STACK_OF(X509) *chain, const struct forge_policy *pol,
 		    forge_sign_fn sign, void *sign_arg, size_t cache_max);
@@ -214,7 +215,7 @@ int		 forge_get(struct forge *f, X509 *client, const uint8_t sha256[32],
 		    struct forge_cert *fc);
 
 /* Present fc on ssl (a client-role SSL, from its certificate callback):
- * certificate, key, and the delegation CA's chain.  0 or -1. */
+ * certificate, key, and the chain.  0 or -1. */
 int		 forge_use(struct forge *f, SSL *ssl, const struct forge_cert *fc);
 
 /* Mint without the cache (tests, benchmarks); *key (if key is not NULL)

@@ -169,7 +169,7 @@ int
 forge_policy_set_extensions(struct forge_policy *p, const char *list)
 {
 	struct forge_policy next = *p;
-	char *copy, *tok, *save = NULL;
+	char *copy, *tok, *rest;
 	int rc = 0;
 
 	/* The new list replaces the old one: built aside, swapped in whole. */
@@ -181,15 +181,18 @@ forge_policy_set_extensions(struct forge_policy *p, const char *list)
 		goto done;
 	if ((copy = strdup(list)) == NULL)
 		return -1;
-	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	/* strsep, not strtok: "a,,b" is a mistake to report, not to skip */
+	for (rest = copy; (tok = strsep(&rest, ",")) != NULL; ) {
 		while (*tok == ' ')
 			tok++;
 		for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; )
 			*--e = '\0';
-		if (*tok == '\0' || forge_policy_one(&next, "forge-extensions", tok) == -1) {
-			if (*tok == '\0')
-				fprintf(stderr, "ktproxy: --forge-extensions: empty name in "
-				    "\"%s\"\n", list);
+		if (*tok == '\0') {
+			fprintf(stderr, "ktproxy: --forge-extensions: empty name in \"%s\"\n", list);
+			rc = -1;
+			break;
+		}
+		if (forge_policy_one(&next, "forge-extensions", tok) == -1) {
 			rc = -1;
 			break;
 		}

@@ -178,16 +178,20 @@ tls_setup_upstream(struct tls_contexts *tc, const struct config *cf)
 }
 
 /*
- * --delegation-chain: the CA certificates above the delegation CA, sent
- * with each forged certificate.  Each must have issued the one before
- * (the first, the delegation CA) and be a CA: a file in the wrong order
- * or for another CA would only show as upstreams refusing everybody.
+ * --delegation-chain: what goes after each forged certificate, for an
+ * upstream that trusts only a root above the delegation CA: the delegation
+ * CA itself, then the certificates in the file (its issuer first, upwards;
+ * a file that starts with the delegation CA, or is only that, is fine
+ * too).  Each must have issued the one before and be a CA: a file in the
+ * wrong order, or for another CA, would only show as upstreams refusing
+ * everybody.
  */
 static int
 tls_setup_deleg_chain(struct tls_contexts *tc, const struct config *cf)
 {
 	const char *file = cf->cf_delegation_chain;
 	X509 *x, *below = tc->tc_deleg_ca;
+	int n = 0;
 	FILE *fp;
 
 	if ((fp = fopen(file, "r")) == NULL) {
@@ -195,11 +199,22 @@ tls_setup_deleg_chain(struct tls_contexts *tc, const struct config *cf)
 		return -1;
 	}
 	ERR_clear_error();
-	if ((tc->tc_deleg_chain = sk_X509_new_null()) == NULL) {
+	if ((tc->tc_deleg_chain = sk_X509_new_null()) == NULL ||
+	    X509_up_ref(tc->tc_deleg_ca) != 1) {
+		fclose(fp);
+		return tls_fail("--delegation-chain: out of memory for", file);
+	}
+	if (sk_X509_push(tc->tc_deleg_chain, tc->tc_deleg_ca) <= 0) {
+		X509_free(tc->tc_deleg_ca);
 		fclose(fp);
 		return tls_fail("--delegation-chain: out of memory for", file);
 	}
 	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
+		n++;
+		if (n == 1 && X509_cmp(x, tc->tc_deleg_ca) == 0) {
+			X509_free(x);
+			continue;
+		}
 		if (sk_X509_push(tc->tc_deleg_chain, x) <= 0) {
 			X509_free(x);
 			fclose(fp);
@@ -207,9 +222,9 @@ tls_setup_deleg_chain(struct tls_contexts *tc, const struct config *cf)
 		}
 		if (X509_check_issued(x, below) != X509_V_OK || X509_check_ca(x) == 0) {
 			fclose(fp);
-			fprintf(stderr, "ktproxy: --delegation-chain %s: certificate %d did not issue "
-			    "the %s before it (the chain goes from the issuer of --delegation-ca "
-			    "upwards), or is not a CA\n", file, sk_X509_num(tc->tc_deleg_chain),
+			fprintf(stderr, "ktproxy: --delegation-chain %s: certificate %d is not a CA "
+			    "that issued the %s before it (the file goes from the issuer of "
+			    "--delegation-ca upwards)\n", file, n,
 			    below == tc->tc_deleg_ca ? "--delegation-ca" : "certificate");
 			return -1;
 		}
@@ -218,8 +233,8 @@ tls_setup_deleg_chain(struct tls_contexts *tc, const struct config *cf)
 	fclose(fp);
 	/* the end of the file, not a broken certificate in it */
 	if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
-		tls_clear_errors();
-	if (ERR_peek_error() != 0 || sk_X509_num(tc->tc_deleg_chain) == 0)
+		ERR_clear_error();
+	if (ERR_peek_error() != 0 || n == 0)
 		return tls_fail("--delegation-chain: no PEM certificates (or a broken one) in", file);
 	return 0;
 }
