@@ -122,12 +122,17 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], SIGNER_CHILD_ARG) == 0)
 		return signerd_main(argc, argv);
-	if (config_parse(&cf, argc, argv) == -1)
+	if (config_parse(&cf, argc, argv) == -1) {
+		forge_policy_free(&cf.cf_forge);
 		return 2;
-	if (tls_setup(&tls, &cf) == -1)
+	}
+	if (tls_setup(&tls, &cf) == -1) {
+		forge_policy_free(&cf.cf_forge);
 		return 1;
+	}
 	if (hdr_set_by(&cf.cf_hdr, SSL_CTX_get0_certificate(tls.tc_server)) == -1) {
 		fprintf(stderr, "ktproxy: --server-cert: cannot read its URI SANs\n");
+		forge_policy_free(&cf.cf_forge);
 		tls_free(&tls);
 		return 1;
 	}
@@ -149,6 +154,7 @@ main(int argc, char **argv)
 	/* The key's checks (readable, PEM, matches the CA) happen in the
 	 * signer, which says what is wrong; before any thread exists. */
 	if (signer_start(&signer, &sc, cf.cf_check ? 1 : cf.cf_workers) == -1) {
+		forge_policy_free(&cf.cf_forge);
 		tls_free(&tls);
 		return 1;
 	}
@@ -157,6 +163,7 @@ main(int argc, char **argv)
 		    signer_sign, signer_chan(&signer, 0), 1);
 
 		signer_stop(&signer);
+		forge_policy_free(&cf.cf_forge);
 		if (f == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the delegation CA: ");
 			tls_free(&tls);
