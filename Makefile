@@ -54,7 +54,7 @@ STAT_OBJS := $(BUILD)/tools/ktproxy-stat.o $(BUILD)/src/stats.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat $(BUILD)/ktp-load $(UNIT_BINS)
+all: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat $(BUILD)/ktp-load $(BUILD)/mintbench $(UNIT_BINS)
 	$(Q)ln -sfn $(notdir $(BUILD)) build/current 2>/dev/null || true
 
 $(BUILD)/ktproxy: $(DAEMON_OBJS)
@@ -66,6 +66,11 @@ $(BUILD)/ktproxy-stat: $(STAT_OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ktp-load: $(BUILD)/tools/bench/ktp-load.o
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# forged certificates minted per second per key type (tools/mintbench.c)
+$(BUILD)/mintbench: $(BUILD)/tools/mintbench.o $(LIB_OBJS)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

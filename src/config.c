@@ -27,7 +27,11 @@ static const char usage_text[] =
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
 "               [--forge-cache N] [--upstream-keepalive N]\n"
 "               [--upstream-keepalive-timeout SEC] [--ktls auto|off]\n"
-"               [--signer-user NAME] [--check]\n"
+"               [--signer-user NAME] [--delegation-chain FILE]\n"
+"               [--forge-extensions LIST] [--forge-copy-oid OID]...\n"
+"               [--forge-lifetime TIME] [--forge-serial random|copy]\n"
+"               [--forge-key-type TYPE] [--forge-key-reuse MODE]\n"
+"               [--forge-origin-ext] [--forge-origin-oid OID] [--check]\n"
 "               [--help] [--version]\n"
 "\n"
 "Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
@@ -139,10 +143,11 @@ static const char usage_text[] =
 "  --workers N              worker threads, one io_uring each (default: CPUs)\n"
 "  --handshake-timeout SEC  time allowed for both TLS handshakes (default 10)\n"
 "  --idle-timeout SEC       close a connection idle this long (default 120)\n"
-"  --forge-cache N          forged certificates cached per worker (default 10000);\n"
-"                           with each, the upstream TLS sessions it established\n"
-"                           (4 destinations), so a returning client's upstream\n"
-"                           handshake is a resumption\n"
+"  --forge-cache N          client identities cached per worker (default 10000);\n"
+"                           with each, its forged certificate once an upstream\n"
+"                           asked for one, and the upstream TLS sessions it\n"
+"                           established (4 destinations), so a returning\n"
+"                           client's upstream handshake is a resumption\n"
 "  --upstream-keepalive N   idle upstream connections kept per worker (default\n"
 "                           128; 0: none).  A client that closes between requests\n"
 "                           leaves its upstream connection here, and the next\n"
@@ -160,6 +165,57 @@ static const char usage_text[] =
 "                           splice bodies between the sockets; connections whose\n"
 "                           cipher the kernel cannot take stay in userspace.\n"
 "                           off: always relay through OpenSSL in userspace\n"
+"\n"
+"Forging (the certificate the upstream sees; minted only when an upstream asks\n"
+"for one with a CertificateRequest, so an upstream that does not costs no\n"
+"signature):\n"
+"  --delegation-chain FILE  send --delegation-ca and the PEM CA certificates in\n"
+"                           FILE (its issuer first, upwards) after every forged\n"
+"                           certificate: for upstreams that trust only a root\n"
+"                           above the delegation CA.  FILE may start with\n"
+"                           --delegation-ca itself, or be only that\n"
+"  --forge-extensions LIST  the client certificate's extensions to copy, comma-\n"
+"                           separated names or dotted OIDs (default\n"
+"                           basicConstraints,keyUsage,extendedKeyUsage,\n"
+"                           subjectAltName, as F5's C3D; none: copy nothing).\n"
+"                           subjectAltName and further extensions keep their DER\n"
+"                           and criticality.  basicConstraints is always\n"
+"                           CA:FALSE; copied, it takes the client's criticality.\n"
+"                           keyUsage and extendedKeyUsage, copied, take the\n"
+"                           client's criticality and usages kept fit for TLS\n"
+"                           client authentication: digitalSignature and clientAuth\n"
+"                           always; never keyCertSign, cRLSign, a usage the forged\n"
+"                           key type cannot have, serverAuth, codeSigning,\n"
+"                           OCSPSigning, timeStamping, anyExtendedKeyUsage.  Not\n"
+"                           copied, or absent from the client's certificate:\n"
+"                           ktproxy's own (critical CA:FALSE, critical\n"
+"                           digitalSignature, clientAuth).  SKI, AKI, AIA, CRL\n"
+"                           distribution points and other extensions about the\n"
+"                           client's CA are never copied\n"
+"  --forge-copy-oid OID     copy this extension too (name or dotted OID);\n"
+"                           repeatable, 16 at most\n"
+"  --forge-lifetime TIME    validity of a forged certificate: seconds, or a number\n"
+"                           with s, m, h or d (default 24h, 60s to 7d); never past\n"
+"                           the client certificate's notAfter.  A cached one is\n"
+"                           minted again after 90% of its life\n"
+"  --forge-serial random|copy\n"
+"                           random (default): 127 random bits; copy: the client\n"
+"                           certificate's serial (random where RFC 5280 forbids\n"
+"                           it: zero, negative, over 20 octets)\n"
+"  --forge-key-type TYPE    the forged certificates' key: p256 (default), p384,\n"
+"                           rsa2048, rsa3072 or ed25519\n"
+"  --forge-key-reuse MODE   worker (default): one key per worker for everybody;\n"
+"                           identity: a new key per identity, made when its\n"
+"                           certificate is minted (an RSA key stalls the worker\n"
+"                           0.1 to 1 s: use pool with RSA); pool[:N]: N keys per\n"
+"                           worker (default 16) made at start, each new identity\n"
+"                           taking the next one in turn\n"
+"  --forge-origin-ext       add a non-critical extension naming the client's own\n"
+"                           certificate, DER SEQUENCE { OCTET STRING sha256,\n"
+"                           Name issuer, INTEGER serial }, under OID\n"
+"                           1.3.6.1.4.1.32473.5.1 (IANA's documentation arc,\n"
+"                           RFC 5612: a placeholder; see --forge-origin-oid)\n"
+"  --forge-origin-oid OID   the same extension under a dotted OID of your own\n"
 "\n"
 "Observability:\n"
 "  --stats FILE             shared-memory stats segment read by ktproxy-stat\n"
@@ -189,6 +245,9 @@ enum {
 	OPT_SIGNER_USER, OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME,
 	OPT_VERIFY_DEPTH, OPT_CLIENT_EKU, OPT_ALLOW, OPT_OCSP, OPT_OCSP_RESPONDER,
 	OPT_OCSP_TIMEOUT, OPT_OCSP_CACHE, OPT_OCSP_CACHE_TTL,
+	OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID, OPT_FORGE_LIFETIME,
+	OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE, OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT,
+	OPT_FORGE_ORIGIN_OID,
 };
 
 static const struct option config_options[] = {
@@ -222,6 +281,15 @@ static const struct option config_options[] = {
 	{ "upstream-keepalive-timeout", required_argument, NULL, OPT_UP_KEEPALIVE_TIMEOUT },
 	{ "ktls",		required_argument, NULL, OPT_KTLS },
 	{ "signer-user",	required_argument, NULL, OPT_SIGNER_USER },
+	{ "delegation-chain",	required_argument, NULL, OPT_DELEGATION_CHAIN },
+	{ "forge-extensions",	required_argument, NULL, OPT_FORGE_EXTENSIONS },
+	{ "forge-copy-oid",	required_argument, NULL, OPT_FORGE_COPY_OID },
+	{ "forge-lifetime",	required_argument, NULL, OPT_FORGE_LIFETIME },
+	{ "forge-serial",	required_argument, NULL, OPT_FORGE_SERIAL },
+	{ "forge-key-type",	required_argument, NULL, OPT_FORGE_KEY_TYPE },
+	{ "forge-key-reuse",	required_argument, NULL, OPT_FORGE_KEY_REUSE },
+	{ "forge-origin-ext",	no_argument,	   NULL, OPT_FORGE_ORIGIN_EXT },
+	{ "forge-origin-oid",	required_argument, NULL, OPT_FORGE_ORIGIN_OID },
 	{ "check",		no_argument,	   NULL, OPT_CHECK },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -312,6 +380,7 @@ config_parse(struct config *cf, int argc, char **argv)
 	hdr_conf_init(&cf->cf_hdr);
 	verify_conf_init(&cf->cf_verify);
 	ocsp_conf_init(&cf->cf_ocsp);
+	forge_policy_init(&cf->cf_forge);
 	cf->cf_stats_path = "/run/ktproxy/stats";
 	cf->cf_log_path = "-";
 	cf->cf_workers = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -431,6 +500,29 @@ config_parse(struct config *cf, int argc, char **argv)
 				bad = 1;
 			}
 			cf->cf_signer_user = optarg;
+			break;
+		case OPT_DELEGATION_CHAIN: cf->cf_delegation_chain = optarg; break;
+		case OPT_FORGE_EXTENSIONS:
+			bad |= forge_policy_set_extensions(&cf->cf_forge, optarg) == -1;
+			break;
+		case OPT_FORGE_COPY_OID:
+			bad |= forge_policy_add_oid(&cf->cf_forge, optarg) == -1;
+			break;
+		case OPT_FORGE_LIFETIME:
+			bad |= forge_policy_set_lifetime(&cf->cf_forge, optarg) == -1;
+			break;
+		case OPT_FORGE_SERIAL:
+			bad |= forge_policy_set_serial(&cf->cf_forge, optarg) == -1;
+			break;
+		case OPT_FORGE_KEY_TYPE:
+			bad |= forge_policy_set_key_type(&cf->cf_forge, optarg) == -1;
+			break;
+		case OPT_FORGE_KEY_REUSE:
+			bad |= forge_policy_set_key_reuse(&cf->cf_forge, optarg) == -1;
+			break;
+		case OPT_FORGE_ORIGIN_EXT: cf->cf_forge.fp_origin = true; break;
+		case OPT_FORGE_ORIGIN_OID:
+			bad |= forge_policy_set_origin_oid(&cf->cf_forge, optarg) == -1;
 			break;
 		case OPT_CHECK:		cf->cf_check = true; break;
 		case OPT_VERSION:

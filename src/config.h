@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "forge.h"
 #include "headers.h"
 #include "ocsp.h"
 #include "verify.h"
@@ -25,6 +26,7 @@ struct config {
 	struct ocsp_conf	 cf_ocsp;		/* --ocsp* */
 	const char		*cf_delegation_ca;
 	const char		*cf_delegation_key;	/* read by the signer process only */
+	const char		*cf_delegation_chain;	/* NULL: send no intermediates */
 	const char		*cf_signer_user;	/* the signer runs as this user */
 	const char		*cf_upstream_ca;
 	struct hdr_conf		 cf_hdr;		/* identity headers; By= filled by
@@ -34,7 +36,8 @@ struct config {
 	unsigned		 cf_workers;
 	unsigned		 cf_handshake_timeout;	/* seconds, both handshakes */
 	unsigned		 cf_idle_timeout;	/* seconds without a byte either way */
-	unsigned		 cf_forge_cache;	/* forged certificates cached per worker */
+	unsigned		 cf_forge_cache;	/* identities cached per worker */
+	struct forge_policy	 cf_forge;		/* what forged certificates look like */
 	unsigned		 cf_up_keepalive;	/* idle upstream connections kept per worker */
 	unsigned		 cf_up_keepalive_timeout;	/* seconds one is kept */
 	bool			 cf_ktls;		/* --ktls auto (true) or off */

@@ -139,6 +139,8 @@ conn_close(struct conn *c)
 	c->c_forged_x509 = NULL;
 	X509_free(c->c_refused);
 	c->c_refused = NULL;
+	X509_free(c->c_client_x509);
+	c->c_client_x509 = NULL;
 	free(c->c_inject);
 	free(c->c_xfcc);
 	c->c_xfcc = NULL;
@@ -431,26 +433,69 @@ conn_forget_revoked(struct worker *w, const uint8_t leaf_sha256[32])
  * A copy is kept, not the connection's own session: OpenSSL marks that one
  * not resumable when the connection is freed without a close_notify sent
  * (a client that just closes, an upstream that drops us), which would
- * spoil the kept one for everybody after.
+ * spoil the kept one for everybody after.  It is kept under the identity's
+ * forge generation: the one whose certificate was presented, or whose
+ * upstream asked for none.
  */
 int
 conn_upstream_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct conn *c = SSL_get_app_data(ssl);
-	X509 *forged = SSL_get_certificate(ssl);
 	SSL_SESSION *copy;
 
-	if (c == NULL || forged == NULL || !c->c_have_ident ||
+	if (c == NULL || !c->c_have_ident || c->c_forge_gen == 0 ||
 	    (copy = SSL_SESSION_dup(sess)) == NULL)
 		return 0;
-	if (!forge_session_put(c->c_worker->w_forge, c->c_ident.id_sha256, forged,
+	if (!forge_session_put(c->c_worker->w_forge, c->c_ident.id_sha256, c->c_forge_gen,
 	    c->c_up_dest, copy))
 		SSL_SESSION_free(copy);
 	return 0;	/* the reference OpenSSL passed stays OpenSSL's */
 }
 
+/*
+ * The upstream sent a CertificateRequest (OpenSSL calls a client's cert
+ * callback only then): the identity's forged certificate, from the cache
+ * or minted now - lazily, so an upstream that never asks costs no
+ * signature.  The connection is the SSL's app data, not `arg`: a kept
+ * upstream connection changes hands.  0 fails the handshake (OpenSSL
+ * sends internal_error); why is kept for conn_upstream_handshake to count.
+ */
 static int
-conn_upstream_prepare(struct conn *c, X509 *forged)
+conn_upstream_cert(SSL *ssl, void *arg)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+	struct worker *w;
+	struct forge_cert fc;
+
+	if (c == NULL || c->c_client_x509 == NULL)
+		return 0;
+	w = c->c_worker;
+	c->c_forge_asked = true;
+	if (forge_get(w->w_forge, c->c_client_x509, c->c_ident.id_sha256, &fc) == -1) {
+		c->c_forge_err = forge_last_error(w->w_forge);
+		if (c->c_forge_err == FORGE_OK)
+			c->c_forge_err = FORGE_ERR_MINT;
+		return 0;
+	}
+	if (forge_use(w->w_forge, ssl, &fc) == -1) {
+		forge_cert_clear(&fc);
+		c->c_forge_err = FORGE_ERR_MINT;
+		return 0;
+	}
+	stats_inc(w->w_stats, fc.fc_hit ? STAT_forge_cache_hit : STAT_forge_minted);
+	c->c_forged = fc.fc_hit ? "cached" : "minted";
+	/* A re-minted certificate is a new generation: what this handshake
+	 * establishes belongs to it. */
+	c->c_forge_gen = fc.fc_gen;
+	X509_free(c->c_forged_x509);
+	c->c_forged_x509 = fc.fc_cert;
+	fc.fc_cert = NULL;
+	forge_cert_clear(&fc);
+	return 1;
+}
+
+static int
+conn_upstream_prepare(struct conn *c)
 {
 	struct worker *w = c->c_worker;
 	SSL_SESSION *sess;
@@ -458,13 +503,13 @@ conn_upstream_prepare(struct conn *c, X509 *forged)
 
 	if ((ssl = c->c_up.l_ssl = SSL_new(c->c_tls->tc_upstream)) == NULL)
 		return -1;
-	SSL_set_app_data(ssl, c);	/* for the keylog and new-session callbacks */
-	if (SSL_use_certificate(ssl, forged) != 1 ||
-	    SSL_use_PrivateKey(ssl, forge_key(w->w_forge)) != 1)
-		return -1;
+	SSL_set_app_data(ssl, c);	/* for the keylog, session and cert callbacks */
+	c->c_forge_asked = false;
+	c->c_forge_err = FORGE_OK;
+	SSL_set_cert_cb(ssl, conn_upstream_cert, NULL);
 	/* A session this identity established with this destination, while
-	 * this forged certificate is the one cached: resume it. */
-	if ((sess = forge_session_get(w->w_forge, c->c_ident.id_sha256, forged,
+	 * its generation is current: resume it. */
+	if ((sess = forge_session_get(w->w_forge, c->c_ident.id_sha256, c->c_forge_gen,
 	    c->c_up_dest)) != NULL) {
 		int ok = SSL_set_session(ssl, sess);
 
@@ -539,7 +584,7 @@ conn_upstream_reuse(struct conn *c)
 		kinds = UPOOL_USERSPACE | (c->c_ktls_candidate ? UPOOL_KTLS : 0);
 	else
 		kinds = c->c_mode == RELAY_KTLS ? UPOOL_KTLS : UPOOL_USERSPACE;
-	got = upool_take(w->w_upool, c->c_ident.id_sha256, c->c_up_dest, c->c_forged_x509,
+	got = upool_take(w->w_upool, c->c_ident.id_sha256, c->c_up_dest, c->c_forge_gen,
 	    kinds, &uc, &dead);
 	stats_add(w->w_stats, STAT_up_ka_dead, dead);
 	stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)(dead + got));
@@ -602,7 +647,7 @@ conn_upstream_begin(struct conn *c)
 		c->c_up_tls[0] = '\0';
 		c->c_state = CONN_UPSTREAM_CONNECT;
 	}
-	if (conn_upstream_prepare(c, c->c_forged_x509) == -1) {
+	if (conn_upstream_prepare(c) == -1) {
 		tls_clear_errors();
 		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
 		return;
@@ -624,15 +669,15 @@ conn_upstream_keep(struct conn *c)
 	struct upool_conn uc;
 	int evicted;
 
-	if (c->c_forged_x509 == NULL || c->c_state != CONN_RELAY || c->c_failed ||
+	if (c->c_forge_gen == 0 || c->c_state != CONN_RELAY || c->c_failed ||
 	    c->c_answering || c->c_pending_status || !http1_reusable(&c->c_http) ||
 	    (c->c_c2u_in.b_len > 0 && !c->c_http.h_client_last) || c->c_c2u_out.b_len > 0 ||
 	    c->c_splice[SPLICE_C2U].sd_piped > 0 || up->l_fd < 0 || up->l_eof || up->l_shut)
 		return false;
 	/* Only connections that can be taken again: upool_take wants the
-	 * cached forged certificate (a client certificate whose entry was
-	 * evicted or re-minted would strand it until it expires). */
-	if (!forge_is_cached(w->w_forge, c->c_ident.id_sha256, c->c_forged_x509))
+	 * identity's current generation (a client certificate whose entry
+	 * was evicted or re-minted would strand it until it expires). */
+	if (!forge_is_current(w->w_forge, c->c_ident.id_sha256, c->c_forge_gen))
 		return false;
 	/* kTLS legs must be wholly in the kernel with no handshake message in
 	 * progress; OpenSSL may hold no bytes. */
@@ -647,7 +692,7 @@ conn_upstream_keep(struct conn *c)
 		BIO_set_callback_ex(SSL_get_rbio(uc.uc_ssl), NULL);
 	}
 	if ((evicted = upool_put(w->w_upool, c->c_ident.id_sha256, c->c_up_dest,
-	    c->c_forged_x509, &uc, w->w_now_ms)) == -1) {
+	    c->c_forge_gen, &uc, w->w_now_ms)) == -1) {
 		if (uc.uc_ssl != NULL) {
 			SSL_set_app_data(uc.uc_ssl, c);
 			relay_watch_reads(up);
@@ -741,16 +786,16 @@ conn_identity_headers(struct conn *c, X509 *peer)
 	return 0;
 }
 
-/* The client's certificate verified: learn who it is, mint its delegate,
- * and set off for the original destination. */
+/* The client's certificate verified: learn who it is, find or make its
+ * forge entry (its delegate is minted only if an upstream asks), and set
+ * off for the original destination. */
 static int
 conn_client_verified(struct conn *c)
 {
 	struct worker *w = c->c_worker;
 	SSL *ssl = c->c_client.l_ssl;
 	const char *sni;
-	X509 *peer, *forged;
-	bool hit;
+	X509 *peer;
 
 	stats_inc(w->w_stats, STAT_hs_ok);
 	snprintf(c->c_client_tls, sizeof(c->c_client_tls), "%s/%s", SSL_get_version(ssl),
@@ -770,29 +815,16 @@ conn_client_verified(struct conn *c)
 	 * may go to kTLS, so its records must not be read ahead. */
 	c->c_ktls_candidate = w->w_ktls && BIO_get_ktls_send(SSL_get_wbio(ssl));
 
-	if ((forged = forge_get(w->w_forge, peer, c->c_ident.id_sha256, &hit)) == NULL) {
-		tls_clear_errors();
-		/* Fail closed, and say whose failure it was: a signer being
-		 * restarted is not a bad certificate. */
-		switch (forge_last_error(w->w_forge)) {
-		case FORGE_ERR_SIGNER_DOWN:
-			conn_upstream_broken(c, STAT_up_fail_signer, "signer_unavailable");
-			break;
-		case FORGE_ERR_SIGNER_REFUSED:
-			conn_upstream_broken(c, STAT_up_fail_signer_refused, "signer_refused");
-			break;
-		default:
-			conn_upstream_broken(c, STAT_up_fail_forge, "forge_failed");
-			break;
-		}
-		return 0;
-	}
-	stats_inc(w->w_stats, hit ? STAT_forge_cache_hit : STAT_forge_minted);
+	/* Kept for the upstream handshakes of this connection, which may
+	 * outlive the client leg's SSL (kTLS) and come later (a detached
+	 * upstream resumed). */
+	if (X509_up_ref(peer) != 1)
+		goto oom;
+	c->c_client_x509 = peer;
+	c->c_forge_gen = forge_identity(w->w_forge, c->c_ident.id_sha256);
 	if (c->c_verified_until != 0)
 		forge_verified_put(w->w_forge, c->c_ident.id_sha256, c->c_chain_hash,
 		    c->c_verified_until);
-	c->c_forged = hit ? "cached" : "minted";
-	c->c_forged_x509 = forged;
 	if (conn_upstream_dest(c) == -1) {
 		tls_clear_errors();
 		conn_upstream_broken(c, STAT_up_fail_tls, "upstream_setup_failed");
@@ -883,8 +915,14 @@ conn_upstream_handshake(struct conn *c)
 		struct worker *w = c->c_worker;
 
 		stats_inc(w->w_stats, STAT_up_ok);
-		if ((c->c_up_resumed = SSL_session_reused(ssl)))
+		if ((c->c_up_resumed = SSL_session_reused(ssl))) {
 			stats_inc(w->w_stats, STAT_up_resumed);
+		} else if (!c->c_forge_asked) {
+			/* A full handshake without a CertificateRequest:
+			 * nothing was minted for it. */
+			stats_inc(w->w_stats, STAT_forge_not_requested);
+			c->c_forged = "not_requested";
+		}
 		snprintf(c->c_up_tls, sizeof(c->c_up_tls), "%s/%s", SSL_get_version(ssl),
 		    SSL_get_cipher_name(ssl));
 		c->c_up.l_rx_records = 0;	/* application-key records from here */
@@ -905,7 +943,22 @@ conn_upstream_handshake(struct conn *c)
 		c->c_up.l_want |= POLLOUT;
 		return;
 	}
-	why = tls_upstream_failure(ssl, err, &token);
+	/* Fail closed, and say whose failure it was: a signer being
+	 * restarted is neither a bad certificate nor a TLS error. */
+	switch (c->c_forge_err) {
+	case FORGE_OK:
+		why = tls_upstream_failure(ssl, err, &token);
+		break;
+	case FORGE_ERR_SIGNER_DOWN:
+		why = STAT_up_fail_signer, token = "signer_unavailable";
+		break;
+	case FORGE_ERR_SIGNER_REFUSED:
+		why = STAT_up_fail_signer_refused, token = "signer_refused";
+		break;
+	default:
+		why = STAT_up_fail_forge, token = "forge_failed";
+		break;
+	}
 	tls_clear_errors();
 	conn_upstream_broken(c, why, token);
 }

@@ -6,12 +6,15 @@
  *
  *   accept ──▶ CLIENT_HANDSHAKE   server-role TLS with the client, client
  *                  │              certificate required and verified
- *                  ▼              (identity extracted, forged cert minted
- *              UPSTREAM_CONNECT   or taken from the cache)
+ *                  ▼              (identity extracted, its forge entry found
+ *              UPSTREAM_CONNECT   or made)
  *                  │              TCP connect to the original destination;
  *                  ▼              client bytes are already read and rewritten
- *              UPSTREAM_HANDSHAKE client-role TLS, forged cert presented,
- *                  │              upstream verified against --upstream-ca
+ *              UPSTREAM_HANDSHAKE client-role TLS, upstream verified against
+ *                  │              --upstream-ca; if it sends a
+ *                  │              CertificateRequest, the forged cert is
+ *                  │              taken from the cache or minted then
+ *                  │              (conn_upstream_cert), and presented
  *                  ▼
  *              RELAY              payload both ways; request heads pass the
  *                  │              HTTP/1.1 rewrite; relay mode USERSPACE
@@ -59,6 +62,7 @@
 
 #include "buf.h"
 #include "counters.h"
+#include "forge.h"
 #include "http1.h"
 #include "ident.h"
 #include "worker.h"
@@ -158,10 +162,17 @@ struct conn {
 	bool			 c_up_detached;	/* idle: upstream in the pool until the
 						 * next request (conn_upstream_resume) */
 	bool			 c_relaying;	/* relay_start chose the client leg's path */
+	X509			*c_client_x509;	/* the verified client certificate
+						 * (referenced): minted from on demand */
+	uint64_t		 c_forge_gen;	/* its identity's forge generation */
 	X509			*c_forged_x509;	/* what the upstream was shown (referenced) */
+	bool			 c_forge_asked;	/* this upstream handshake asked for a
+						 * certificate */
+	enum forge_err		 c_forge_err;	/* ... and none could be had */
 	struct ident		 c_ident;
 	bool			 c_have_ident;
-	const char		*c_forged;	/* "minted", "cached", NULL: none */
+	const char		*c_forged;	/* "minted", "cached", "not_requested",
+						 * NULL: no full upstream handshake */
 	char			*c_inject;	/* identity header lines */
 	size_t			 c_inject_len;
 	char			*c_xfcc;	/* our XFCC element, merged with the

@@ -67,8 +67,9 @@
 	X(up_fail_signer_refused, "upstream_failures", "signer_refused", COUNTER, "the signer refused the certificate (not a forged client certificate of its CA)") \
 	X(up_fail_reset,	"upstream_failures", "reset", COUNTER, "upstream reset or broke the stream after the handshake") \
 	X(up_502,		"upstream_502_sent", "", COUNTER, "HTTP 502 answers sent to clients on upstream failure") \
-	X(forge_minted,		"forged_minted", "", COUNTER, "forged client certificates signed") \
-	X(forge_cache_hit,	"forged_cache_hits", "", COUNTER, "forged certificates served from the cache") \
+	X(forge_minted,		"forged_minted", "", COUNTER, "forged client certificates signed (an upstream asked for one, none cached)") \
+	X(forge_cache_hit,	"forged_cache_hits", "", COUNTER, "forged certificates an upstream asked for, served from the cache") \
+	X(forge_not_requested,	"forged_not_requested", "", COUNTER, "full upstream handshakes without a CertificateRequest: nothing minted (lazy minting)") \
 	X(signer_restarts,	"signer_restarts", "", COUNTER, "signer processes started again after one died (written by the main process)") \
 	X(reload_ok,		"reloads", "ok", COUNTER, "SIGHUP reloads that took effect (written by the main process)") \
 	X(reload_failed,	"reloads", "failed", COUNTER, "SIGHUP reloads refused: a file was bad; the old configuration runs on (written by the main process)") \

@@ -2,14 +2,17 @@
  * forge.c - client certificates minted by the delegation CA (C3D).
  *
  * The upstream is to see the client's identity, not ours, so the forged
- * certificate repeats what identifies the client byte for byte (subject DN
- * and subjectAltName as encoded) and replaces everything that is the
- * client CA's business: issuer, key, serial, extensions, validity.
+ * certificate repeats what identifies the client byte for byte (subject DN,
+ * and subjectAltName and other extensions the policy copies, as encoded)
+ * and replaces everything that is the client CA's business: issuer, key,
+ * key identifiers, validity, and (unless the policy copies it) the serial.
  *
  * Signing costs far more than relaying a small request, and a client
- * reconnects with the same certificate, so each worker keeps the minted
- * certificates in a small cache: a hash table on the client certificate's
- * SHA-256 plus a list in use order to drop the least recently used.
+ * reconnects with the same certificate, so each worker keeps its identities
+ * in a small cache: a hash table on the client certificate's SHA-256 plus
+ * a list in use order to drop the least recently used.  An entry is made
+ * when the client is verified and gets its certificate when an upstream
+ * first asks for one (lazy minting, see conn.c).
  *
  * Signing is the one step done elsewhere: the TBSCertificate goes to a
  * callback (the signer process in the daemon) and the signature it returns
@@ -35,6 +38,7 @@
 #include "forge.h"
 
 #define FORGE_SERIAL_BYTES	16	/* 128 bits, top bit cleared */
+#define FORGE_SERIAL_MAX_BITS	159	/* RFC 5280 4.1.2.2: at most 20 octets */
 #define FORGE_BUCKETS_MAX	(1U << 20)	/* beyond that, longer chains */
 
 /* An upstream TLS session the forged certificate authenticated, for one
@@ -44,9 +48,12 @@ struct forge_session {
 	SSL_SESSION		*fs_sess;	/* NULL: slot free */
 };
 
+/* One identity: a verified client certificate, and what was made for it. */
 struct forge_entry {
 	uint8_t			 fe_sha256[32];	/* of the client certificate */
-	X509			*fe_cert;
+	uint64_t		 fe_gen;	/* unique in this forge */
+	X509			*fe_cert;	/* NULL: no upstream asked yet */
+	EVP_PKEY		*fe_key;	/* fe_cert's */
 	struct forge_session	 fe_sess[FORGE_SESSIONS];
 	uint8_t			 fe_chain[32];	/* the chain verified, hashed */
 	time_t			 fe_verified_until;	/* 0: not remembered */
@@ -61,17 +68,21 @@ TAILQ_HEAD(forge_lru, forge_entry);
 
 struct forge {
 	X509			*f_ca;
+	STACK_OF(X509)		*f_chain;	/* sent with every forged cert */
+	struct forge_policy	 f_pol;		/* our own copy */
 	forge_sign_fn		 f_sign;	/* holds the CA key, elsewhere */
 	void			*f_sign_arg;
 	int			 f_sig_nid;	/* the CA key's signature algorithm */
 	enum forge_err		 f_err;		/* why the last mint failed */
 	ASN1_OCTET_STRING	*f_ca_keyid;	/* the CA's SKI, our AKI */
-	EVP_PKEY		*f_key;		/* every forged cert's key */
-	ASN1_OCTET_STRING	*f_keyid;	/* its SKI */
+	EVP_PKEY		*f_key;		/* FORGE_REUSE_WORKER: every cert's */
+	EVP_PKEY		**f_pool;	/* FORGE_REUSE_POOL */
+	unsigned		 f_pool_next;
 	time_t			(*f_now)(void);
 
 	size_t			 f_max;
 	size_t			 f_count;
+	uint64_t		 f_gen;		/* the last generation handed out */
 	struct forge_entry	**f_buckets;
 	size_t			 f_mask;	/* buckets - 1 (a power of 2) */
 	struct forge_lru	 f_lru;
@@ -81,12 +92,25 @@ static time_t	 forge_now(const struct forge *);
 static int	 forge_time(const ASN1_TIME *, time_t *);
 static ASN1_OCTET_STRING *forge_keyid(X509_PUBKEY *);
 static int	 forge_serial(X509 *);
-static int	 forge_extensions(struct forge *, X509 *, X509 *);
+static int	 forge_serial_copy(X509 *, X509 *);
+static uint32_t	 forge_key_usages(const EVP_PKEY *);
+static int	 forge_add_bc(struct forge *, X509 *, X509 *);
+static int	 forge_add_ku(struct forge *, X509 *, X509 *, const EVP_PKEY *);
+static bool	 forge_eku_forbidden(int);
+static int	 forge_add_eku(struct forge *, X509 *, X509 *);
+static int	 forge_add_copies(struct forge *, X509 *, X509 *);
+static ASN1_OCTET_STRING *forge_origin_value(X509 *);
+static int	 forge_add_origin(struct forge *, X509 *, X509 *);
+static int	 forge_extensions(struct forge *, X509 *, X509 *, EVP_PKEY *);
 static X509	*forge_sign(struct forge *, X509 *);
+static X509	*forge_mint_with(struct forge *, X509 *, EVP_PKEY *);
+static EVP_PKEY	*forge_next_key(struct forge *);
 static struct forge_entry **forge_slot(struct forge *, const uint8_t [32]);
 static void	 forge_drop(struct forge *, struct forge_entry *);
 static void	 forge_entry_free(struct forge_entry *);
 static struct forge_entry *forge_find(struct forge *, const uint8_t [32]);
+static struct forge_entry *forge_entry_new(struct forge *, const uint8_t [32]);
+static void	 forge_touch(struct forge *, struct forge_entry *);
 static bool	 forge_fresh(const struct forge_entry *, time_t);
 
 static time_t
@@ -191,16 +215,27 @@ forge_sign_local(void *key, const uint8_t *tbs, size_t len, uint8_t *sig, size_t
 }
 
 struct forge *
-forge_new(X509 *ca_cert, forge_sign_fn sign, void *sign_arg, size_t cache_max)
+forge_new(X509 *ca_cert, STACK_OF(X509) *chain, const struct forge_policy *pol,
+    forge_sign_fn sign, void *sign_arg, size_t cache_max)
 {
 	struct forge		*f;
 	const ASN1_OCTET_STRING	*skid;
-	X509_PUBKEY		*xpk = NULL;
 	size_t			 n;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return NULL;
 	TAILQ_INIT(&f->f_lru);
+	if (pol == NULL)
+		forge_policy_init(&f->f_pol);
+	else if (forge_policy_copy(&f->f_pol, pol) == -1) {
+		free(f);
+		return NULL;
+	}
+	if (f->f_pol.fp_lifetime == 0)
+		f->f_pol.fp_lifetime = FORGE_LIFETIME_DEFAULT;
+	if (f->f_pol.fp_origin && f->f_pol.fp_origin_oid == NULL &&
+	    (f->f_pol.fp_origin_oid = OBJ_txt2obj(FORGE_ORIGIN_OID, 1)) == NULL)
+		goto fail;
 
 	/* Whether the key behind `sign` belongs to this CA is the signer's
 	 * check (it has the key); here only its type is known. */
@@ -212,6 +247,9 @@ forge_new(X509 *ca_cert, forge_sign_fn sign, void *sign_arg, size_t cache_max)
 	if (X509_up_ref(ca_cert) != 1)
 		goto fail;
 	f->f_ca = ca_cert;
+	if (chain != NULL && sk_X509_num(chain) > 0 &&
+	    (f->f_chain = X509_chain_up_ref(chain)) == NULL)
+		goto fail;
 	f->f_sign = sign;
 	f->f_sign_arg = sign_arg;
 
@@ -222,14 +260,23 @@ forge_new(X509 *ca_cert, forge_sign_fn sign, void *sign_arg, size_t cache_max)
 	if (f->f_ca_keyid == NULL)
 		goto fail;
 
-	if ((f->f_key = EVP_EC_gen("P-256")) == NULL)
-		goto fail;
-	if (X509_PUBKEY_set(&xpk, f->f_key) != 1)
-		goto fail;
-	if ((f->f_keyid = forge_keyid(xpk)) == NULL)
-		goto fail;
-	X509_PUBKEY_free(xpk);
-	xpk = NULL;
+	/* The subject keys made up front: the worker's one, or the pool. */
+	switch (f->f_pol.fp_key_reuse) {
+	case FORGE_REUSE_WORKER:
+		if ((f->f_key = forge_policy_keygen(f->f_pol.fp_key_type)) == NULL)
+			goto fail;
+		break;
+	case FORGE_REUSE_POOL:
+		if (f->f_pol.fp_pool_size == 0 ||
+		    (f->f_pool = calloc(f->f_pol.fp_pool_size, sizeof(*f->f_pool))) == NULL)
+			goto fail;
+		for (unsigned i = 0; i < f->f_pol.fp_pool_size; i++)
+			if ((f->f_pool[i] = forge_policy_keygen(f->f_pol.fp_key_type)) == NULL)
+				goto fail;
+		break;
+	case FORGE_REUSE_IDENTITY:
+		break;
+	}
 
 	f->f_max = cache_max;
 	for (n = 1; n < cache_max && n < FORGE_BUCKETS_MAX; n <<= 1)
@@ -239,7 +286,6 @@ forge_new(X509 *ca_cert, forge_sign_fn sign, void *sign_arg, size_t cache_max)
 	f->f_mask = n - 1;
 	return f;
  fail:
-	X509_PUBKEY_free(xpk);
 	forge_free(f);
 	return NULL;
 }
@@ -256,17 +302,22 @@ forge_free(struct forge *f)
 		forge_entry_free(fe);
 	}
 	free(f->f_buckets);
-	ASN1_OCTET_STRING_free(f->f_keyid);
+	if (f->f_pool != NULL)
+		for (unsigned i = 0; i < f->f_pol.fp_pool_size; i++)
+			EVP_PKEY_free(f->f_pool[i]);
+	free(f->f_pool);
 	EVP_PKEY_free(f->f_key);
 	ASN1_OCTET_STRING_free(f->f_ca_keyid);
+	sk_X509_pop_free(f->f_chain, X509_free);
 	X509_free(f->f_ca);
+	forge_policy_free(&f->f_pol);
 	free(f);
 }
 
-EVP_PKEY *
-forge_key(struct forge *f)
+STACK_OF(X509) *
+forge_chain(const struct forge *f)
 {
-	return f->f_key;
+	return f->f_chain;
 }
 
 enum forge_err
@@ -279,6 +330,14 @@ void
 forge_set_clock(struct forge *f, time_t (*now)(void))
 {
 	f->f_now = now;
+}
+
+void
+forge_cert_clear(struct forge_cert *fc)
+{
+	X509_free(fc->fc_cert);
+	EVP_PKEY_free(fc->fc_key);
+	memset(fc, 0, sizeof(*fc));
 }
 
 /* Random, positive, non-zero: RFC 5280 4.1.2.2, CA/B BR 7.1 (64+ bits). */
@@ -307,49 +366,279 @@ forge_serial(X509 *x)
 }
 
 /*
- * What makes it a client certificate of our CA: end entity, signatures
- * only, TLS client auth, key identifiers for path building (and for
- * X509_V_FLAG_X509_STRICT verifiers, which insist on the AKI).  The
- * client's subjectAltName goes over as the same extension, same DER and
- * criticality: RFC 5280 wants it critical when the subject is empty.
+ * --forge-serial copy: the client's serial, so that logs on both sides
+ * name the same number.  It is unique only per client CA, and a re-minted
+ * certificate repeats it; the delegation CA publishes no CRL, so nothing
+ * relies on its serials being unique.  A serial RFC 5280 forbids (zero,
+ * negative, over 20 octets; some CAs issue them) is not repeated: a
+ * random one instead.
  */
 static int
-forge_extensions(struct forge *f, X509 *x, X509 *client)
+forge_serial_copy(X509 *x, X509 *client)
 {
-	BASIC_CONSTRAINTS	*bc = NULL;
-	ASN1_BIT_STRING		*ku = NULL;
-	EXTENDED_KEY_USAGE	*eku = NULL;
-	AUTHORITY_KEYID		*akid = NULL;
-	ASN1_OBJECT		*obj;
-	X509_EXTENSION		*san;
-	int			 i, rc = -1;
+	const ASN1_INTEGER	*s = X509_get0_serialNumber(client);
+	BIGNUM			*bn = ASN1_INTEGER_to_BN(s, NULL);
+	bool			 ok;
 
+	ok = bn != NULL && !BN_is_negative(bn) && !BN_is_zero(bn) &&
+	    BN_num_bits(bn) <= FORGE_SERIAL_MAX_BITS;
+	BN_free(bn);
+	if (!ok)
+		return forge_serial(x);
+	return X509_set_serialNumber(x, (ASN1_INTEGER *)s) == 1 ? 0 : -1;
+}
+
+/* The keyUsage bits a subject key of this type can stand for: signing
+ * for all; key transport for RSA; key agreement for EC. */
+static uint32_t
+forge_key_usages(const EVP_PKEY *key)
+{
+	uint32_t	 ku = KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION;
+
+	if (EVP_PKEY_is_a(key, "RSA"))
+		ku |= KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT;
+	else if (EVP_PKEY_is_a(key, "EC"))
+		ku |= KU_KEY_AGREEMENT | KU_ENCIPHER_ONLY | KU_DECIPHER_ONLY;
+	return ku;
+}
+
+/* basicConstraints CA:FALSE, no pathLen, whatever the client's says;
+ * copied, only its criticality is the client's. */
+static int
+forge_add_bc(struct forge *f, X509 *x, X509 *client)
+{
+	BASIC_CONSTRAINTS	*bc;
+	int			 i, crit = 1, rc = -1;
+
+	if ((f->f_pol.fp_copy & FORGE_COPY_BC) &&
+	    (i = X509_get_ext_by_NID(client, NID_basic_constraints, -1)) >= 0)
+		crit = X509_EXTENSION_get_critical(X509_get_ext(client, i));
 	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
-		goto fail;
+		return -1;
 	bc->ca = 0;
-	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1,
-	    X509V3_ADD_DEFAULT) != 1)
-		goto fail;
+	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, crit, X509V3_ADD_DEFAULT) == 1)
+		rc = 0;
+	BASIC_CONSTRAINTS_free(bc);
+	return rc;
+}
 
-	if ((ku = ASN1_BIT_STRING_new()) == NULL ||
-	    ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1)	/* digitalSignature */
-		goto fail;
-	if (X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1)
-		goto fail;
+/*
+ * keyUsage: ours is digitalSignature, critical.  Copied: the client's
+ * usages that our subject key can stand for (forge_key_usages: a P-256
+ * key cannot encipher keys like the client's RSA key did), never
+ * keyCertSign or cRLSign, always digitalSignature (TLS client
+ * authentication signs with it), with the client's criticality.
+ */
+static int
+forge_add_ku(struct forge *f, X509 *x, X509 *client, const EVP_PKEY *key)
+{
+	static const uint32_t	 bits[] = { KU_DIGITAL_SIGNATURE, KU_NON_REPUDIATION,
+	    KU_KEY_ENCIPHERMENT, KU_DATA_ENCIPHERMENT, KU_KEY_AGREEMENT, KU_KEY_CERT_SIGN,
+	    KU_CRL_SIGN, KU_ENCIPHER_ONLY, KU_DECIPHER_ONLY };	/* bit 0, 1, ... */
+	ASN1_BIT_STRING		*ku;
+	uint32_t		 want = KU_DIGITAL_SIGNATURE;
+	int			 i, crit = 1, rc = -1;
+
+	if ((f->f_pol.fp_copy & FORGE_COPY_KU) &&
+	    (X509_get_extension_flags(client) & EXFLAG_KUSAGE) &&
+	    (i = X509_get_ext_by_NID(client, NID_key_usage, -1)) >= 0) {
+		crit = X509_EXTENSION_get_critical(X509_get_ext(client, i));
+		want |= X509_get_key_usage(client) & forge_key_usages(key);
+		want &= ~(KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+		if (!(want & KU_KEY_AGREEMENT))
+			want &= ~(KU_ENCIPHER_ONLY | KU_DECIPHER_ONLY);
+	}
+	if ((ku = ASN1_BIT_STRING_new()) == NULL)
+		return -1;
+	for (i = 0; i < (int)(sizeof(bits) / sizeof(bits[0])); i++)
+		if ((want & bits[i]) && ASN1_BIT_STRING_set_bit(ku, i, 1) != 1)
+			goto fail;
+	if (X509_add1_ext_i2d(x, NID_key_usage, ku, crit, X509V3_ADD_DEFAULT) == 1)
+		rc = 0;
+ fail:
+	ASN1_BIT_STRING_free(ku);
+	return rc;
+}
+
+/* Purposes that would make a forged certificate more than a TLS client's:
+ * the signer refuses them too (signerd_check). */
+static bool
+forge_eku_forbidden(int nid)
+{
+	return nid == NID_server_auth || nid == NID_code_sign || nid == NID_OCSP_sign ||
+	    nid == NID_time_stamp || nid == NID_anyExtendedKeyUsage;
+}
+
+/*
+ * extendedKeyUsage: ours is clientAuth, non-critical.  Copied: the
+ * client's purposes in its order, less serverAuth, codeSigning,
+ * OCSPSigning, timeStamping and anyExtendedKeyUsage, with clientAuth put
+ * first if the client's had none (the forged certificate must work for
+ * TLS client authentication), with the client's criticality.
+ */
+static int
+forge_add_eku(struct forge *f, X509 *x, X509 *client)
+{
+	EXTENDED_KEY_USAGE	*ceku = NULL, *eku = NULL;
+	ASN1_OBJECT		*obj;
+	bool			 client_auth = false;
+	int			 i, crit = 0, rc = -1;
 
 	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
+		return -1;
+	if ((f->f_pol.fp_copy & FORGE_COPY_EKU) &&
+	    (i = X509_get_ext_by_NID(client, NID_ext_key_usage, -1)) >= 0 &&
+	    (ceku = X509V3_EXT_d2i(X509_get_ext(client, i))) != NULL) {
+		crit = X509_EXTENSION_get_critical(X509_get_ext(client, i));
+		for (i = 0; i < sk_ASN1_OBJECT_num(ceku); i++) {
+			int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(ceku, i));
+
+			if (forge_eku_forbidden(nid))
+				continue;
+			client_auth |= nid == NID_client_auth;
+			if ((obj = OBJ_dup(sk_ASN1_OBJECT_value(ceku, i))) == NULL ||
+			    sk_ASN1_OBJECT_push(eku, obj) <= 0) {
+				ASN1_OBJECT_free(obj);
+				goto fail;
+			}
+		}
+	}
+	if (!client_auth && ((obj = OBJ_nid2obj(NID_client_auth)) == NULL ||
+	    sk_ASN1_OBJECT_insert(eku, obj, 0) <= 0))
 		goto fail;
-	if ((obj = OBJ_nid2obj(NID_client_auth)) == NULL ||
-	    sk_ASN1_OBJECT_push(eku, obj) <= 0)
-		goto fail;
-	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0,
-	    X509V3_ADD_DEFAULT) != 1)
+	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, crit, X509V3_ADD_DEFAULT) == 1)
+		rc = 0;
+ fail:
+	sk_ASN1_OBJECT_pop_free(ceku, ASN1_OBJECT_free);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	return rc;
+}
+
+/*
+ * The extensions copied as they are (same DER, same criticality):
+ * subjectAltName when the policy says so - or when the subject is empty,
+ * since then the SAN is the identity (RFC 5280 4.1.2.6) - and the
+ * policy's further OIDs that the client certificate has.
+ */
+static int
+forge_add_copies(struct forge *f, X509 *x, X509 *client)
+{
+	int	 i;
+
+	if (((f->f_pol.fp_copy & FORGE_COPY_SAN) ||
+	    X509_NAME_entry_count(X509_get_subject_name(client)) == 0) &&
+	    (i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) >= 0 &&
+	    X509_add_ext(x, X509_get_ext(client, i), -1) != 1)	/* adds a copy */
+		return -1;
+	for (unsigned k = 0; k < f->f_pol.fp_noids; k++)
+		if ((i = X509_get_ext_by_OBJ(client, f->f_pol.fp_oids[k], -1)) >= 0 &&
+		    X509_add_ext(x, X509_get_ext(client, i), -1) != 1)
+			return -1;
+	return 0;
+}
+
+/* DER length octets for len at p; how many. */
+static size_t
+forge_der_len(unsigned char *p, size_t len)
+{
+	size_t	 n = 0;
+
+	if (len < 0x80) {
+		p[0] = (unsigned char)len;
+		return 1;
+	}
+	for (size_t l = len; l > 0; l >>= 8)
+		n++;
+	p[0] = 0x80 | (unsigned char)n;
+	for (size_t i = 0; i < n; i++)
+		p[n - i] = (unsigned char)(len >> (8 * i));
+	return n + 1;
+}
+
+/* The origin extension's value (forge.h): SEQUENCE { OCTET STRING
+ * sha256, Name issuer, INTEGER serial } of the client certificate. */
+static ASN1_OCTET_STRING *
+forge_origin_value(X509 *client)
+{
+	ASN1_OCTET_STRING	*os = NULL;
+	unsigned char		 md[EVP_MAX_MD_SIZE], *name = NULL, *serial = NULL;
+	unsigned char		*der = NULL, *p;
+	unsigned int		 mdlen;
+	int			 nlen, slen;
+	size_t			 body;
+
+	if (X509_digest(client, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32 ||
+	    (nlen = i2d_X509_NAME(X509_get_issuer_name(client), &name)) <= 0 ||
+	    (slen = i2d_ASN1_INTEGER(X509_get0_serialNumber(client), &serial)) <= 0)
+		goto out;
+	body = 2 + 32 + (size_t)nlen + (size_t)slen;
+	if ((der = malloc(body + 1 + 1 + sizeof(size_t))) == NULL)
+		goto out;
+	p = der;
+	*p++ = 0x30;				/* SEQUENCE */
+	p += forge_der_len(p, body);
+	*p++ = 0x04;				/* OCTET STRING, 32 bytes */
+	*p++ = 32;
+	memcpy(p, md, 32);
+	p += 32;
+	memcpy(p, name, nlen);
+	p += nlen;
+	memcpy(p, serial, slen);
+	p += slen;
+	if ((os = ASN1_OCTET_STRING_new()) != NULL &&
+	    ASN1_OCTET_STRING_set(os, der, (int)(p - der)) != 1) {
+		ASN1_OCTET_STRING_free(os);
+		os = NULL;
+	}
+ out:
+	free(der);
+	OPENSSL_free(serial);
+	OPENSSL_free(name);
+	return os;
+}
+
+/* --forge-origin-ext: non-critical, so a verifier that does not know the
+ * OID accepts the certificate all the same. */
+static int
+forge_add_origin(struct forge *f, X509 *x, X509 *client)
+{
+	ASN1_OCTET_STRING	*val;
+	X509_EXTENSION		*ext = NULL;
+	int			 rc = -1;
+
+	if ((val = forge_origin_value(client)) == NULL)
+		return -1;
+	if ((ext = X509_EXTENSION_create_by_OBJ(NULL, f->f_pol.fp_origin_oid, 0, val)) != NULL &&
+	    X509_add_ext(x, ext, -1) == 1)
+		rc = 0;
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(val);
+	return rc;
+}
+
+/*
+ * What makes it a client certificate of our CA: end entity, signatures,
+ * TLS client auth, key identifiers for path building (and for
+ * X509_V_FLAG_X509_STRICT verifiers, which insist on the AKI), then what
+ * the policy copies from the client, then the origin extension.  The
+ * client's own SKI, AKI, AIA and CRL distribution points are never
+ * copied: they describe the client's CA (forge_policy.c refuses them).
+ */
+static int
+forge_extensions(struct forge *f, X509 *x, X509 *client, EVP_PKEY *key)
+{
+	AUTHORITY_KEYID		*akid = NULL;
+	ASN1_OCTET_STRING	*keyid = NULL;
+	int			 rc = -1;
+
+	if (forge_add_bc(f, x, client) == -1 || forge_add_ku(f, x, client, key) == -1 ||
+	    forge_add_eku(f, x, client) == -1)
 		goto fail;
 
-	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, f->f_keyid, 0,
+	if ((keyid = forge_keyid(X509_get_X509_PUBKEY(x))) == NULL ||
+	    X509_add1_ext_i2d(x, NID_subject_key_identifier, keyid, 0,
 	    X509V3_ADD_DEFAULT) != 1)
 		goto fail;
-
 	if ((akid = AUTHORITY_KEYID_new()) == NULL ||
 	    (akid->keyid = ASN1_OCTET_STRING_dup(f->f_ca_keyid)) == NULL)
 		goto fail;
@@ -357,18 +646,14 @@ forge_extensions(struct forge *f, X509 *x, X509 *client)
 	    X509V3_ADD_DEFAULT) != 1)
 		goto fail;
 
-	if ((i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) >= 0) {
-		san = X509_get_ext(client, i);
-		/* X509_add_ext() adds a copy */
-		if (san == NULL || X509_add_ext(x, san, -1) != 1)
-			goto fail;
-	}
+	if (forge_add_copies(f, x, client) == -1)
+		goto fail;
+	if (f->f_pol.fp_origin && forge_add_origin(f, x, client) == -1)
+		goto fail;
 	rc = 0;
  fail:
 	AUTHORITY_KEYID_free(akid);
-	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
-	ASN1_BIT_STRING_free(ku);
-	BASIC_CONSTRAINTS_free(bc);
+	ASN1_OCTET_STRING_free(keyid);
 	return rc;
 }
 
@@ -421,8 +706,9 @@ forge_sign(struct forge *f, X509 *x)
 	return signed_x;
 }
 
-X509 *
-forge_mint(struct forge *f, X509 *client)
+/* A certificate for `client` with subject key `key` (the caller's). */
+static X509 *
+forge_mint_with(struct forge *f, X509 *client, EVP_PKEY *key)
 {
 	X509	*x = NULL;
 	time_t	 now, client_nb, client_na, nb, na;
@@ -439,7 +725,7 @@ forge_mint(struct forge *f, X509 *client)
 	nb = now - FORGE_BACKDATE;
 	if (nb < client_nb)
 		nb = client_nb;
-	na = now + FORGE_LIFETIME_MAX;
+	na = now + (time_t)f->f_pol.fp_lifetime;
 	if (na > client_na)
 		na = client_na;
 	if (na <= nb)
@@ -449,7 +735,8 @@ forge_mint(struct forge *f, X509 *client)
 		goto fail;
 	if (X509_set_version(x, X509_VERSION_3) != 1)
 		goto fail;
-	if (forge_serial(x) == -1)
+	if ((f->f_pol.fp_serial == FORGE_SERIAL_COPY ? forge_serial_copy(x, client) :
+	    forge_serial(x)) == -1)
 		goto fail;
 	/* X509_set_subject_name() stores an X509_NAME_dup(), which carries
 	 * the original encoding: RDN order, multi-valued RDNs, string
@@ -461,15 +748,66 @@ forge_mint(struct forge *f, X509 *client)
 	if (ASN1_TIME_set(X509_getm_notBefore(x), nb) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x), na) == NULL)
 		goto fail;
-	if (X509_set_pubkey(x, f->f_key) != 1)
+	if (X509_set_pubkey(x, key) != 1)
 		goto fail;
-	if (forge_extensions(f, x, client) == -1)
+	if (forge_extensions(f, x, client, key) == -1)
 		goto fail;
 	f->f_err = FORGE_OK;
 	return forge_sign(f, x);
  fail:
 	X509_free(x);
 	return NULL;
+}
+
+/* The subject key of the next certificate minted (a reference): the
+ * worker's, the pool's next, or a new one (--forge-key-reuse). */
+static EVP_PKEY *
+forge_next_key(struct forge *f)
+{
+	EVP_PKEY	*k;
+
+	switch (f->f_pol.fp_key_reuse) {
+	case FORGE_REUSE_IDENTITY:
+		return forge_policy_keygen(f->f_pol.fp_key_type);
+	case FORGE_REUSE_POOL:
+		k = f->f_pool[f->f_pool_next];
+		f->f_pool_next = (f->f_pool_next + 1) % f->f_pol.fp_pool_size;
+		break;
+	default:
+		k = f->f_key;
+		break;
+	}
+	return EVP_PKEY_up_ref(k) == 1 ? k : NULL;
+}
+
+X509 *
+forge_mint(struct forge *f, X509 *client, EVP_PKEY **keyp)
+{
+	EVP_PKEY	*key;
+	X509		*x;
+
+	if ((key = forge_next_key(f)) == NULL) {
+		f->f_err = FORGE_ERR_MINT;
+		return NULL;
+	}
+	if ((x = forge_mint_with(f, client, key)) != NULL && keyp != NULL)
+		*keyp = key;
+	else
+		EVP_PKEY_free(key);
+	return x;
+}
+
+int
+forge_use(struct forge *f, SSL *ssl, const struct forge_cert *fc)
+{
+	if (SSL_use_certificate(ssl, fc->fc_cert) != 1 ||
+	    SSL_use_PrivateKey(ssl, fc->fc_key) != 1)
+		return -1;
+	/* The intermediates between the delegation CA and what the
+	 * upstream trusts: the upstream cannot build the path without. */
+	if (f->f_chain != NULL && SSL_set1_chain(ssl, f->f_chain) != 1)
+		return -1;
+	return 0;
 }
 
 static struct forge_entry **
@@ -517,7 +855,38 @@ forge_entry_free(struct forge_entry *fe)
 	for (size_t i = 0; i < FORGE_SESSIONS; i++)
 		SSL_SESSION_free(fe->fe_sess[i].fs_sess);
 	X509_free(fe->fe_cert);
+	EVP_PKEY_free(fe->fe_key);
 	free(fe);
+}
+
+/* A new entry for sha256 (which has none), making room; NULL when nothing
+ * is cached. */
+static struct forge_entry *
+forge_entry_new(struct forge *f, const uint8_t sha256[32])
+{
+	struct forge_entry	*fe, **slot;
+
+	if (f->f_max == 0)
+		return NULL;
+	if (f->f_count >= f->f_max)
+		forge_drop(f, TAILQ_LAST(&f->f_lru, forge_lru));
+	if ((fe = calloc(1, sizeof(*fe))) == NULL)
+		return NULL;
+	memcpy(fe->fe_sha256, sha256, sizeof(fe->fe_sha256));
+	fe->fe_gen = ++f->f_gen;
+	slot = forge_slot(f, sha256);
+	fe->fe_hnext = *slot;
+	*slot = fe;
+	TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
+	f->f_count++;
+	return fe;
+}
+
+static void
+forge_touch(struct forge *f, struct forge_entry *fe)
+{
+	TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
+	TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
 }
 
 /*
@@ -538,68 +907,91 @@ forge_fresh(const struct forge_entry *fe, time_t now)
 	return fe->fe_not_after >= fe->fe_client_not_after;
 }
 
-X509 *
-forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit)
+uint64_t
+forge_identity(struct forge *f, const uint8_t sha256[32])
 {
-	struct forge_entry	*fe, **slot;
-	X509			*x;
-	time_t			 now = forge_now(f);
+	struct forge_entry	*fe;
 
-	*hit = false;
-	slot = forge_slot(f, sha256);
-	if ((fe = forge_find(f, sha256)) != NULL) {
-		if (forge_fresh(fe, now) && X509_up_ref(fe->fe_cert) == 1) {
-			TAILQ_REMOVE(&f->f_lru, fe, fe_lru);
-			TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
-			*hit = true;
-			return fe->fe_cert;
+	/* A certificate due for re-minting takes its entry with it: what
+	 * was established with it (sessions, kept connections) goes too. */
+	if ((fe = forge_find(f, sha256)) != NULL && fe->fe_cert != NULL &&
+	    !forge_fresh(fe, forge_now(f))) {
+		forge_drop(f, fe);
+		fe = NULL;
+	}
+	if (fe == NULL && (fe = forge_entry_new(f, sha256)) == NULL)
+		return 0;
+	forge_touch(f, fe);
+	return fe->fe_gen;
+}
+
+int
+forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], struct forge_cert *fc)
+{
+	struct forge_entry	*fe;
+	EVP_PKEY		*key;
+	X509			*x;
+
+	memset(fc, 0, sizeof(*fc));
+	if ((fe = forge_find(f, sha256)) != NULL && fe->fe_cert != NULL) {
+		if (forge_fresh(fe, forge_now(f)) && X509_up_ref(fe->fe_cert) == 1) {
+			if (EVP_PKEY_up_ref(fe->fe_key) != 1) {
+				X509_free(fe->fe_cert);
+				f->f_err = FORGE_ERR_MINT;
+				return -1;
+			}
+			forge_touch(f, fe);
+			fc->fc_cert = fe->fe_cert;
+			fc->fc_key = fe->fe_key;
+			fc->fc_gen = fe->fe_gen;
+			fc->fc_hit = true;
+			return 0;
 		}
 		forge_drop(f, fe);
+		fe = NULL;
 	}
 
-	if ((x = forge_mint(f, client)) == NULL)
-		return NULL;
-	if (f->f_max == 0)
-		return x;
-	if (f->f_count >= f->f_max)
-		forge_drop(f, TAILQ_LAST(&f->f_lru, forge_lru));
+	if ((x = forge_mint(f, client, &key)) == NULL)
+		return -1;
+	fc->fc_cert = x;
+	fc->fc_key = key;
 	/* Not being able to cache is no reason to fail the connection. */
-	if ((fe = calloc(1, sizeof(*fe))) == NULL)
-		return x;
+	if (fe == NULL && (fe = forge_entry_new(f, sha256)) == NULL)
+		return 0;
 	if (forge_time(X509_get0_notBefore(x), &fe->fe_not_before) == -1 ||
 	    forge_time(X509_get0_notAfter(x), &fe->fe_not_after) == -1 ||
-	    forge_time(X509_get0_notAfter(client),
-	    &fe->fe_client_not_after) == -1 ||
-	    X509_up_ref(x) != 1) {
-		free(fe);
-		return x;
+	    forge_time(X509_get0_notAfter(client), &fe->fe_client_not_after) == -1 ||
+	    X509_up_ref(x) != 1)
+		return 0;
+	if (EVP_PKEY_up_ref(key) != 1) {
+		X509_free(x);
+		return 0;
 	}
-	memcpy(fe->fe_sha256, sha256, sizeof(fe->fe_sha256));
 	fe->fe_cert = x;
-	fe->fe_hnext = *slot;
-	*slot = fe;
-	TAILQ_INSERT_HEAD(&f->f_lru, fe, fe_lru);
-	f->f_count++;
-	return x;
+	fe->fe_key = key;
+	forge_touch(f, fe);
+	fc->fc_gen = fe->fe_gen;
+	return 0;
 }
 
 /*
- * Upstream sessions live in the entry of the forged certificate that
- * authenticated them: a resumed session presents that certificate's
- * identity again without showing it, so it must not outlive it.  When the
- * certificate is re-minted or evicted, its sessions go with it.  No SSL
+ * Upstream sessions live in the entry of the identity whose forged
+ * certificate authenticated them (or that no upstream asked a certificate
+ * of): a resumed session presents that certificate's identity again
+ * without showing it, so it must not outlive it.  When the certificate is
+ * re-minted or evicted, the entry goes and its sessions with it.  No SSL
  * ever holds a kept session itself, only copies (OpenSSL changes the
  * session of a connection that ends without close_notify).
  */
 SSL_SESSION *
-forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
+forge_session_get(struct forge *f, const uint8_t sha256[32], uint64_t gen,
     const uint8_t dest[32])
 {
 	struct forge_entry	*fe;
 	struct forge_session	*fs;
 	time_t			 now = forge_now(f);
 
-	if ((fe = forge_find(f, sha256)) == NULL || fe->fe_cert != forged)
+	if (gen == 0 || (fe = forge_find(f, sha256)) == NULL || fe->fe_gen != gen)
 		return NULL;
 	for (size_t i = 0; i < FORGE_SESSIONS; i++) {
 		fs = &fe->fe_sess[i];
@@ -620,21 +1012,21 @@ forge_session_get(struct forge *f, const uint8_t sha256[32], X509 *forged,
 }
 
 bool
-forge_is_cached(struct forge *f, const uint8_t sha256[32], X509 *forged)
+forge_is_current(struct forge *f, const uint8_t sha256[32], uint64_t gen)
 {
 	struct forge_entry	*fe;
 
-	return (fe = forge_find(f, sha256)) != NULL && fe->fe_cert == forged;
+	return gen != 0 && (fe = forge_find(f, sha256)) != NULL && fe->fe_gen == gen;
 }
 
 bool
-forge_session_put(struct forge *f, const uint8_t sha256[32], X509 *forged,
+forge_session_put(struct forge *f, const uint8_t sha256[32], uint64_t gen,
     const uint8_t dest[32], SSL_SESSION *sess)
 {
 	struct forge_entry	*fe;
 	struct forge_session	*fs = NULL;
 
-	if ((fe = forge_find(f, sha256)) == NULL || fe->fe_cert != forged)
+	if (gen == 0 || (fe = forge_find(f, sha256)) == NULL || fe->fe_gen != gen)
 		return false;
 	/* The newest session for a destination replaces the one before;
 	 * a new destination takes the slots in turn. */

@@ -147,8 +147,9 @@ main_reload(struct daemon *d)
 		if ((ho[i] = calloc(1, sizeof(*ho[i]))) == NULL)
 			goto fail;
 		ho[i]->wh_tls = tls_hold(tc);
-		if (new_forge && (ho[i]->wh_forge = forge_new(tc->tc_deleg_ca, signer_sign,
-		    signer_chan(signer, i), d->d_cf->cf_forge_cache)) == NULL) {
+		if (new_forge && (ho[i]->wh_forge = forge_new(tc->tc_deleg_ca, tc->tc_deleg_chain,
+		    &d->d_cf->cf_forge, signer_sign, signer_chan(signer, i),
+		    d->d_cf->cf_forge_cache)) == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the new delegation CA: ");
 			goto fail;
 		}
@@ -265,15 +266,20 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], SIGNER_CHILD_ARG) == 0)
 		return signerd_main(argc, argv);
-	if (config_parse(&cf, argc, argv) == -1)
+	if (config_parse(&cf, argc, argv) == -1) {
+		forge_policy_free(&cf.cf_forge);
 		return 2;
+	}
 	memset(&d, 0, sizeof(d));
 	d.d_cf = &cf;
-	if ((d.d_tls = tls_load(&cf, 1)) == NULL)
+	if ((d.d_tls = tls_load(&cf, 1)) == NULL) {
+		forge_policy_free(&cf.cf_forge);
 		return 1;
+	}
 	d.d_sc.sc_key = cf.cf_delegation_key;
 	d.d_sc.sc_ca = cf.cf_delegation_ca;
 	d.d_sc.sc_user = cf.cf_signer_user;
+	d.d_sc.sc_lifetime = cf.cf_forge.fp_lifetime;
 	/* exec'd, not only forked: see signer.c */
 	d.d_sc.sc_exec = "/proc/self/exe";
 	if (stat(cf.cf_delegation_key, &d.d_key_stat) == -1)
@@ -292,15 +298,17 @@ main(int argc, char **argv)
 	if ((d.d_signer = calloc(1, sizeof(*d.d_signer))) == NULL ||
 	    signer_start(d.d_signer, &d.d_sc, cf.cf_check ? 1 : cf.cf_workers) == -1) {
 		free(d.d_signer);
+		forge_policy_free(&cf.cf_forge);
 		tls_release(d.d_tls);
 		return 1;
 	}
 	if (cf.cf_check) {
-		struct forge *f = forge_new(d.d_tls->tc_deleg_ca, signer_sign,
-		    signer_chan(d.d_signer, 0), 1);
+		struct forge *f = forge_new(d.d_tls->tc_deleg_ca, d.d_tls->tc_deleg_chain,
+		    &cf.cf_forge, signer_sign, signer_chan(d.d_signer, 0), 1);
 
 		signer_stop(d.d_signer);
 		free(d.d_signer);
+		forge_policy_free(&cf.cf_forge);
 		if (f == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the delegation CA: ");
 			tls_release(d.d_tls);
@@ -341,8 +349,9 @@ main(int argc, char **argv)
 		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
 		    cf.cf_listen_str)) == -1)
 			goto out_worker;
-		if ((w->w_forge = forge_new(d.d_tls->tc_deleg_ca, signer_sign,
-		    signer_chan(d.d_signer, i), cf.cf_forge_cache)) == NULL) {
+		if ((w->w_forge = forge_new(d.d_tls->tc_deleg_ca, d.d_tls->tc_deleg_chain,
+		    &cf.cf_forge, signer_sign, signer_chan(d.d_signer, i),
+		    cf.cf_forge_cache)) == NULL) {
 			tls_print_errors("ktproxy: cannot set up forging: ");
 			goto out_worker;
 		}
@@ -392,6 +401,7 @@ out_tls:
 	signer_stop(d.d_signer);	/* after the workers: they use its channels */
 	free(d.d_signer);
 	hdr_conf_free(&cf.cf_hdr);
+	forge_policy_free(&cf.cf_forge);
 	tls_release(d.d_tls);
 	return rc;
 }

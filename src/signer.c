@@ -68,14 +68,14 @@ signer_spawn(struct signer *s, pid_t *pid, int *fds)
 	const struct signer_conf *cf = &s->s_conf;
 	unsigned n = s->s_nchan;
 	int (*pairs)[2] = NULL, status[2] = { -1, -1 }, rc = -1, st;
-	char (*nums)[16] = NULL, **argv = NULL;
+	char (*nums)[16] = NULL, **argv = NULL, life[16];
 	struct pollfd pfd;
 	char ready = 0;
 	pid_t child;
 
 	if ((pairs = calloc(n, sizeof(*pairs))) == NULL ||
 	    (nums = calloc(n + 1, sizeof(*nums))) == NULL ||
-	    (argv = calloc(n + 7, sizeof(*argv))) == NULL) {
+	    (argv = calloc(n + 8, sizeof(*argv))) == NULL) {
 		fprintf(stderr, "ktproxy: signer: out of memory\n");
 		goto out;
 	}
@@ -97,13 +97,15 @@ signer_spawn(struct signer *s, pid_t *pid, int *fds)
 	argv[2] = (char *)cf->sc_key;
 	argv[3] = (char *)cf->sc_ca;
 	argv[4] = (char *)(cf->sc_user != NULL ? cf->sc_user : "-");
+	snprintf(life, sizeof(life), "%u", cf->sc_lifetime);
+	argv[5] = life;
 	snprintf(nums[n], sizeof(nums[n]), "%d", status[1]);
-	argv[5] = nums[n];
+	argv[6] = nums[n];
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(nums[i], sizeof(nums[i]), "%d", pairs[i][1]);
-		argv[6 + i] = nums[i];
+		argv[7 + i] = nums[i];
 	}
-	argv[6 + n] = NULL;
+	argv[7 + n] = NULL;
 
 	if ((child = fork()) == -1) {
 		fprintf(stderr, "ktproxy: signer: fork: %s\n", strerror(errno));

@@ -66,6 +66,8 @@ struct signer_conf {
 	const char	*sc_key;	/* --delegation-key */
 	const char	*sc_ca;		/* --delegation-ca */
 	const char	*sc_user;	/* drop to this user when root; NULL: stay */
+	unsigned	 sc_lifetime;	/* seconds a certificate it signs may live
+					 * (--forge-lifetime); 0: FORGE_LIFETIME_DEFAULT */
 	const char	*sc_exec;	/* binary to exec as the signer (/proc/self/exe);
 					 * NULL: run it in the forked child (tests) */
 };
@@ -114,9 +116,10 @@ int		 signerd_main(int argc, char **argv);
 int		 signerd_run(const struct signer_conf *conf, int status_fd, const int *fds,
 		    unsigned nfds);
 
-/* The policy: may a signer of CA `ca`, signing with algorithm sig_nid at
- * time now, sign this TBSCertificate?  0, or -1 with why. */
-int		 signerd_check(X509 *ca, int sig_nid, const uint8_t *tbs, size_t len,
-		    time_t now, const char **why);
+/* The policy: may a signer of CA `ca`, signing with algorithm sig_nid
+ * certificates that live at most `lifetime` seconds, at time now, sign
+ * this TBSCertificate?  0, or -1 with why. */
+int		 signerd_check(X509 *ca, int sig_nid, unsigned lifetime, const uint8_t *tbs,
+		    size_t len, time_t now, const char **why);
 
 #endif

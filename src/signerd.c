@@ -43,6 +43,7 @@ struct signerd {
 	X509		*sd_ca;
 	EVP_PKEY	*sd_key;
 	int		 sd_sig_nid;
+	unsigned	 sd_lifetime;	/* the longest validity it signs */
 	unsigned long	 sd_signed;
 	unsigned long	 sd_refused;
 	time_t		 sd_last_log;
@@ -229,12 +230,23 @@ out:
 	return x;
 }
 
+/* Purposes no forged client certificate has (forge.c drops them from a
+ * copied extendedKeyUsage): a certificate with one of them could act as a
+ * server, sign code or OCSP answers, or stamp time. */
+static bool
+signerd_eku_forbidden(int nid)
+{
+	return nid == NID_server_auth || nid == NID_code_sign || nid == NID_OCSP_sign ||
+	    nid == NID_time_stamp || nid == NID_anyExtendedKeyUsage;
+}
+
 int
-signerd_check(X509 *ca, int sig_nid, const uint8_t *tbs, size_t len, time_t now,
-    const char **why)
+signerd_check(X509 *ca, int sig_nid, unsigned lifetime, const uint8_t *tbs, size_t len,
+    time_t now, const char **why)
 {
 	EXTENDED_KEY_USAGE *eku = NULL;
 	X509_ALGOR *want = NULL;
+	bool client_auth = false;
 	unsigned char *re = NULL;
 	X509 *x;
 	time_t nb, na;
@@ -271,20 +283,29 @@ signerd_check(X509 *ca, int sig_nid, const uint8_t *tbs, size_t len, time_t now,
 	if ((flags & EXFLAG_KUSAGE) &&
 	    (X509_get_key_usage(x) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0)
 		goto out;
-	/* clientAuth and nothing else: a server, code-signing or OCSP
-	 * certificate is not a forged client certificate. */
-	*why = "extendedKeyUsage is not clientAuth alone";
-	if ((eku = X509_get_ext_d2i(x, NID_ext_key_usage, &crit, NULL)) == NULL ||
-	    sk_ASN1_OBJECT_num(eku) < 1)
+	/* clientAuth, and whatever else the client's own certificate had
+	 * that forge.c copies - but never a purpose that makes it a
+	 * server, code-signing, OCSP or time-stamping certificate. */
+	*why = "extendedKeyUsage without clientAuth, or with serverAuth, codeSigning, "
+	    "OCSPSigning, timeStamping or anyExtendedKeyUsage";
+	if ((eku = X509_get_ext_d2i(x, NID_ext_key_usage, &crit, NULL)) == NULL)
 		goto out;
-	for (int i = 0; i < sk_ASN1_OBJECT_num(eku); i++)
-		if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) != NID_client_auth)
+	for (int i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+		int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+
+		if (signerd_eku_forbidden(nid))
 			goto out;
+		client_auth |= nid == NID_client_auth;
+	}
+	if (!client_auth)
+		goto out;
 	*why = "validity not within the forged certificates' bounds";
+	if (lifetime == 0)
+		lifetime = FORGE_LIFETIME_DEFAULT;
 	if (signerd_time(X509_get0_notBefore(x), &nb) == -1 ||
 	    signerd_time(X509_get0_notAfter(x), &na) == -1 || na <= nb ||
 	    nb < now - FORGE_BACKDATE - SIGNERD_SLACK || nb > now + SIGNERD_SLACK ||
-	    na > now + FORGE_LIFETIME_MAX + SIGNERD_SLACK)
+	    na > now + (time_t)lifetime + SIGNERD_SLACK)
 		goto out;
 	*why = NULL;
 	rc = 0;
@@ -313,8 +334,8 @@ signerd_handle(struct signerd *sd, int fd, unsigned chan, const uint8_t *buf, si
 		memcpy(&req, buf, sizeof(req));
 		resp.sp_id = req.sq_id;
 		if (req.sq_len == n - sizeof(req) &&
-		    signerd_check(sd->sd_ca, sd->sd_sig_nid, buf + sizeof(req), req.sq_len,
-		    now, &why) == 0) {
+		    signerd_check(sd->sd_ca, sd->sd_sig_nid, sd->sd_lifetime, buf + sizeof(req),
+		    req.sq_len, now, &why) == 0) {
 			if (forge_sign_local(sd->sd_key, buf + sizeof(req), req.sq_len,
 			    out + sizeof(resp), &siglen) == FORGE_OK) {
 				resp.sp_status = SIGNER_SIGNED;
@@ -387,6 +408,7 @@ signerd_run(const struct signer_conf *cf, int status_fd, const int *fds, unsigne
 	pid_t parent = getppid();
 	int rc = 1;
 
+	sd.sd_lifetime = cf->sc_lifetime;
 	prctl(PR_SET_NAME, SIGNER_COMM, 0, 0, 0);
 	signerd_signals();
 	signerd_close_others(status_fd, fds, nfds);
@@ -415,7 +437,7 @@ out:
 	return rc;
 }
 
-/* argv: SIGNER_COMM SIGNER_CHILD_ARG KEY CA USER|- STATUS_FD FD... */
+/* argv: SIGNER_COMM SIGNER_CHILD_ARG KEY CA USER|- LIFETIME STATUS_FD FD... */
 int
 signerd_main(int argc, char **argv)
 {
@@ -425,14 +447,21 @@ signerd_main(int argc, char **argv)
 	char *end;
 	long v;
 
-	if (argc < 7 || argc - 6 > 256) {
+	if (argc < 8 || argc - 7 > 256) {
 		fprintf(stderr, "ktproxy: %s is for ktproxy's own use\n", SIGNER_CHILD_ARG);
 		return 2;
 	}
 	cf.sc_key = argv[2];
 	cf.sc_ca = argv[3];
 	cf.sc_user = strcmp(argv[4], "-") == 0 ? NULL : argv[4];
-	for (int i = 5; i < argc; i++) {
+	errno = 0;
+	v = strtol(argv[5], &end, 10);
+	if (errno != 0 || *end != '\0' || end == argv[5] || v < 0 || v > FORGE_LIFETIME_LIMIT) {
+		fprintf(stderr, "ktproxy: %s: bad lifetime \"%s\"\n", SIGNER_CHILD_ARG, argv[5]);
+		return 2;
+	}
+	cf.sc_lifetime = (unsigned)v;
+	for (int i = 6; i < argc; i++) {
 		errno = 0;
 		v = strtol(argv[i], &end, 10);
 		if (errno != 0 || *end != '\0' || end == argv[i] || v < 3 || v > INT_MAX) {
@@ -440,7 +469,7 @@ signerd_main(int argc, char **argv)
 			    argv[i]);
 			return 2;
 		}
-		if (i == 5)
+		if (i == 6)
 			status_fd = (int)v;
 		else
 			fds[nfds++] = (int)v;

@@ -163,6 +163,68 @@ tls_setup_upstream(struct tls_contexts *tc, const struct config *cf)
 	return 0;
 }
 
+/*
+ * --delegation-chain: what goes after each forged certificate, for an
+ * upstream that trusts only a root above the delegation CA: the delegation
+ * CA itself, then the certificates in the file (its issuer first, upwards;
+ * a file that starts with the delegation CA, or is only that, is fine
+ * too).  Each must have issued the one before and be a CA: a file in the
+ * wrong order, or for another CA, would only show as upstreams refusing
+ * everybody.
+ */
+static int
+tls_setup_deleg_chain(struct tls_contexts *tc, const struct config *cf)
+{
+	const char *file = cf->cf_delegation_chain;
+	X509 *x, *below = tc->tc_deleg_ca;
+	int n = 0;
+	FILE *fp;
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		fprintf(stderr, "ktproxy: --delegation-chain %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	if ((tc->tc_deleg_chain = sk_X509_new_null()) == NULL ||
+	    X509_up_ref(tc->tc_deleg_ca) != 1) {
+		fclose(fp);
+		return tls_fail("--delegation-chain: out of memory for", file);
+	}
+	if (sk_X509_push(tc->tc_deleg_chain, tc->tc_deleg_ca) <= 0) {
+		X509_free(tc->tc_deleg_ca);
+		fclose(fp);
+		return tls_fail("--delegation-chain: out of memory for", file);
+	}
+	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
+		n++;
+		if (n == 1 && X509_cmp(x, tc->tc_deleg_ca) == 0) {
+			X509_free(x);
+			continue;
+		}
+		if (sk_X509_push(tc->tc_deleg_chain, x) <= 0) {
+			X509_free(x);
+			fclose(fp);
+			return tls_fail("--delegation-chain: out of memory for", file);
+		}
+		if (X509_check_issued(x, below) != X509_V_OK || X509_check_ca(x) == 0) {
+			fclose(fp);
+			fprintf(stderr, "ktproxy: --delegation-chain %s: certificate %d is not a CA "
+			    "that issued the %s before it (the file goes from the issuer of "
+			    "--delegation-ca upwards)\n", file, n,
+			    below == tc->tc_deleg_ca ? "--delegation-ca" : "certificate");
+			return -1;
+		}
+		below = x;
+	}
+	fclose(fp);
+	/* the end of the file, not a broken certificate in it */
+	if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+		ERR_clear_error();
+	if (ERR_peek_error() != 0 || n == 0)
+		return tls_fail("--delegation-chain: no PEM certificates (or a broken one) in", file);
+	return 0;
+}
+
 static int
 tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 {
@@ -183,7 +245,7 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 	}
 	/* The key is never read here: the signer process loads it and
 	 * checks it against this certificate (signerd.c). */
-	return 0;
+	return cf->cf_delegation_chain != NULL ? tls_setup_deleg_chain(tc, cf) : 0;
 }
 
 static void
@@ -193,15 +255,40 @@ tls_free(struct tls_contexts *tc)
 	SSL_CTX_free(tc->tc_upstream);
 	X509_free(tc->tc_deleg_ca);
 	X509_STORE_free(tc->tc_ocsp_store);
+	sk_X509_pop_free(tc->tc_deleg_chain, X509_free);
 	hdr_conf_free(&tc->tc_hdr);
 	free(tc);
+}
+
+/* What a reload compares to tell whether forging must start over: the
+ * delegation CA and the chain sent with forged certificates. */
+static int
+tls_deleg_hash(struct tls_contexts *tc)
+{
+	EVP_MD_CTX *md;
+	unsigned char *der = NULL;
+	int n, ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    (n = i2d_X509(tc->tc_deleg_ca, &der)) > 0 && EVP_DigestUpdate(md, der, n) == 1;
+	OPENSSL_free(der);
+	for (int i = 0; ok && i < sk_X509_num(tc->tc_deleg_chain); i++) {
+		der = NULL;
+		ok = (n = i2d_X509(sk_X509_value(tc->tc_deleg_chain, i), &der)) > 0 &&
+		    EVP_DigestUpdate(md, der, n) == 1;
+		OPENSSL_free(der);
+	}
+	ok = ok && EVP_DigestFinal_ex(md, tc->tc_deleg_sha256, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
 }
 
 struct tls_contexts *
 tls_load(const struct config *cf, unsigned gen)
 {
 	struct tls_contexts *tc;
-	unsigned len;
 
 	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
 		fprintf(stderr, "ktproxy: out of memory\n");
@@ -216,7 +303,7 @@ tls_load(const struct config *cf, unsigned gen)
 	if (tls_setup_server(tc, cf) == -1 || tls_setup_upstream(tc, cf) == -1 ||
 	    tls_setup_delegation(tc, cf) == -1)
 		goto fail;
-	if (X509_digest(tc->tc_deleg_ca, EVP_sha256(), tc->tc_deleg_sha256, &len) != 1) {
+	if (tls_deleg_hash(tc) == -1) {
 		tls_fail("--delegation-ca: cannot hash", cf->cf_delegation_ca);
 		goto fail;
 	}

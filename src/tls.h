@@ -32,9 +32,10 @@ struct tls_contexts {
 					 * (no CRL flags); NULL: --ocsp off */
 	X509		*tc_deleg_ca;	/* signs forged client certificates; its key
 					 * is the signer process's alone (signer.h) */
-	uint8_t		 tc_deleg_sha256[32];	/* of tc_deleg_ca's DER */
+	uint8_t		 tc_deleg_sha256[32];	/* of tc_deleg_ca and tc_deleg_chain */
 	struct hdr_conf	 tc_hdr;	/* cf_hdr, with By= from this tc_server's
 					 * certificate */
+	STACK_OF(X509)	*tc_deleg_chain;	/* --delegation-chain, NULL: none */
 };
 
 /* Load and check every file the config names: a generation with one

@@ -22,7 +22,7 @@ struct upool_entry {
 	TAILQ_ENTRY(upool_entry) ue_entry;
 	uint8_t			 ue_id[32];
 	uint8_t			 ue_dest[32];
-	X509			*ue_forged;	/* referenced: its address stays unique */
+	uint64_t		 ue_gen;	/* the identity's forge generation */
 	uint64_t		 ue_since_ms;
 	struct upool_conn	 ue_conn;
 };
@@ -70,7 +70,6 @@ upool_drop(struct upool *p, struct upool_entry *e)
 {
 	TAILQ_REMOVE(&p->p_idle, e, ue_entry);
 	p->p_count--;
-	X509_free(e->ue_forged);
 	free(e);
 }
 
@@ -89,7 +88,7 @@ upool_free(struct upool *p)
 }
 
 int
-upool_put(struct upool *p, const uint8_t id[32], const uint8_t dest[32], X509 *forged,
+upool_put(struct upool *p, const uint8_t id[32], const uint8_t dest[32], uint64_t gen,
     const struct upool_conn *uc, uint64_t now_ms)
 {
 	struct upool_entry *e;
@@ -106,8 +105,7 @@ upool_put(struct upool *p, const uint8_t id[32], const uint8_t dest[32], X509 *f
 	}
 	memcpy(e->ue_id, id, 32);
 	memcpy(e->ue_dest, dest, 32);
-	X509_up_ref(forged);
-	e->ue_forged = forged;
+	e->ue_gen = gen;
 	e->ue_since_ms = now_ms;
 	e->ue_conn = *uc;
 	TAILQ_INSERT_TAIL(&p->p_idle, e, ue_entry);
@@ -130,7 +128,7 @@ upool_alive(int fd)
 }
 
 bool
-upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32], X509 *forged,
+upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32], uint64_t gen,
     unsigned kinds, struct upool_conn *uc, unsigned *dead)
 {
 	struct upool_entry *e, *prev;
@@ -138,7 +136,7 @@ upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32], X509 *
 	*dead = 0;
 	for (e = TAILQ_LAST(&p->p_idle, upool_list); e != NULL; e = prev) {
 		prev = TAILQ_PREV(e, upool_list, ue_entry);
-		if (e->ue_forged != forged || memcmp(e->ue_id, id, 32) != 0 ||
+		if (e->ue_gen != gen || memcmp(e->ue_id, id, 32) != 0 ||
 		    memcmp(e->ue_dest, dest, 32) != 0 ||
 		    !(kinds & (e->ue_conn.uc_ssl == NULL ? UPOOL_KTLS : UPOOL_USERSPACE)))
 			continue;

@@ -4,8 +4,9 @@
  *
  * A client that closes at a request boundary leaves behind an upstream TLS
  * connection that is between responses and was authenticated with its
- * forged certificate.  Kept here, it carries the same client certificate's
- * next connection to the same destination and SNI, which then skips the
+ * forged certificate (or was never asked for one).  Kept here, it carries
+ * the same client certificate's next connection to the same destination
+ * and SNI, which then skips the
  * upstream connect and handshake altogether: what nginx's upstream
  * keepalive does for all clients, confined to one identity.  It is never
  * handed to another identity: the upstream decided who is at the other end
@@ -22,7 +23,6 @@
 #include <stdint.h>
 
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 /* An idle upstream connection. */
 struct upool_conn {
@@ -38,28 +38,29 @@ struct upool	*upool_new(unsigned max, uint64_t idle_ms);
 void		 upool_free(struct upool *p);	/* closes what it holds */
 
 /*
- * Keep uc, authenticated with `forged` (the cached certificate of the
- * client certificate hashing to id) for the destination hashed to dest.
+ * Keep uc, established for generation `gen` of the identity of the client
+ * certificate hashing to id (forge.h: its forged certificate, if the
+ * upstream asked for one), for the destination hashed to dest.
  * The pool takes the descriptor and the SSL (its app data and read
  * callback must no longer refer to a connection).  Returns how many
  * connections made room for it (0 or 1), or -1 when nothing is kept (the
  * pool is disabled; uc is still the caller's).
  */
 int		 upool_put(struct upool *p, const uint8_t id[32], const uint8_t dest[32],
-		    X509 *forged, const struct upool_conn *uc, uint64_t now_ms);
+		    uint64_t gen, const struct upool_conn *uc, uint64_t now_ms);
 
 /* Which kinds of kept connection a caller can use (upool_take). */
 #define UPOOL_USERSPACE	0x1	/* relayed through OpenSSL (uc_ssl set) */
 #define UPOOL_KTLS	0x2	/* keys in the kernel (uc_ssl NULL) */
 
 /*
- * The most recently kept connection for (id, dest) that `forged`, still
- * the identity's cached certificate, authenticated, of one of the `kinds`,
+ * The most recently kept connection for (id, dest) established under
+ * `gen`, still the identity's current generation, of one of the `kinds`,
  * and still alive.  Fills *uc and returns true.  Dead ones met on the way
  * are closed and counted in *dead.
  */
 bool		 upool_take(struct upool *p, const uint8_t id[32], const uint8_t dest[32],
-		    X509 *forged, unsigned kinds, struct upool_conn *uc, unsigned *dead);
+		    uint64_t gen, unsigned kinds, struct upool_conn *uc, unsigned *dead);
 
 /* Close the connections idle longer than the pool's idle time; returns
  * how many. */

@@ -36,12 +36,16 @@ for flag in --listen --server-cert --server-key --client-ca --crl --delegation-c
 	--stats --log --workers \
 	--handshake-timeout --idle-timeout --forge-cache --ktls --signer-user --check \
 	--verify-depth --require-client-eku --allow --ocsp --ocsp-responder --ocsp-timeout \
-	--ocsp-cache --ocsp-cache-ttl; do
+	--ocsp-cache --ocsp-cache-ttl \
+	--delegation-chain --forge-extensions --forge-copy-oid --forge-lifetime --forge-serial \
+	--forge-key-type --forge-key-reuse --forge-origin-ext --forge-origin-oid; do
 	assert_contains "--help documents $flag" "$help" "  $flag"
 done
 assert_contains "--help shows the TPROXY rules" "$help" "tproxy ip to :8443"
 assert_match "--version" "$("$KTP" --version)" '^ktproxy [0-9]+\.[0-9]+'
 assert_contains "ktproxy-stat --help" "$("$STAT" --help)" "--json"
+
+printf 'not a crl\n' > "$TMP/bad.crl"
 
 section "--check"
 run_ktp 0 "configuration OK" "a good configuration" "${good[@]}" --check
@@ -66,6 +70,28 @@ run_ktp 2 'is not a header ktproxy sends' "--header-name of an unknown header" "
 	--header-name X-Foo=X-Bar --check
 run_ktp 0 "configuration OK" "--header-name and --xfcc-fields" "${good[@]}" \
 	--header-name X-Forwarded-Client-Cert=X-Client-Identity --xfcc-fields By,Hash,Chain --check
+run_ktp 0 "configuration OK" "every --forge-* flag" "${good[@]}" \
+	--forge-extensions subjectAltName,keyUsage --forge-copy-oid certificatePolicies \
+	--forge-lifetime 12h --forge-serial copy --forge-key-type rsa2048 --forge-key-reuse pool:2 \
+	--forge-origin-ext --forge-origin-oid 1.3.6.1.4.1.99999.42 \
+	--delegation-chain "$PKI/delegation-ca.crt" --check
+run_ktp 2 'is never copied' "--forge-extensions with the client CA's AKI" "${good[@]}" \
+	--forge-extensions subjectAltName,authorityKeyIdentifier --check
+run_ktp 2 'not an extension name or a dotted OID' "--forge-copy-oid nonsense" "${good[@]}" \
+	--forge-copy-oid 'no such thing' --check
+run_ktp 2 'not a lifetime from 60s to 7d' "--forge-lifetime too long" "${good[@]}" \
+	--forge-lifetime 30d --check
+run_ktp 2 'not random or copy' "bad --forge-serial" "${good[@]}" --forge-serial next --check
+run_ktp 2 'not p256, p384, rsa2048, rsa3072 or ed25519' "bad --forge-key-type" "${good[@]}" \
+	--forge-key-type p521 --check
+run_ktp 2 'not worker, identity or pool' "bad --forge-key-reuse" "${good[@]}" \
+	--forge-key-reuse pool:0 --check
+run_ktp 2 'not a dotted OID of your own' "--forge-origin-oid of a known extension" "${good[@]}" \
+	--forge-origin-oid 2.5.29.17 --check
+run_ktp 1 'is not a CA that issued' "--delegation-chain of another CA" "${good[@]}" \
+	--delegation-chain "$PKI/proxy-ca.crt" --check
+run_ktp 1 'no PEM certificates' "--delegation-chain with none" "${good[@]}" \
+	--delegation-chain "$TMP/bad.crl" --check
 run_ktp 2 'not a number from 1 to 256' "bad --workers" "${good[@]}" --workers 0 --check
 run_ktp 2 'not auto or off' "bad --ktls" "${good[@]}" --ktls maybe --check
 run_ktp 2 'unexpected argument' "stray argument" "${good[@]}" extra --check
@@ -78,7 +104,6 @@ run_ktp 1 "--delegation-key does not match" "--delegation-key of another CA" "${
 run_ktp 1 "$TMP/none.key" "missing --delegation-key file" "${good[@]}" \
 	--delegation-key "$TMP/none.key" --check
 run_ktp 1 "no such user" "unknown --signer-user" "${good[@]}" --signer-user no-such-ktp-user --check
-printf 'not a crl\n' > "$TMP/bad.crl"
 run_ktp 1 "--crl: cannot load" "unreadable --crl" "${good[@]}" --crl "$TMP/bad.crl" --check
 run_ktp 1 "--crl: cannot load CRLs from $TMP/bad.crl" "an unreadable second --crl is named" \
 	"${good[@]}" --crl "$PKI/int2-crl.pem" --crl "$TMP/bad.crl" --check

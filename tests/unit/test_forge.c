@@ -16,6 +16,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -96,6 +97,8 @@ mk_cert(const struct spec *s)
 		add_ext(x, iss, NID_key_usage, "critical,keyCertSign,cRLSign");
 		if (!s->no_skid)
 			add_ext(x, iss, NID_subject_key_identifier, "hash");
+		if (iss != NULL)	/* an intermediate: strict verifiers want the AKI */
+			add_ext(x, iss, NID_authority_key_identifier, "keyid");
 	} else {
 		add_ext(x, iss, NID_basic_constraints, "critical,CA:FALSE");
 		add_ext(x, iss, NID_key_usage, "critical,digitalSignature,keyEncipherment");
@@ -165,11 +168,12 @@ asn1_time(const ASN1_TIME *t)
 
 /*
  * Everything the brief promises about one forged certificate `fx` for
- * `client`, minted by `f` with the delegation CA `ca`.  `strict`: the CA
+ * `client`, minted with the delegation CA `ca` and subject key `key`, by
+ * a forge with the default policy.  `strict`: the CA
  * is fit for X509_V_FLAG_X509_STRICT (it has an SKI).
  */
 static void
-check_forged(struct forge *f, X509 *ca, X509 *client, X509 *fx, int sig_nid,
+check_forged(X509 *ca, X509 *client, X509 *fx, EVP_PKEY *key, int sig_nid,
     bool strict)
 {
 	X509			*x;
@@ -194,7 +198,7 @@ check_forged(struct forge *f, X509 *ca, X509 *client, X509 *fx, int sig_nid,
 	CHECK(name_der_eq(X509_get_subject_name(x), X509_get_subject_name(client)));
 	CHECK(name_der_eq(X509_get_issuer_name(x), X509_get_subject_name(ca)));
 	CHECK(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)) == 0);
-	CHECK(EVP_PKEY_eq(X509_get0_pubkey(x), forge_key(f)) == 1);
+	CHECK(key != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), key) == 1);
 	CHECK(X509_get_signature_nid(x) == sig_nid);
 	CHECK(X509_verify(x, X509_get0_pubkey(ca)) == 1);
 	CHECK(X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 0) == 1);
@@ -217,7 +221,7 @@ check_forged(struct forge *f, X509 *ca, X509 *client, X509 *fx, int sig_nid,
 	CHECK(asn1_time(X509_get0_notBefore(x)) <= now);
 	CHECK(asn1_time(X509_get0_notBefore(x)) >= now - FORGE_BACKDATE - 5);
 	CHECK(asn1_time(X509_get0_notAfter(x)) <= asn1_time(X509_get0_notAfter(client)));
-	CHECK(asn1_time(X509_get0_notAfter(x)) <= now + FORGE_LIFETIME_MAX);
+	CHECK(asn1_time(X509_get0_notAfter(x)) <= now + FORGE_LIFETIME_DEFAULT);
 
 	bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
 	CHECK(bc != NULL && bc->ca == 0 && bc->pathlen == NULL && crit == 1);
@@ -370,12 +374,52 @@ dump(const char *dir, const char *file, X509 *x)
 	fclose(fp);
 }
 
+/* forge_get for the identity hashing to sha: the certificate (a
+ * reference), whether it came from the cache, its generation and key (a
+ * reference) when asked for. */
+static X509 *
+get_sha(struct forge *f, X509 *client, const uint8_t sha[32], bool *hit, uint64_t *gen,
+    EVP_PKEY **key)
+{
+	struct forge_cert fc;
+
+	*hit = false;
+	if (forge_get(f, client, sha, &fc) == -1)
+		return NULL;
+	*hit = fc.fc_hit;
+	if (gen != NULL)
+		*gen = fc.fc_gen;
+	if (key != NULL) {
+		*key = fc.fc_key;
+		fc.fc_key = NULL;
+	}
+	EVP_PKEY_free(fc.fc_key);
+	return fc.fc_cert;
+}
+
+static void
+sha_of(X509 *x, uint8_t sha[32])
+{
+	unsigned int	 len;
+
+	X509_digest(x, EVP_sha256(), sha, &len);
+}
+
+static X509 *
+get(struct forge *f, X509 *client, bool *hit)
+{
+	uint8_t		 sha[32];
+
+	sha_of(client, sha);
+	return get_sha(f, client, sha, hit, NULL, NULL);
+}
+
 /* ---- tests ---- */
 
 static void
 test_shapes(void)
 {
-	EVP_PKEY	*ca_key;
+	EVP_PKEY	*ca_key, *key;
 	X509		*ca, *clients[16], *fx, *fy;
 	struct forge	*f;
 	X509_NAME	*n;
@@ -387,7 +431,7 @@ test_shapes(void)
 
 	ca_key = EVP_EC_gen("P-256");
 	ca = mk_ca("delegation CA (EC)", ca_key, false);
-	CHECK((f = forge_new(ca, forge_sign_local, ca_key, 16)) != NULL);
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 16)) != NULL);
 
 	/* 0: RSA key, plain subject, rich SANs */
 	clients[nc++] = mk_client(n_simple("alice"), client_rsa, san_rich(), 0,
@@ -459,9 +503,10 @@ test_shapes(void)
 	    now - 60, now + 30 * DAY);
 
 	for (i = 0; i < nc; i++) {
-		fx = forge_mint(f, clients[i]);
-		check_forged(f, ca, clients[i], fx, NID_ecdsa_with_SHA256, true);
-		fy = forge_mint(f, clients[i]);
+		fx = forge_mint(f, clients[i], &key);
+		check_forged(ca, clients[i], fx, key, NID_ecdsa_with_SHA256, true);
+		EVP_PKEY_free(key);
+		fy = forge_mint(f, clients[i], NULL);
 		CHECK(fy != NULL && ASN1_INTEGER_cmp(X509_get0_serialNumber(fx),
 		    X509_get0_serialNumber(fy)) != 0);
 		if (i == 0 && (dir = getenv("FORGE_DUMP_DIR")) != NULL) {
@@ -473,14 +518,14 @@ test_shapes(void)
 		X509_free(fx);
 	}
 	/* notBefore is the client's when it is later than now - backdate */
-	fx = forge_mint(f, clients[9]);
+	fx = forge_mint(f, clients[9], NULL);
 	CHECK(fx != NULL && ASN1_TIME_compare(X509_get0_notBefore(fx),
 	    X509_get0_notBefore(clients[9])) == 0);
 	X509_free(fx);
 	/* the lifetime cap */
-	fx = forge_mint(f, clients[0]);
+	fx = forge_mint(f, clients[0], NULL);
 	CHECK(fx != NULL && asn1_time(X509_get0_notAfter(fx)) -
-	    asn1_time(X509_get0_notBefore(fx)) <= FORGE_LIFETIME_MAX + FORGE_BACKDATE);
+	    asn1_time(X509_get0_notBefore(fx)) <= FORGE_LIFETIME_DEFAULT + FORGE_BACKDATE);
 	X509_free(fx);
 
 	for (i = 0; i < nc; i++)
@@ -496,7 +541,8 @@ test_validity(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*soon, *gone, *fx;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 4);
+	EVP_PKEY	*key;
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 4);
 	uint8_t		 sha[32];
 	unsigned int	 len;
 	bool		 hit = true;
@@ -505,18 +551,19 @@ test_validity(void)
 	/* expiring in an hour: the forged one expires with it */
 	soon = mk_client(n_simple("soon"), client_ec, NULL, 0, NULL,
 	    now - DAY, now + 3600);
-	fx = forge_mint(f, soon);
+	fx = forge_mint(f, soon, &key);
 	CHECK(fx != NULL && ASN1_TIME_compare(X509_get0_notAfter(fx),
 	    X509_get0_notAfter(soon)) == 0);
-	check_forged(f, ca, soon, fx, NID_ecdsa_with_SHA256, true);
+	check_forged(ca, soon, fx, key, NID_ecdsa_with_SHA256, true);
+	EVP_PKEY_free(key);
 	X509_free(fx);
 
 	/* expired a minute ago: refused, by mint and by get */
 	gone = mk_client(n_simple("gone"), client_ec, NULL, 0, NULL,
 	    now - DAY, now - 60);
-	CHECK(forge_mint(f, gone) == NULL);
+	CHECK(forge_mint(f, gone, NULL) == NULL);
 	X509_digest(gone, EVP_sha256(), sha, &len);
-	CHECK(forge_get(f, gone, sha, &hit) == NULL && !hit);
+	CHECK(get_sha(f, gone, sha, &hit, NULL, NULL) == NULL && !hit);
 
 	X509_free(gone);
 	X509_free(soon);
@@ -529,7 +576,7 @@ test_validity(void)
 static void
 test_ca_types(void)
 {
-	EVP_PKEY	*keys[2], *wrong;
+	EVP_PKEY	*keys[2], *wrong, *key;
 	int		 nids[2] = { NID_sha256WithRSAEncryption, NID_ED25519 };
 	X509		*ca, *client, *fx;
 	struct forge	*f;
@@ -543,9 +590,10 @@ test_ca_types(void)
 	for (i = 0; i < 2; i++) {
 		ca = mk_ca(i == 0 ? "delegation CA (RSA)" : "delegation CA (Ed25519)",
 		    keys[i], false);
-		CHECK((f = forge_new(ca, forge_sign_local, keys[i], 2)) != NULL);
-		fx = forge_mint(f, client);
-		check_forged(f, ca, client, fx, nids[i], true);
+		CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, keys[i], 2)) != NULL);
+		fx = forge_mint(f, client, &key);
+		check_forged(ca, client, fx, key, nids[i], true);
+		EVP_PKEY_free(key);
 		X509_free(fx);
 		forge_free(f);
 		X509_free(ca);
@@ -556,8 +604,8 @@ test_ca_types(void)
 	 * its key against the CA at start, test_signer) */
 	wrong = EVP_RSA_gen(2048);
 	ca = mk_ca("delegation CA (RSA)", keys[0], false);
-	CHECK((f = forge_new(ca, forge_sign_local, wrong, 2)) != NULL);
-	fx = forge_mint(f, client);
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, wrong, 2)) != NULL);
+	fx = forge_mint(f, client, NULL);
 	CHECK(fx != NULL && X509_verify(fx, X509_get0_pubkey(ca)) != 1);
 	ERR_clear_error();
 	X509_free(fx);
@@ -571,7 +619,7 @@ test_ca_types(void)
 		X509 *odd = X509_new();
 
 		CHECK(odd != NULL && X509_set_pubkey(odd, wrong) == 1);
-		CHECK(forge_new(odd, forge_sign_local, wrong, 2) == NULL);
+		CHECK(forge_new(odd, NULL, NULL, forge_sign_local, wrong, 2) == NULL);
 		ERR_clear_error();
 		X509_free(odd);
 	}
@@ -580,9 +628,10 @@ test_ca_types(void)
 	/* a CA without an SKI extension: AKI is the computed key hash */
 	ca = mk_ca("delegation CA (no SKI)", keys[0], true);
 	CHECK(X509_get0_subject_key_id(ca) == NULL);
-	CHECK((f = forge_new(ca, forge_sign_local, keys[0], 2)) != NULL);
-	fx = forge_mint(f, client);
-	check_forged(f, ca, client, fx, NID_sha256WithRSAEncryption, false);
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, keys[0], 2)) != NULL);
+	fx = forge_mint(f, client, &key);
+	check_forged(ca, client, fx, key, NID_sha256WithRSAEncryption, false);
+	EVP_PKEY_free(key);
 	X509_free(fx);
 	forge_free(f);
 	X509_free(ca);
@@ -592,22 +641,13 @@ test_ca_types(void)
 	EVP_PKEY_free(keys[1]);
 }
 
-static X509 *
-get(struct forge *f, X509 *client, bool *hit)
-{
-	uint8_t		 sha[32];
-	unsigned int	 len;
-
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_get(f, client, sha, hit);
-}
-
 static void
 test_cache(void)
 {
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*c[5], *x[5], *y, *held;
+	EVP_PKEY	*key;
 	struct forge	*f;
 	bool		 hit;
 	time_t		 now = time(NULL);
@@ -618,11 +658,13 @@ test_cache(void)
 	for (i = 0; i < 5; i++)
 		c[i] = mk_client(n_simple(names[i]), client_ec, NULL, 0, NULL,
 		    now - DAY, now + 30 * DAY);
-	f = forge_new(ca, forge_sign_local, ca_key, 3);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 3);
 
-	x[0] = get(f, c[0], &hit);
+	sha_of(c[0], sha[0]);
+	x[0] = get_sha(f, c[0], sha[0], &hit, NULL, &key);
 	CHECK(x[0] != NULL && !hit);
-	check_forged(f, ca, c[0], x[0], NID_ecdsa_with_SHA256, true);
+	check_forged(ca, c[0], x[0], key, NID_ecdsa_with_SHA256, true);
+	EVP_PKEY_free(key);
 	y = get(f, c[0], &hit);
 	CHECK(y == x[0] && hit);		/* same certificate, a new reference */
 	X509_free(y);
@@ -660,29 +702,29 @@ test_cache(void)
 	forge_free(f);
 
 	/* colliding buckets: digests equal in the bytes the table hashes */
-	f = forge_new(ca, forge_sign_local, ca_key, 3);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 3);
 	for (i = 0; i < 4; i++) {
 		memset(sha[i], 0x5a, 32);
 		sha[i][31] = (uint8_t)i;
 	}
 	for (i = 0; i < 3; i++) {
-		x[i] = forge_get(f, c[i], sha[i], &hit);
+		x[i] = get_sha(f, c[i], sha[i], &hit, NULL, NULL);
 		CHECK(x[i] != NULL && !hit);
 	}
 	for (i = 0; i < 3; i++) {
-		y = forge_get(f, c[i], sha[i], &hit);
+		y = get_sha(f, c[i], sha[i], &hit, NULL, NULL);
 		CHECK(y == x[i] && hit);
 		X509_free(y);
 	}
-	x[3] = forge_get(f, c[3], sha[3], &hit);	/* evicts sha[0] */
+	x[3] = get_sha(f, c[3], sha[3], &hit, NULL, NULL);	/* evicts sha[0] */
 	CHECK(x[3] != NULL && !hit);
-	y = forge_get(f, c[2], sha[2], &hit);
+	y = get_sha(f, c[2], sha[2], &hit, NULL, NULL);
 	CHECK(y == x[2] && hit);
 	X509_free(y);
-	y = forge_get(f, c[0], sha[0], &hit);		/* evicts sha[1] */
+	y = get_sha(f, c[0], sha[0], &hit, NULL, NULL);		/* evicts sha[1] */
 	CHECK(y != NULL && y != x[0] && !hit);
 	X509_free(y);
-	y = forge_get(f, c[3], sha[3], &hit);
+	y = get_sha(f, c[3], sha[3], &hit, NULL, NULL);
 	CHECK(y == x[3] && hit);
 	X509_free(y);
 	for (i = 0; i < 4; i++)
@@ -690,7 +732,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* no cache at all */
-	f = forge_new(ca, forge_sign_local, ca_key, 0);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 0);
 	x[0] = get(f, c[0], &hit);
 	y = get(f, c[0], &hit);
 	CHECK(x[0] != NULL && y != NULL && x[0] != y && !hit);
@@ -699,7 +741,7 @@ test_cache(void)
 	forge_free(f);
 
 	/* freeing a forge with entries, and a NULL one */
-	f = forge_new(ca, forge_sign_local, ca_key, 100);
+	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 100);
 	for (i = 0; i < 5; i++) {
 		y = get(f, c[i], &hit);
 		X509_free(y);
@@ -720,7 +762,7 @@ test_refresh(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*lng, *shrt, *x1, *x2, *y;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 8);
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 8);
 	time_t		 t0 = time(NULL);
 	bool		 hit;
 
@@ -734,13 +776,13 @@ test_refresh(void)
 	x1 = get(f, lng, &hit);
 	CHECK(x1 != NULL && !hit);
 	CHECK(x1 != NULL && asn1_time(X509_get0_notBefore(x1)) == t0 - FORGE_BACKDATE);
-	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) == t0 + FORGE_LIFETIME_MAX);
-	fake_now = t0 + FORGE_LIFETIME_MAX / 2;
+	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) == t0 + FORGE_LIFETIME_DEFAULT);
+	fake_now = t0 + FORGE_LIFETIME_DEFAULT / 2;
 	y = get(f, lng, &hit);
 	CHECK(y == x1 && hit);
 	X509_free(y);
 	/* past 90%: a new one, valid from now */
-	fake_now = t0 + FORGE_LIFETIME_MAX * 95 / 100;
+	fake_now = t0 + FORGE_LIFETIME_DEFAULT * 95 / 100;
 	x2 = get(f, lng, &hit);
 	CHECK(x2 != NULL && x2 != x1 && !hit);
 	CHECK(x2 != NULL && asn1_time(X509_get0_notBefore(x2)) == fake_now - FORGE_BACKDATE);
@@ -803,33 +845,49 @@ mk_session(unsigned char id, time_t t, long timeout)
 }
 
 static SSL_SESSION *
-sess_get(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32])
+sess_get(struct forge *f, X509 *client, uint64_t gen, const uint8_t dest[32])
 {
 	uint8_t		 sha[32];
-	unsigned int	 len;
 
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_session_get(f, sha, forged, dest);
+	sha_of(client, sha);
+	return forge_session_get(f, sha, gen, dest);
 }
 
 static bool
-is_cached(struct forge *f, X509 *client, X509 *forged)
+is_current(struct forge *f, X509 *client, uint64_t gen)
 {
 	uint8_t		 sha[32];
-	unsigned int	 len;
 
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_is_cached(f, sha, forged);
+	sha_of(client, sha);
+	return forge_is_current(f, sha, gen);
 }
 
 static bool
-sess_put(struct forge *f, X509 *client, X509 *forged, const uint8_t dest[32], SSL_SESSION *s)
+sess_put(struct forge *f, X509 *client, uint64_t gen, const uint8_t dest[32], SSL_SESSION *s)
 {
 	uint8_t		 sha[32];
-	unsigned int	 len;
 
-	X509_digest(client, EVP_sha256(), sha, &len);
-	return forge_session_put(f, sha, forged, dest, s);
+	sha_of(client, sha);
+	return forge_session_put(f, sha, gen, dest, s);
+}
+
+/* The identity's generation, with its certificate minted or taken from
+ * the cache (forge_get). */
+static uint64_t
+gen_of(struct forge *f, X509 *client, X509 **forged)
+{
+	uint8_t		 sha[32];
+	uint64_t	 gen = 0;
+	bool		 hit;
+	X509		*x;
+
+	sha_of(client, sha);
+	x = get_sha(f, client, sha, &hit, &gen, NULL);
+	if (forged != NULL)
+		*forged = x;
+	else
+		X509_free(x);
+	return gen;
 }
 
 /* Is s the session made by mk_session(id)?  Frees s. */
@@ -845,18 +903,18 @@ sess_is(SSL_SESSION *s, unsigned char id)
 }
 
 /* Upstream sessions are kept per identity and destination, only while the
- * forged certificate that established them is the cached one. */
+ * identity's generation (its forged certificate) is the current one. */
 static void
 test_sessions(void)
 {
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
-	X509		*a, *b, *c, *xa, *xb, *xc, *y;
+	X509		*a, *b, *c, *xb, *y;
 	SSL_SESSION	*s1, *s2, *got;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 2);
-	uint8_t		 d1[32], d2[32], d[FORGE_SESSIONS + 1][32];
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 2);
+	uint8_t		 d1[32], d2[32], d[FORGE_SESSIONS + 1][32], sha[32];
+	uint64_t	 ga, gb, gb2, gc;
 	time_t		 t0 = time(NULL);
-	bool		 hit;
 	int		 i;
 
 	forge_set_clock(f, fake_clock);
@@ -866,59 +924,69 @@ test_sessions(void)
 	a = mk_client(n_simple("a"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
 	b = mk_client(n_simple("b"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
 	c = mk_client(n_simple("c"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
-	xa = get(f, a, &hit);
-	xb = get(f, b, &hit);
+	ga = gen_of(f, a, NULL);
+	gb = gen_of(f, b, &xb);
 
-	CHECK(is_cached(f, a, xa) && is_cached(f, b, xb));
-	CHECK(!is_cached(f, a, xb) && !is_cached(f, b, xa));
-	CHECK(sess_get(f, a, xa, d1) == NULL);		/* nothing yet */
+	CHECK(ga != 0 && gb != 0 && ga != gb);
+	CHECK(is_current(f, a, ga) && is_current(f, b, gb));
+	CHECK(!is_current(f, a, gb) && !is_current(f, b, ga) && !is_current(f, a, 0));
+	CHECK(sess_get(f, a, ga, d1) == NULL);		/* nothing yet */
 	s1 = mk_session(1, t0, 300);
-	CHECK(sess_put(f, a, xa, d1, s1));		/* the cache owns s1 now */
-	got = sess_get(f, a, xa, d1);
+	CHECK(sess_put(f, a, ga, d1, s1));		/* the cache owns s1 now */
+	got = sess_get(f, a, ga, d1);
 	CHECK(got != s1 && sess_is(got, 1));		/* a copy of it */
-	CHECK(sess_is(sess_get(f, a, xa, d1), 1));	/* kept for reuse */
-	CHECK(sess_get(f, a, xa, d2) == NULL);		/* another destination */
-	CHECK(sess_get(f, b, xb, d1) == NULL);		/* another identity */
-	CHECK(sess_get(f, b, xa, d1) == NULL);		/* a's certificate, b's key */
-	CHECK(sess_get(f, a, xb, d1) == NULL);		/* not a's certificate */
+	CHECK(sess_is(sess_get(f, a, ga, d1), 1));	/* kept for reuse */
+	CHECK(sess_get(f, a, ga, d2) == NULL);		/* another destination */
+	CHECK(sess_get(f, b, gb, d1) == NULL);		/* another identity */
+	CHECK(sess_get(f, b, ga, d1) == NULL);		/* a's generation, b's key */
+	CHECK(sess_get(f, a, gb, d1) == NULL);		/* not a's generation */
 	s2 = mk_session(2, t0, 300);
-	CHECK(!sess_put(f, a, xb, d1, s2));		/* refused: the reference stays ours */
-	CHECK(sess_put(f, a, xa, d1, s2));		/* newest replaces */
-	CHECK(sess_is(sess_get(f, a, xa, d1), 2));
+	CHECK(!sess_put(f, a, gb, d1, s2));		/* refused: the reference stays ours */
+	CHECK(sess_put(f, a, ga, d1, s2));		/* newest replaces */
+	CHECK(sess_is(sess_get(f, a, ga, d1), 2));
 
 	/* FORGE_SESSIONS destinations per identity; one more takes the
 	 * oldest slot */
 	for (i = 0; i <= FORGE_SESSIONS; i++) {
 		memset(d[i], 0x40 + i, sizeof(d[i]));
-		CHECK(sess_put(f, b, xb, d[i], mk_session(0x40 + i, t0, 300)));
+		CHECK(sess_put(f, b, gb, d[i], mk_session(0x40 + i, t0, 300)));
 	}
-	CHECK(sess_get(f, b, xb, d[0]) == NULL);
+	CHECK(sess_get(f, b, gb, d[0]) == NULL);
 	for (i = 1; i <= FORGE_SESSIONS; i++)
-		CHECK(sess_is(sess_get(f, b, xb, d[i]), 0x40 + i));
+		CHECK(sess_is(sess_get(f, b, gb, d[i]), 0x40 + i));
 
 	/* expired: gone */
 	fake_now = t0 + 301;
-	CHECK(sess_get(f, a, xa, d1) == NULL);
+	CHECK(sess_get(f, a, ga, d1) == NULL);
 	fake_now = t0;
-	CHECK(sess_get(f, a, xa, d1) == NULL);
+	CHECK(sess_get(f, a, ga, d1) == NULL);
 
 	/* the certificate evicted (cache of 2: a, b; c evicts the older) */
-	CHECK(sess_put(f, a, xa, d1, mk_session(3, t0, 300)));
-	y = get(f, a, &hit);				/* a is the newest now */
+	CHECK(sess_put(f, a, ga, d1, mk_session(3, t0, 300)));
+	CHECK(gen_of(f, a, NULL) == ga);		/* a is the newest now */
+	gc = gen_of(f, c, NULL);			/* evicts b, and b's sessions */
+	CHECK(gc != 0 && gc != ga && gc != gb);
+	gb2 = gen_of(f, b, &y);
+	CHECK(y != NULL && y != xb && gb2 != gb);
+	CHECK(sess_get(f, b, gb2, d[1]) == NULL);
+	CHECK(sess_get(f, b, gb, d[1]) == NULL);
+	CHECK(is_current(f, b, gb2) && !is_current(f, b, gb));	/* re-minted */
 	X509_free(y);
-	xc = get(f, c, &hit);				/* evicts b, and b's sessions */
-	y = get(f, b, &hit);
-	CHECK(y != NULL && y != xb && !hit);
-	CHECK(sess_get(f, b, y, d[1]) == NULL);
-	CHECK(sess_get(f, b, xb, d[1]) == NULL);
-	CHECK(is_cached(f, b, y) && !is_cached(f, b, xb));	/* re-minted */
-	X509_free(y);
-	CHECK(sess_get(f, a, xa, d1) == NULL);		/* a went when b came back */
+	CHECK(sess_get(f, a, ga, d1) == NULL);		/* a went when b came back */
+
+	/* An identity whose upstream never asked for a certificate: its
+	 * entry (forge_identity) keeps sessions all the same, and its
+	 * certificate, minted later, joins the same generation. */
+	sha_of(a, sha);
+	ga = forge_identity(f, sha);			/* evicts c */
+	CHECK(ga != 0 && is_current(f, a, ga) && !is_current(f, c, gc));
+	CHECK(forge_identity(f, sha) == ga);		/* found again */
+	CHECK(sess_put(f, a, ga, d2, mk_session(4, t0, 300)));
+	CHECK(gen_of(f, a, NULL) == ga);		/* minted now, same generation */
+	CHECK(sess_is(sess_get(f, a, ga, d2), 4));
 
 	forge_set_clock(f, NULL);
-	X509_free(xa);
 	X509_free(xb);
-	X509_free(xc);
 	X509_free(a);
 	X509_free(b);
 	X509_free(c);
@@ -935,7 +1003,7 @@ test_verdicts(void)
 	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
 	X509		*ca = mk_ca("delegation CA (EC)", ca_key, false);
 	X509		*a, *b, *xa, *xb;
-	struct forge	*f = forge_new(ca, forge_sign_local, ca_key, 1);
+	struct forge	*f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 1);
 	uint8_t		 sa[32], sb[32], ch1[32], ch2[32];
 	unsigned int	 len;
 	time_t		 t0 = time(NULL);
@@ -981,6 +1049,954 @@ test_verdicts(void)
 	EVP_PKEY_free(ca_key);
 }
 
+/* ---- the forging policy (--forge-*) ---- */
+
+/* A client certificate of the client CA with the extensions given as
+ * OpenSSL config text, plus raw ones; cn NULL: an empty subject. */
+struct ext {
+	int		 nid;
+	const char	*value;
+};
+
+static X509 *
+mk_rich(const char *cn, const char *serial, const struct ext *exts, X509_EXTENSION **raw,
+    int nraw)
+{
+	X509		*x = X509_new();
+	X509_NAME	*n = cn != NULL ? n_simple(cn) : X509_NAME_new();
+	BIGNUM		*bn = NULL;
+	time_t		 now = time(NULL);
+
+	if (x == NULL || n == NULL)
+		fatal("X509_new");
+	X509_set_version(x, X509_VERSION_3);
+	if (BN_hex2bn(&bn, serial != NULL ? serial : "4711") == 0 ||
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
+		fatal("serial");
+	BN_free(bn);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, X509_get_subject_name(client_ca));
+	ASN1_TIME_set(X509_getm_notBefore(x), now - DAY);
+	ASN1_TIME_set(X509_getm_notAfter(x), now + 30 * DAY);
+	X509_set_pubkey(x, client_ec);
+	for (; exts != NULL && exts->value != NULL; exts++)
+		add_ext(x, client_ca, exts->nid, exts->value);
+	for (int i = 0; i < nraw; i++)
+		if (X509_add_ext(x, raw[i], -1) != 1)
+			fatal("X509_add_ext");
+	if (X509_sign(x, client_ca_key, EVP_sha256()) <= 0)
+		fatal("X509_sign");
+	X509_NAME_free(n);
+	return reparse(x);
+}
+
+/* A non-critical or critical extension under a private OID, holding the
+ * UTF8String `text`. */
+static X509_EXTENSION *
+mk_private_ext(const char *oid, int crit, const char *text)
+{
+	unsigned char	 der[64];
+	size_t		 len = strlen(text);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	ASN1_OBJECT	*obj = OBJ_txt2obj(oid, 1);
+	X509_EXTENSION	*ext;
+
+	if (os == NULL || obj == NULL || len > sizeof(der) - 2)
+		fatal("private extension");
+	der[0] = 0x0c;				/* UTF8String */
+	der[1] = (unsigned char)len;
+	memcpy(der + 2, text, len);
+	if (ASN1_OCTET_STRING_set(os, der, (int)len + 2) != 1 ||
+	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, crit, os)) == NULL)
+		fatal("X509_EXTENSION_create_by_OBJ");
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+	return ext;
+}
+
+/* A critical certificatePolicies with one policy (OpenSSL's config text
+ * for it needs a config database). */
+static X509_EXTENSION *
+mk_policies(const char *oid)
+{
+	CERTIFICATEPOLICIES	*cp = sk_POLICYINFO_new_null();
+	POLICYINFO		*pi = POLICYINFO_new();
+	X509_EXTENSION		*ext;
+
+	if (cp == NULL || pi == NULL || (pi->policyid = OBJ_txt2obj(oid, 1)) == NULL ||
+	    sk_POLICYINFO_push(cp, pi) <= 0 ||
+	    (ext = X509V3_EXT_i2d(NID_certificate_policies, 1, cp)) == NULL)
+		fatal("certificatePolicies");
+	sk_POLICYINFO_pop_free(cp, POLICYINFO_free);
+	return ext;
+}
+
+/* The extension of x under OID txt, NULL if none. */
+static X509_EXTENSION *
+ext_of(X509 *x, const char *txt)
+{
+	ASN1_OBJECT	*obj = OBJ_txt2obj(txt, 0);
+	int		 i = obj != NULL ? X509_get_ext_by_OBJ(x, obj, -1) : -1;
+
+	ASN1_OBJECT_free(obj);
+	return i >= 0 ? X509_get_ext(x, i) : NULL;
+}
+
+/* Is extension `txt` of fx the client's own, byte for byte? */
+static bool
+same_ext(X509 *client, X509 *fx, const char *txt)
+{
+	X509_EXTENSION	*ce = ext_of(client, txt), *fe = ext_of(fx, txt);
+
+	return ce != NULL && fe != NULL &&
+	    ASN1_OCTET_STRING_cmp(X509_EXTENSION_get_data(ce), X509_EXTENSION_get_data(fe)) == 0 &&
+	    X509_EXTENSION_get_critical(ce) == X509_EXTENSION_get_critical(fe);
+}
+
+static int
+crit_of(X509 *x, const char *txt)
+{
+	X509_EXTENSION	*e = ext_of(x, txt);
+
+	return e != NULL ? X509_EXTENSION_get_critical(e) : -1;
+}
+
+/* The EKU purposes of x as NIDs, in order, into nids (at most 8); how many. */
+static int
+eku_of(X509 *x, int *nids)
+{
+	EXTENDED_KEY_USAGE	*eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+	int			 n = 0;
+
+	for (int i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku) && n < 8; i++)
+		nids[n++] = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	return n;
+}
+
+static bool
+verify_with(X509 *trust, STACK_OF(X509) *untrusted, X509 *leaf, int *err)
+{
+	X509_STORE	*st = X509_STORE_new();
+	X509_STORE_CTX	*ctx = X509_STORE_CTX_new();
+	int		 rc;
+
+	if (st == NULL || ctx == NULL || X509_STORE_add_cert(st, trust) != 1 ||
+	    X509_STORE_CTX_init(ctx, st, leaf, untrusted) != 1)
+		fatal("store");
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	rc = X509_verify_cert(ctx);
+	*err = X509_STORE_CTX_get_error(ctx);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	return rc == 1;
+}
+
+/* A forge of the EC test CA with policy p (NULL: defaults). */
+static struct forge *
+forge_with(X509 *ca, EVP_PKEY *ca_key, const struct forge_policy *p, size_t cache)
+{
+	struct forge	*f = forge_new(ca, NULL, p, forge_sign_local, ca_key, cache);
+
+	if (f == NULL)
+		fatal("forge_new");
+	return f;
+}
+
+static const struct ext rich_exts[] = {
+	{ NID_basic_constraints, "critical,CA:FALSE" },
+	{ NID_key_usage, "digitalSignature,nonRepudiation,keyEncipherment,keyAgreement" },
+	{ NID_ext_key_usage, "critical,clientAuth,serverAuth,emailProtection,codeSigning" },
+	{ NID_subject_key_identifier, "hash" },
+	{ NID_authority_key_identifier, "keyid" },
+	{ NID_info_access, "OCSP;URI:http://ocsp.example.org/" },
+	{ NID_crl_distribution_points, "URI:http://crl.example.org/client-ca.crl" },
+	{ NID_subject_alt_name, "URI:spiffe://example.org/rich,DNS:rich.example.org" },
+	{ 0, NULL },
+};
+
+/* Which extensions are copied, and how the copied usages are made fit
+ * for a client certificate. */
+static void
+test_policy_extensions(void)
+{
+	EVP_PKEY		*ca_key = EVP_EC_gen("P-256"), *key;
+	X509			*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509_EXTENSION		*raw[2] = { mk_private_ext("1.3.6.1.4.1.99999.7", 0, "abc"),
+				    mk_policies("1.3.6.1.4.1.99999.1.2") };
+	X509			*rich, *bare, *odd, *nameless, *fx;
+	struct forge_policy	 p;
+	struct forge		*f;
+	int			 nids[8], n, err;
+	const ASN1_OCTET_STRING	*ski;
+	static const struct ext bare_exts[] = {
+		{ NID_subject_alt_name, "URI:spiffe://example.org/bare" },
+		{ 0, NULL },
+	};
+	static const struct ext odd_exts[] = {
+		{ NID_key_usage, "critical,digitalSignature,keyCertSign" },
+		{ NID_ext_key_usage, "emailProtection,anyExtendedKeyUsage" },
+		{ 0, NULL },
+	};
+	static const struct ext nameless_exts[] = {
+		{ NID_subject_alt_name, "critical,URI:spiffe://example.org/nameless" },
+		{ 0, NULL },
+	};
+
+	rich = mk_rich("rich", NULL, rich_exts, raw, 2);
+	bare = mk_rich("bare", NULL, bare_exts, NULL, 0);
+	odd = mk_rich("odd", NULL, odd_exts, NULL, 0);
+	nameless = mk_rich(NULL, NULL, nameless_exts, NULL, 0);
+
+	/* The default: basicConstraints, keyUsage, extendedKeyUsage and
+	 * subjectAltName copied (P-256 key: no keyEncipherment). */
+	f = forge_with(ca, ca_key, NULL, 0);
+	fx = forge_mint(f, rich, &key);
+	CHECK(fx != NULL && key != NULL);
+	CHECK(verify_with(ca, NULL, fx, &err) && err == X509_V_OK);
+	CHECK(crit_of(fx, "basicConstraints") == 1);
+	CHECK((X509_get_extension_flags(fx) & EXFLAG_CA) == 0 && X509_check_ca(fx) == 0);
+	CHECK(crit_of(fx, "keyUsage") == 0);		/* the client's criticality */
+	CHECK(X509_get_key_usage(fx) == (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION |
+	    KU_KEY_AGREEMENT));
+	CHECK(crit_of(fx, "extendedKeyUsage") == 1);
+	n = eku_of(fx, nids);				/* serverAuth, codeSigning gone */
+	CHECK(n == 2 && nids[0] == NID_client_auth && nids[1] == NID_email_protect);
+	CHECK(same_ext(rich, fx, "subjectAltName"));
+	CHECK(ext_of(fx, "certificatePolicies") == NULL);
+	CHECK(ext_of(fx, "1.3.6.1.4.1.99999.7") == NULL);
+	CHECK(ext_of(fx, "authorityInfoAccess") == NULL);
+	CHECK(ext_of(fx, "crlDistributionPoints") == NULL);
+	ski = X509_get0_subject_key_id(fx);
+	CHECK(ski != NULL && ASN1_OCTET_STRING_cmp(ski, X509_get0_subject_key_id(rich)) != 0);
+	CHECK(X509_get0_authority_key_id(fx) != NULL && ASN1_OCTET_STRING_cmp(
+	    X509_get0_authority_key_id(fx), X509_get0_subject_key_id(ca)) == 0);
+	CHECK(X509_get_ext_count(fx) == 6);
+	X509_free(fx);
+	EVP_PKEY_free(key);
+
+	/* A client without basicConstraints, keyUsage or EKU: ours. */
+	fx = forge_mint(f, bare, NULL);
+	CHECK(fx != NULL && crit_of(fx, "basicConstraints") == 1 && crit_of(fx, "keyUsage") == 1 &&
+	    X509_get_key_usage(fx) == KU_DIGITAL_SIGNATURE && crit_of(fx, "extendedKeyUsage") == 0);
+	CHECK(eku_of(fx, nids) == 1 && nids[0] == NID_client_auth);
+	CHECK(same_ext(bare, fx, "subjectAltName") && X509_get_ext_count(fx) == 6);
+	X509_free(fx);
+
+	/* keyCertSign never, anyExtendedKeyUsage never, clientAuth always
+	 * (first, when the client's had none). */
+	fx = forge_mint(f, odd, NULL);
+	CHECK(fx != NULL && X509_get_key_usage(fx) == KU_DIGITAL_SIGNATURE);
+	CHECK(crit_of(fx, "keyUsage") == 1);
+	n = eku_of(fx, nids);
+	CHECK(n == 2 && nids[0] == NID_client_auth && nids[1] == NID_email_protect);
+	CHECK(verify_with(ca, NULL, fx, &err));
+	X509_free(fx);
+	forge_free(f);
+
+	/* What the key type can stand for: RSA keeps keyEncipherment,
+	 * Ed25519 only signs. */
+	forge_policy_init(&p);
+	CHECK(forge_policy_set_key_type(&p, "rsa2048") == 0);
+	f = forge_with(ca, ca_key, &p, 0);
+	fx = forge_mint(f, rich, NULL);
+	CHECK(fx != NULL && X509_get_key_usage(fx) == (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION |
+	    KU_KEY_ENCIPHERMENT));
+	X509_free(fx);
+	forge_free(f);
+	CHECK(forge_policy_set_key_type(&p, "ed25519") == 0);
+	f = forge_with(ca, ca_key, &p, 0);
+	fx = forge_mint(f, rich, NULL);
+	CHECK(fx != NULL && X509_get_key_usage(fx) == (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION));
+	CHECK(verify_with(ca, NULL, fx, &err));
+	X509_free(fx);
+	forge_free(f);
+
+	/* "none": nothing of the client's but its subject - and its SAN
+	 * when the subject is empty. */
+	forge_policy_init(&p);
+	CHECK(forge_policy_set_extensions(&p, "none") == 0 && p.fp_copy == 0);
+	f = forge_with(ca, ca_key, &p, 0);
+	fx = forge_mint(f, rich, NULL);
+	CHECK(fx != NULL && ext_of(fx, "subjectAltName") == NULL && X509_get_ext_count(fx) == 5);
+	CHECK(crit_of(fx, "basicConstraints") == 1 && crit_of(fx, "keyUsage") == 1 &&
+	    X509_get_key_usage(fx) == KU_DIGITAL_SIGNATURE && crit_of(fx, "extendedKeyUsage") == 0);
+	CHECK(eku_of(fx, nids) == 1 && nids[0] == NID_client_auth);
+	X509_free(fx);
+	fx = forge_mint(f, nameless, NULL);
+	CHECK(fx != NULL && same_ext(nameless, fx, "subjectAltName"));
+	CHECK(verify_with(ca, NULL, fx, &err));
+	X509_free(fx);
+	forge_free(f);
+
+	/* Further extensions, by name and by OID, copied as they are; one
+	 * the client does not have is simply not there. */
+	CHECK(forge_policy_set_extensions(&p, "subjectAltName, certificatePolicies") == 0);
+	CHECK(p.fp_copy == FORGE_COPY_SAN && p.fp_noids == 1);
+	CHECK(forge_policy_add_oid(&p, "1.3.6.1.4.1.99999.7") == 0);
+	CHECK(forge_policy_add_oid(&p, "1.3.6.1.4.1.99999.8") == 0);
+	CHECK(forge_policy_add_oid(&p, "1.3.6.1.4.1.99999.7") == 0 && p.fp_noids == 3);
+	f = forge_with(ca, ca_key, &p, 0);
+	fx = forge_mint(f, rich, NULL);
+	CHECK(fx != NULL && same_ext(rich, fx, "certificatePolicies"));
+	CHECK(crit_of(fx, "certificatePolicies") == 1);
+	CHECK(same_ext(rich, fx, "1.3.6.1.4.1.99999.7") && crit_of(fx, "1.3.6.1.4.1.99999.7") == 0);
+	CHECK(ext_of(fx, "1.3.6.1.4.1.99999.8") == NULL);
+	CHECK(same_ext(rich, fx, "subjectAltName") && X509_get_ext_count(fx) == 8);
+	CHECK(crit_of(fx, "keyUsage") == 1 && X509_get_key_usage(fx) == KU_DIGITAL_SIGNATURE);
+	CHECK(verify_with(ca, NULL, fx, &err));
+	X509_free(fx);
+	forge_free(f);
+	forge_policy_free(&p);
+
+	X509_free(rich);
+	X509_free(bare);
+	X509_free(odd);
+	X509_free(nameless);
+	X509_EXTENSION_free(raw[0]);
+	X509_EXTENSION_free(raw[1]);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+/* The flags' values: what is taken, what is refused (with a message), and
+ * a refused value leaves the policy as it was. */
+static void
+test_policy_parse(void)
+{
+	struct forge_policy	 p, q;
+
+	fprintf(stderr, "(policy errors expected)\n");
+	forge_policy_init(&p);
+	CHECK(p.fp_copy == FORGE_COPY_DEFAULT && p.fp_lifetime == FORGE_LIFETIME_DEFAULT &&
+	    p.fp_serial == FORGE_SERIAL_RANDOM && p.fp_key_type == FORGE_KEY_P256 &&
+	    p.fp_key_reuse == FORGE_REUSE_WORKER && !p.fp_origin);
+	CHECK(forge_policy_set_extensions(&p, "authorityKeyIdentifier") == -1);
+	CHECK(forge_policy_set_extensions(&p, "subjectAltName,subjectKeyIdentifier") == -1);
+	CHECK(forge_policy_set_extensions(&p, "crlDistributionPoints") == -1);
+	CHECK(forge_policy_set_extensions(&p, "authorityInfoAccess") == -1);
+	CHECK(forge_policy_set_extensions(&p, "2.5.29.35") == -1);	/* AKI by OID */
+	CHECK(forge_policy_set_extensions(&p, "nameConstraints") == -1);
+	CHECK(forge_policy_set_extensions(&p, "no such extension") == -1);
+	CHECK(forge_policy_set_extensions(&p, "keyUsage,,subjectAltName") == -1);
+	CHECK(forge_policy_set_extensions(&p, FORGE_ORIGIN_OID) == -1);
+	CHECK(forge_policy_add_oid(&p, "issuerAltName") == -1);
+	CHECK(p.fp_copy == FORGE_COPY_DEFAULT && p.fp_noids == 0);
+	CHECK(forge_policy_set_extensions(&p, "keyUsage, 2.5.29.17") == 0);
+	CHECK(p.fp_copy == (FORGE_COPY_KU | FORGE_COPY_SAN) && p.fp_noids == 0);
+	CHECK(forge_policy_set_extensions(&p, "basicConstraints,extendedKeyUsage,1.2.3.4") == 0);
+	CHECK(p.fp_copy == (FORGE_COPY_BC | FORGE_COPY_EKU) && p.fp_noids == 1);
+	for (int i = 0; i < FORGE_OIDS_MAX - 1; i++) {
+		char oid[48];
+
+		snprintf(oid, sizeof(oid), "1.3.6.1.4.1.99999.100.%d", i);
+		CHECK(forge_policy_add_oid(&p, oid) == 0);
+	}
+	CHECK(p.fp_noids == FORGE_OIDS_MAX);
+	CHECK(forge_policy_add_oid(&p, "1.3.6.1.4.1.99999.200") == -1);
+	/* a copy owns its own OIDs */
+	CHECK(forge_policy_copy(&q, &p) == 0 && q.fp_noids == p.fp_noids &&
+	    q.fp_oids[0] != p.fp_oids[0] && OBJ_cmp(q.fp_oids[0], p.fp_oids[0]) == 0);
+	forge_policy_free(&q);
+	CHECK(forge_policy_set_extensions(&p, "none") == 0 && p.fp_copy == 0 && p.fp_noids == 0);
+
+	CHECK(forge_policy_set_lifetime(&p, "3600") == 0 && p.fp_lifetime == 3600);
+	CHECK(forge_policy_set_lifetime(&p, "90m") == 0 && p.fp_lifetime == 5400);
+	CHECK(forge_policy_set_lifetime(&p, "2d") == 0 && p.fp_lifetime == 2 * DAY);
+	CHECK(forge_policy_set_lifetime(&p, "60s") == 0 && p.fp_lifetime == 60);
+	CHECK(forge_policy_set_lifetime(&p, "7d") == 0 && p.fp_lifetime == 7 * DAY);
+	CHECK(forge_policy_set_lifetime(&p, "59") == -1 && forge_policy_set_lifetime(&p, "8d") == -1);
+	CHECK(forge_policy_set_lifetime(&p, "1x") == -1 && forge_policy_set_lifetime(&p, "-5") == -1);
+	CHECK(forge_policy_set_lifetime(&p, "") == -1 && forge_policy_set_lifetime(&p, "h") == -1);
+	CHECK(forge_policy_set_lifetime(&p, "99999999999999999999d") == -1);
+	CHECK(p.fp_lifetime == 7 * DAY);
+
+	CHECK(forge_policy_set_serial(&p, "copy") == 0 && p.fp_serial == FORGE_SERIAL_COPY);
+	CHECK(forge_policy_set_serial(&p, "sequential") == -1 && p.fp_serial == FORGE_SERIAL_COPY);
+	CHECK(forge_policy_set_serial(&p, "random") == 0 && p.fp_serial == FORGE_SERIAL_RANDOM);
+
+	for (int t = FORGE_KEY_P256; t <= FORGE_KEY_ED25519; t++) {
+		CHECK(forge_policy_set_key_type(&p, forge_key_type_name(t)) == 0);
+		CHECK(p.fp_key_type == (enum forge_key_type)t);
+	}
+	CHECK(forge_policy_set_key_type(&p, "p521") == -1 && p.fp_key_type == FORGE_KEY_ED25519);
+
+	CHECK(forge_policy_set_key_reuse(&p, "identity") == 0 &&
+	    p.fp_key_reuse == FORGE_REUSE_IDENTITY);
+	CHECK(forge_policy_set_key_reuse(&p, "pool") == 0 && p.fp_key_reuse == FORGE_REUSE_POOL &&
+	    p.fp_pool_size == 16);
+	CHECK(forge_policy_set_key_reuse(&p, "pool:3") == 0 && p.fp_pool_size == 3);
+	CHECK(forge_policy_set_key_reuse(&p, "pool:0") == -1);
+	CHECK(forge_policy_set_key_reuse(&p, "pool:1025") == -1);
+	CHECK(forge_policy_set_key_reuse(&p, "pool:") == -1);
+	CHECK(forge_policy_set_key_reuse(&p, "pools") == -1);
+	CHECK(forge_policy_set_key_reuse(&p, "everybody") == -1);
+	CHECK(p.fp_key_reuse == FORGE_REUSE_POOL && p.fp_pool_size == 3);
+	CHECK(forge_policy_set_key_reuse(&p, "worker") == 0 && p.fp_key_reuse == FORGE_REUSE_WORKER);
+
+	CHECK(forge_policy_set_origin_oid(&p, "2.5.29.17") == -1);	/* a known one */
+	CHECK(forge_policy_set_origin_oid(&p, "origin") == -1 && !p.fp_origin);
+	CHECK(forge_policy_set_origin_oid(&p, "1.3.6.1.4.1.99999.42") == 0 && p.fp_origin);
+	CHECK(forge_policy_add_oid(&p, "1.3.6.1.4.1.99999.42") == -1);	/* ours now */
+	forge_policy_free(&p);
+	forge_policy_free(&p);			/* twice is harmless */
+}
+
+/* --forge-lifetime: exactly that long from the backdated notBefore, never
+ * past the client's notAfter, re-minted after 90% of it. */
+static void
+test_policy_lifetime(void)
+{
+	EVP_PKEY		*ca_key = EVP_EC_gen("P-256");
+	X509			*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509			*lng, *shrt, *x1, *y;
+	struct forge_policy	 p;
+	struct forge		*f;
+	time_t			 t0 = time(NULL);
+	bool			 hit;
+
+	forge_policy_init(&p);
+	CHECK(forge_policy_set_lifetime(&p, "1h") == 0);
+	f = forge_with(ca, ca_key, &p, 8);
+	forge_set_clock(f, fake_clock);
+	lng = mk_client(n_simple("long"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	shrt = mk_client(n_simple("short"), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 1800);
+
+	fake_now = t0;
+	x1 = get(f, lng, &hit);
+	CHECK(x1 != NULL && !hit);
+	CHECK(x1 != NULL && asn1_time(X509_get0_notBefore(x1)) == t0 - FORGE_BACKDATE);
+	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) == t0 + 3600);
+	/* 3900 s of life in all (backdate included): 90% is 3510 s in */
+	fake_now = t0 - FORGE_BACKDATE + 3500;
+	y = get(f, lng, &hit);
+	CHECK(y == x1 && hit);
+	X509_free(y);
+	fake_now = t0 - FORGE_BACKDATE + 3520;
+	y = get(f, lng, &hit);
+	CHECK(y != NULL && y != x1 && !hit);
+	CHECK(y != NULL && asn1_time(X509_get0_notAfter(y)) == fake_now + 3600);
+	X509_free(y);
+	X509_free(x1);
+
+	fake_now = t0;
+	x1 = get(f, shrt, &hit);
+	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) == t0 + 1800);
+	X509_free(x1);
+	forge_free(f);
+
+	/* longer than the default: 3 days */
+	CHECK(forge_policy_set_lifetime(&p, "3d") == 0);
+	f = forge_with(ca, ca_key, &p, 8);
+	x1 = forge_mint(f, lng, NULL);
+	CHECK(x1 != NULL && asn1_time(X509_get0_notAfter(x1)) >= time(NULL) + 3 * DAY - 5 &&
+	    asn1_time(X509_get0_notAfter(x1)) <= time(NULL) + 3 * DAY);
+	X509_free(x1);
+	forge_free(f);
+
+	forge_policy_free(&p);
+	X509_free(lng);
+	X509_free(shrt);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+/* --forge-serial copy: the client's serial, except one RFC 5280 forbids. */
+static void
+test_policy_serial(void)
+{
+	EVP_PKEY		*ca_key = EVP_EC_gen("P-256");
+	X509			*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	struct forge_policy	 p;
+	struct forge		*f;
+	static const struct {
+		const char	*serial;
+		bool		 copied;
+	} cases[] = {
+		{ "0123456789ABCDEF", true },
+		{ "01", true },
+		{ "80112233445566778899AABBCCDDEEFF", true },	/* DER: leading 00 */
+		{ "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", true },	/* 20 octets */
+		{ "80FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", false },	/* 21 octets */
+		{ "00", false },
+		{ "-05", false },
+	};
+
+	forge_policy_init(&p);
+	CHECK(forge_policy_set_serial(&p, "copy") == 0);
+	f = forge_with(ca, ca_key, &p, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		X509	*c = mk_rich("serial", cases[i].serial, NULL, NULL, 0);
+		X509	*fx = forge_mint(f, c, NULL);
+		BIGNUM	*bn = fx != NULL ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(fx), NULL) : NULL;
+		int	 err;
+
+		CHECK(fx != NULL);
+		if (fx == NULL) {
+			X509_free(c);
+			continue;
+		}
+		CHECK((ASN1_INTEGER_cmp(X509_get0_serialNumber(fx), X509_get0_serialNumber(c)) == 0) ==
+		    cases[i].copied);
+		CHECK(bn != NULL && !BN_is_negative(bn) && !BN_is_zero(bn) && BN_num_bits(bn) <= 159);
+		CHECK(verify_with(ca, NULL, fx, &err));
+		BN_free(bn);
+		X509_free(fx);
+		X509_free(c);
+	}
+	forge_free(f);
+	forge_policy_free(&p);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+/* ---- presenting forged certificates over TLS, as conn.c does ---- */
+
+static X509	*tls_srv_cert;
+static EVP_PKEY	*tls_srv_key;
+
+struct tls_probe {
+	struct forge	*tp_forge;
+	X509		*tp_client;
+	int		 tp_calls;	/* how often the cert callback ran */
+	bool		 tp_hit;
+};
+
+/* The client's certificate callback: OpenSSL calls it when the server
+ * sends a CertificateRequest, and only then. */
+static int
+tls_probe_cert(SSL *ssl, void *arg)
+{
+	struct tls_probe	*tp = arg;
+	struct forge_cert	 fc;
+	uint8_t			 sha[32];
+	int			 ok;
+
+	tp->tp_calls++;
+	sha_of(tp->tp_client, sha);
+	if (forge_get(tp->tp_forge, tp->tp_client, sha, &fc) == -1)
+		return 0;
+	tp->tp_hit = fc.fc_hit;
+	ok = forge_use(tp->tp_forge, ssl, &fc) == 0;
+	forge_cert_clear(&fc);
+	return ok;
+}
+
+/*
+ * One TLS handshake in memory at `version`: the server asks for a client
+ * certificate and verifies it against `trust` (NULL: it asks for none);
+ * the client presents what tp's forge gives.  True if both sides finished;
+ * *peer (if not NULL) gets what the server received, *chain_len how many
+ * certificates came after it.
+ */
+static bool
+tls_run(struct tls_probe *tp, X509 *trust, int version, X509 **peer, int *chain_len)
+{
+	SSL_CTX	*sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+	SSL	*s, *c;
+	BIO	*sb, *cb;
+	bool	 sdone = false, cdone = false, failed = false;
+
+	if (sctx == NULL || cctx == NULL ||
+	    SSL_CTX_use_certificate(sctx, tls_srv_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(sctx, tls_srv_key) != 1)
+		fatal("SSL_CTX");
+	if (trust != NULL) {
+		if (X509_STORE_add_cert(SSL_CTX_get_cert_store(sctx), trust) != 1)
+			fatal("X509_STORE_add_cert");
+		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	SSL_CTX_set_min_proto_version(cctx, version);
+	SSL_CTX_set_max_proto_version(cctx, version);
+	if ((s = SSL_new(sctx)) == NULL || (c = SSL_new(cctx)) == NULL ||
+	    BIO_new_bio_pair(&sb, 0, &cb, 0) != 1)
+		fatal("SSL_new");
+	SSL_set_bio(s, sb, sb);
+	SSL_set_bio(c, cb, cb);
+	SSL_set_accept_state(s);
+	SSL_set_connect_state(c);
+	SSL_set_cert_cb(c, tls_probe_cert, tp);
+	for (int i = 0; i < 64 && !(sdone && cdone) && !failed; i++) {
+		int r, e;
+
+		if (!cdone) {
+			if ((r = SSL_do_handshake(c)) == 1)
+				cdone = true;
+			else if ((e = SSL_get_error(c, r)) != SSL_ERROR_WANT_READ &&
+			    e != SSL_ERROR_WANT_WRITE)
+				failed = true;
+		}
+		if (!sdone && !failed) {
+			if ((r = SSL_do_handshake(s)) == 1)
+				sdone = true;
+			else if ((e = SSL_get_error(s, r)) != SSL_ERROR_WANT_READ &&
+			    e != SSL_ERROR_WANT_WRITE)
+				failed = true;
+		}
+	}
+	/* TLS 1.3: the client is done before the server has judged it */
+	failed |= sdone && SSL_get_verify_result(s) != X509_V_OK;
+	if (peer != NULL)
+		*peer = SSL_get1_peer_certificate(s);
+	if (chain_len != NULL) {
+		STACK_OF(X509) *sent = SSL_get_peer_cert_chain(s);	/* server side: no leaf */
+
+		*chain_len = sent != NULL ? sk_X509_num(sent) : -1;
+	}
+	ERR_clear_error();
+	SSL_free(s);
+	SSL_free(c);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	return sdone && cdone && !failed;
+}
+
+/* Each key type makes a certificate whose key matches, that a strict
+ * verifier and a TLS server (1.2 and 1.3) accept; a server that asks for
+ * no certificate gets none and costs no mint. */
+static void
+test_key_types(void)
+{
+	EVP_PKEY		*ca_key = EVP_EC_gen("P-256"), *key;
+	X509			*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509			*client, *fx, *peer;
+	struct forge_policy	 p;
+	struct tls_probe	 tp = { 0 };
+	static const struct {
+		const char	*type;
+		const char	*name;
+		int		 bits;
+	} types[] = {
+		{ "p256", "EC", 256 }, { "p384", "EC", 384 }, { "rsa2048", "RSA", 2048 },
+		{ "rsa3072", "RSA", 3072 }, { "ed25519", "ED25519", 0 },
+	};
+	static const int versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	int			 err, len;
+
+	client = mk_client(n_simple("keys"), client_rsa, san_rich(), 0, NULL,
+	    time(NULL) - DAY, time(NULL) + 30 * DAY);
+	forge_policy_init(&p);
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		CHECK(forge_policy_set_key_type(&p, types[t].type) == 0);
+		tp.tp_forge = forge_with(ca, ca_key, &p, 4);
+		tp.tp_client = client;
+
+		fx = forge_mint(tp.tp_forge, client, &key);
+		CHECK(fx != NULL && key != NULL);
+		CHECK(fx != NULL && X509_check_private_key(fx, key) == 1);
+		CHECK(EVP_PKEY_is_a(X509_get0_pubkey(fx), types[t].name) && (types[t].bits == 0 ||
+		    EVP_PKEY_get_bits(X509_get0_pubkey(fx)) == types[t].bits));
+		CHECK(verify_with(ca, NULL, fx, &err) && err == X509_V_OK);
+		X509_free(fx);
+		EVP_PKEY_free(key);
+
+		for (size_t v = 0; v < 2; v++) {
+			tp.tp_calls = 0;
+			peer = NULL;
+			CHECK(tls_run(&tp, ca, versions[v], &peer, &len));
+			if (tp.tp_calls != 1 || peer == NULL)
+				fprintf(stderr, "  %s over %s: %d cert callbacks\n", types[t].type,
+				    versions[v] == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3", tp.tp_calls);
+			CHECK(tp.tp_calls == 1 && tp.tp_hit == (v == 1) && len == 0);
+			CHECK(peer != NULL && EVP_PKEY_is_a(X509_get0_pubkey(peer), types[t].name) &&
+			    X509_NAME_cmp(X509_get_subject_name(peer),
+			    X509_get_subject_name(client)) == 0);
+			X509_free(peer);
+
+			/* lazy: no CertificateRequest, no callback, no mint */
+			tp.tp_calls = 0;
+			CHECK(tls_run(&tp, NULL, versions[v], &peer, NULL));
+			CHECK(tp.tp_calls == 0 && peer == NULL);
+		}
+		forge_free(tp.tp_forge);
+	}
+	forge_policy_free(&p);
+	X509_free(client);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+/* --forge-key-reuse: one key for all (worker), one per identity, or a
+ * pool handed out in turn. */
+static void
+test_key_reuse(void)
+{
+	EVP_PKEY		*ca_key = EVP_EC_gen("P-256");
+	X509			*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509			*c[4], *x;
+	EVP_PKEY		*k[4], *again, *k2;
+	struct forge_policy	 p;
+	struct forge		*f;
+	uint8_t			 sha[32];
+	time_t			 t0 = time(NULL);
+	bool			 hit;
+	int			 i;
+
+	for (i = 0; i < 4; i++) {
+		char cn[16];
+
+		snprintf(cn, sizeof(cn), "k%d", i);
+		c[i] = mk_client(n_simple(cn), client_ec, NULL, 0, NULL, t0 - DAY, t0 + 30 * DAY);
+	}
+	forge_policy_init(&p);
+
+	/* worker: everybody the same key */
+	f = forge_with(ca, ca_key, &p, 8);
+	for (i = 0; i < 3; i++) {
+		sha_of(c[i], sha);
+		X509_free(get_sha(f, c[i], sha, &hit, NULL, &k[i]));
+	}
+	CHECK(EVP_PKEY_eq(k[0], k[1]) == 1 && EVP_PKEY_eq(k[1], k[2]) == 1);
+	for (i = 0; i < 3; i++)
+		EVP_PKEY_free(k[i]);
+	forge_free(f);
+
+	/* identity: one key each, the same while the entry lives, a new one
+	 * when the certificate is minted again */
+	CHECK(forge_policy_set_key_reuse(&p, "identity") == 0);
+	f = forge_with(ca, ca_key, &p, 8);
+	forge_set_clock(f, fake_clock);
+	fake_now = t0;
+	for (i = 0; i < 3; i++) {
+		sha_of(c[i], sha);
+		x = get_sha(f, c[i], sha, &hit, NULL, &k[i]);
+		CHECK(x != NULL && X509_check_private_key(x, k[i]) == 1);
+		X509_free(x);
+	}
+	CHECK(EVP_PKEY_eq(k[0], k[1]) != 1 && EVP_PKEY_eq(k[1], k[2]) != 1 &&
+	    EVP_PKEY_eq(k[0], k[2]) != 1);
+	sha_of(c[0], sha);
+	X509_free(get_sha(f, c[0], sha, &hit, NULL, &again));
+	CHECK(hit && EVP_PKEY_eq(again, k[0]) == 1);
+	EVP_PKEY_free(again);
+	fake_now = t0 + FORGE_LIFETIME_DEFAULT;		/* past 90%: re-minted */
+	x = get_sha(f, c[0], sha, &hit, NULL, &again);
+	CHECK(x != NULL && !hit && EVP_PKEY_eq(again, k[0]) != 1 &&
+	    X509_check_private_key(x, again) == 1);
+	X509_free(x);
+	EVP_PKEY_free(again);
+	/* uncached mints: a new key every time */
+	x = forge_mint(f, c[3], &again);
+	X509_free(forge_mint(f, c[3], &k2));
+	CHECK(x != NULL && EVP_PKEY_eq(again, k2) != 1);
+	X509_free(x);
+	EVP_PKEY_free(again);
+	EVP_PKEY_free(k2);
+	for (i = 0; i < 3; i++)
+		EVP_PKEY_free(k[i]);
+	forge_free(f);
+
+	/* pool of 2: identities take keys in turn, and keep theirs */
+	CHECK(forge_policy_set_key_reuse(&p, "pool:2") == 0);
+	f = forge_with(ca, ca_key, &p, 8);
+	for (i = 0; i < 4; i++) {
+		sha_of(c[i], sha);
+		X509_free(get_sha(f, c[i], sha, &hit, NULL, &k[i]));
+	}
+	CHECK(EVP_PKEY_eq(k[0], k[1]) != 1 && EVP_PKEY_eq(k[0], k[2]) == 1 &&
+	    EVP_PKEY_eq(k[1], k[3]) == 1);
+	sha_of(c[1], sha);
+	X509_free(get_sha(f, c[1], sha, &hit, NULL, &again));
+	CHECK(hit && EVP_PKEY_eq(again, k[1]) == 1);
+	EVP_PKEY_free(again);
+	for (i = 0; i < 4; i++)
+		EVP_PKEY_free(k[i]);
+	forge_free(f);
+
+	forge_policy_free(&p);
+	for (i = 0; i < 4; i++)
+		X509_free(c[i]);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+/* The origin extension decodes to the client certificate's SHA-256,
+ * issuer and serial (forge.h). */
+static void
+check_origin(X509 *fx, X509 *client, const char *oid)
+{
+	X509_EXTENSION		*e = ext_of(fx, oid);
+	const ASN1_OCTET_STRING	*v = e != NULL ? X509_EXTENSION_get_data(e) : NULL;
+	const unsigned char	*p, *end;
+	unsigned char		 sha[32], *name = NULL;
+	ASN1_SEQUENCE_ANY	*seq = NULL;
+	ASN1_TYPE		*t;
+	X509_NAME		*issuer = NULL;
+	int			 nlen;
+
+	CHECK(e != NULL && X509_EXTENSION_get_critical(e) == 0);
+	if (v == NULL)
+		return;
+	p = ASN1_STRING_get0_data(v);
+	end = p + ASN1_STRING_length(v);
+	seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, end - p);
+	CHECK(seq != NULL && p == end && sk_ASN1_TYPE_num(seq) == 3);
+	if (seq == NULL || sk_ASN1_TYPE_num(seq) != 3)
+		goto out;
+	sha_of(client, sha);
+	t = sk_ASN1_TYPE_value(seq, 0);
+	CHECK(ASN1_TYPE_get(t) == V_ASN1_OCTET_STRING &&
+	    ASN1_STRING_length(t->value.octet_string) == 32 &&
+	    memcmp(ASN1_STRING_get0_data(t->value.octet_string), sha, 32) == 0);
+	t = sk_ASN1_TYPE_value(seq, 1);
+	nlen = i2d_X509_NAME(X509_get_issuer_name(client), &name);
+	CHECK(ASN1_TYPE_get(t) == V_ASN1_SEQUENCE && nlen > 0 &&
+	    ASN1_STRING_length(t->value.sequence) == nlen &&
+	    memcmp(ASN1_STRING_get0_data(t->value.sequence), name, nlen) == 0);
+	p = ASN1_STRING_get0_data(t->value.sequence);
+	issuer = d2i_X509_NAME(NULL, &p, ASN1_STRING_length(t->value.sequence));
+	CHECK(issuer != NULL && X509_NAME_cmp(issuer, X509_get_issuer_name(client)) == 0);
+	t = sk_ASN1_TYPE_value(seq, 2);
+	CHECK(ASN1_TYPE_get(t) == V_ASN1_INTEGER &&
+	    ASN1_INTEGER_cmp(t->value.integer, X509_get0_serialNumber(client)) == 0);
+ out:
+	X509_NAME_free(issuer);
+	OPENSSL_free(name);
+	sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+}
+
+static void
+test_origin(void)
+{
+	EVP_PKEY		*ca_key = EVP_EC_gen("P-256"), *big_key = EVP_EC_gen("P-256");
+	X509			*ca = mk_ca("delegation CA (EC)", ca_key, false);
+	X509			*c, *big_ca, *big_client, *fx;
+	X509_NAME		*n = X509_NAME_new();
+	struct forge_policy	 p;
+	struct forge		*f;
+	struct spec		 s = { 0 };
+	char			 ou[70];
+	time_t			 now = time(NULL);
+	int			 err;
+
+	c = mk_client(n_simple("origin"), client_ec, san_rich(), 0, "00C0FFEE0123456789",
+	    now - DAY, now + 30 * DAY);
+	/* an issuer name over 255 bytes: two length octets in the DER */
+	for (int i = 0; i < 5; i++) {
+		memset(ou, 'a' + i, 64);
+		ou[64] = '\0';
+		name_add(n, "OU", V_ASN1_UTF8STRING, ou, -1, 0);
+	}
+	name_add(n, "CN", V_ASN1_UTF8STRING, "a client CA with a long name", -1, 0);
+	s.subject = n;
+	s.key = big_key;
+	s.not_before = now - DAY;
+	s.not_after = now + 3650 * DAY;
+	s.ca = true;
+	big_ca = mk_cert(&s);
+	memset(&s, 0, sizeof(s));
+	s.subject = n_simple("long issuer");
+	s.key = client_ec;
+	s.issuer = big_ca;
+	s.issuer_key = big_key;
+	s.not_before = now - DAY;
+	s.not_after = now + 30 * DAY;
+	s.serial_hex = "0A";
+	big_client = mk_cert(&s);
+	X509_NAME_free(s.subject);
+	X509_NAME_free(n);
+
+	/* off by default */
+	f = forge_with(ca, ca_key, NULL, 0);
+	fx = forge_mint(f, c, NULL);
+	CHECK(fx != NULL && ext_of(fx, FORGE_ORIGIN_OID) == NULL);
+	X509_free(fx);
+	forge_free(f);
+
+	forge_policy_init(&p);
+	p.fp_origin = true;				/* --forge-origin-ext */
+	f = forge_with(ca, ca_key, &p, 0);
+	fx = forge_mint(f, c, NULL);
+	CHECK(fx != NULL);
+	check_origin(fx, c, FORGE_ORIGIN_OID);
+	CHECK(verify_with(ca, NULL, fx, &err) && err == X509_V_OK);	/* non-critical */
+	X509_free(fx);
+	fx = forge_mint(f, big_client, NULL);
+	check_origin(fx, big_client, FORGE_ORIGIN_OID);
+	X509_free(fx);
+	forge_free(f);
+
+	CHECK(forge_policy_set_origin_oid(&p, "1.3.6.1.4.1.99999.42") == 0);
+	f = forge_with(ca, ca_key, &p, 0);
+	fx = forge_mint(f, c, NULL);
+	check_origin(fx, c, "1.3.6.1.4.1.99999.42");
+	CHECK(ext_of(fx, FORGE_ORIGIN_OID) == NULL);
+	X509_free(fx);
+	forge_free(f);
+	forge_policy_free(&p);
+
+	X509_free(big_client);
+	X509_free(big_ca);
+	X509_free(c);
+	X509_free(ca);
+	EVP_PKEY_free(big_key);
+	EVP_PKEY_free(ca_key);
+}
+
+/* --delegation-chain: a delegation CA below a root the upstream trusts;
+ * sent with the forged certificate, the upstream can build the path. */
+static void
+test_chain(void)
+{
+	EVP_PKEY		*root_key = EVP_EC_gen("P-256"), *mid_key = EVP_EC_gen("P-256");
+	X509			*root = mk_ca("root CA", root_key, false), *mid, *client, *fx;
+	X509			*peer;
+	STACK_OF(X509)		*chain = sk_X509_new_null();
+	struct tls_probe	 tp = { 0 };
+	struct spec		 s = { 0 };
+	time_t			 now = time(NULL);
+	int			 err, len;
+
+	s.subject = n_simple("delegation CA (intermediate)");
+	s.key = mid_key;
+	s.issuer = root;
+	s.issuer_key = root_key;
+	s.not_before = now - DAY;
+	s.not_after = now + 3650 * DAY;
+	s.serial_hex = "2000";
+	s.ca = true;
+	mid = mk_cert(&s);
+	X509_NAME_free(s.subject);
+	client = mk_client(n_simple("chained"), client_ec, san_rich(), 0, NULL,
+	    now - DAY, now + 30 * DAY);
+	if (chain == NULL || sk_X509_push(chain, mid) <= 0)
+		fatal("chain");
+
+	tp.tp_client = client;
+	tp.tp_forge = forge_new(mid, chain, NULL, forge_sign_local, mid_key, 4);
+	CHECK(tp.tp_forge != NULL && forge_chain(tp.tp_forge) != NULL &&
+	    sk_X509_num(forge_chain(tp.tp_forge)) == 1 &&
+	    X509_cmp(sk_X509_value(forge_chain(tp.tp_forge), 0), mid) == 0);
+	fx = forge_mint(tp.tp_forge, client, NULL);
+	CHECK(fx != NULL && verify_with(root, forge_chain(tp.tp_forge), fx, &err) &&
+	    err == X509_V_OK);
+	CHECK(!verify_with(root, NULL, fx, &err) &&
+	    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+	X509_free(fx);
+	for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
+		peer = NULL;
+		CHECK(tls_run(&tp, root, v, &peer, &len) && len == 1);
+		X509_free(peer);
+	}
+	forge_free(tp.tp_forge);
+
+	/* the same without the chain: a server that trusts only the root
+	 * refuses it */
+	tp.tp_forge = forge_new(mid, NULL, NULL, forge_sign_local, mid_key, 4);
+	CHECK(tp.tp_forge != NULL && forge_chain(tp.tp_forge) == NULL);
+	for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++)
+		CHECK(!tls_run(&tp, root, v, NULL, NULL));
+	forge_free(tp.tp_forge);
+
+	sk_X509_free(chain);
+	X509_free(client);
+	X509_free(mid);
+	X509_free(root);
+	EVP_PKEY_free(mid_key);
+	EVP_PKEY_free(root_key);
+}
+
 int
 main(void)
 {
@@ -1011,6 +2027,26 @@ main(void)
 	test_refresh();
 	test_sessions();
 	test_verdicts();
+
+	/* a server certificate that may sign (the CAs here only certify) */
+	tls_srv_key = EVP_EC_gen("P-256");
+	memset(&s, 0, sizeof(s));
+	s.subject = n_simple("tls server");
+	s.key = tls_srv_key;
+	s.not_before = now - DAY;
+	s.not_after = now + DAY;
+	tls_srv_cert = mk_cert(&s);
+	X509_NAME_free(s.subject);
+	test_policy_parse();
+	test_policy_extensions();
+	test_policy_lifetime();
+	test_policy_serial();
+	test_key_types();
+	test_key_reuse();
+	test_origin();
+	test_chain();
+	X509_free(tls_srv_cert);
+	EVP_PKEY_free(tls_srv_key);
 
 	X509_free(client_ca);
 	EVP_PKEY_free(client_ca_key);

@@ -120,7 +120,7 @@ start(struct signer *s, const char *key, const char *ca, unsigned n)
 static void
 mint_ok(struct forge *f, X509 *ca, X509 *client, const char *what)
 {
-	X509	*x = forge_mint(f, client);
+	X509	*x = forge_mint(f, client, NULL);
 	int	 ok = x != NULL && X509_verify(x, X509_get0_pubkey(ca)) == 1 &&
 		    X509_check_issued(ca, x) == X509_V_OK;
 
@@ -133,10 +133,37 @@ mint_ok(struct forge *f, X509 *ca, X509 *client, const char *what)
 }
 
 /* What a worker might send: a TBSCertificate as forge builds one, then
- * spoiled by `spoil`. */
+ * spoiled by `spoil` - or shaped as a policy of forge.c's makes it. */
 enum spoil {
 	GOOD, CA_TRUE, SERVER_AUTH, CLIENT_AND_SERVER, NO_EKU, KEY_CERT_SIGN,
 	OTHER_ISSUER, LONG_LIFE, OTHER_ALG, BACKDATED,
+	EKU_COPIED, EKU_NO_CLIENT, EKU_CODE, EKU_ANY, EKU_OCSP, CRL_SIGN, DAY_AND_HOUR,
+	NO_BC, PRIVATE_EXT, SPOIL_END
+};
+
+static const struct {
+	const char	*name;
+	bool		 signed_;
+} spoils[SPOIL_END] = {
+	[GOOD] = { "a forged client certificate", true },
+	[CA_TRUE] = { "CA:TRUE", false },
+	[SERVER_AUTH] = { "serverAuth only", false },
+	[CLIENT_AND_SERVER] = { "clientAuth and serverAuth", false },
+	[NO_EKU] = { "no extendedKeyUsage", false },
+	[KEY_CERT_SIGN] = { "keyCertSign", false },
+	[OTHER_ISSUER] = { "another issuer", false },
+	[LONG_LIFE] = { "a 30-day lifetime", false },
+	[OTHER_ALG] = { "another algorithm", false },
+	[BACKDATED] = { "notBefore a month ago", false },
+	[EKU_COPIED] = { "clientAuth and emailProtection (a copied EKU)", true },
+	[EKU_NO_CLIENT] = { "emailProtection without clientAuth", false },
+	[EKU_CODE] = { "clientAuth and codeSigning", false },
+	[EKU_ANY] = { "clientAuth and anyExtendedKeyUsage", false },
+	[EKU_OCSP] = { "clientAuth and OCSPSigning", false },
+	[CRL_SIGN] = { "cRLSign", false },
+	[DAY_AND_HOUR] = { "25 hours with the default lifetime", false },
+	[NO_BC] = { "no basicConstraints (not a CA all the same)", true },
+	[PRIVATE_EXT] = { "a non-critical private extension (origin, copied OIDs)", true },
 };
 
 static unsigned char *
@@ -146,20 +173,44 @@ mk_tbs(X509 *ca, EVP_PKEY *key, enum spoil spoil, int *len)
 	X509_NAME	*other = name("Another CA");
 	X509		*x;
 	unsigned char	*der = NULL;
+	const char	*eku = "clientAuth";
 
 	x = mk_base("evil", spoil == OTHER_ISSUER ? other : X509_get_subject_name(ca), key,
 	    spoil == BACKDATED ? now - 30 * DAY : now - 300,
-	    spoil == LONG_LIFE ? now + 30 * DAY : now + DAY);
-	add_ext(x, ca, NID_basic_constraints, spoil == CA_TRUE ? "critical,CA:TRUE" :
-	    "critical,CA:FALSE");
+	    spoil == LONG_LIFE ? now + 30 * DAY : spoil == DAY_AND_HOUR ? now + DAY + 3600 :
+	    now + DAY);
+	if (spoil != NO_BC)
+		add_ext(x, ca, NID_basic_constraints, spoil == CA_TRUE ? "critical,CA:TRUE" :
+		    "critical,CA:FALSE");
 	add_ext(x, ca, NID_key_usage, spoil == KEY_CERT_SIGN ?
-	    "critical,digitalSignature,keyCertSign" : "critical,digitalSignature");
-	if (spoil == SERVER_AUTH)
-		add_ext(x, ca, NID_ext_key_usage, "serverAuth");
-	else if (spoil == CLIENT_AND_SERVER)
-		add_ext(x, ca, NID_ext_key_usage, "clientAuth,serverAuth");
-	else if (spoil != NO_EKU)
-		add_ext(x, ca, NID_ext_key_usage, "clientAuth");
+	    "critical,digitalSignature,keyCertSign" : spoil == CRL_SIGN ?
+	    "critical,digitalSignature,cRLSign" : "critical,digitalSignature");
+	switch (spoil) {
+	case SERVER_AUTH:	eku = "serverAuth"; break;
+	case CLIENT_AND_SERVER:	eku = "clientAuth,serverAuth"; break;
+	case EKU_COPIED:	eku = "critical,clientAuth,emailProtection"; break;
+	case EKU_NO_CLIENT:	eku = "emailProtection"; break;
+	case EKU_CODE:		eku = "clientAuth,codeSigning"; break;
+	case EKU_ANY:		eku = "clientAuth,anyExtendedKeyUsage"; break;
+	case EKU_OCSP:		eku = "clientAuth,OCSPSigning"; break;
+	default:		break;
+	}
+	if (spoil != NO_EKU)
+		add_ext(x, ca, NID_ext_key_usage, eku);
+	if (spoil == PRIVATE_EXT) {
+		ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+		ASN1_OBJECT *obj = OBJ_txt2obj(FORGE_ORIGIN_OID, 1);
+		X509_EXTENSION *ext;
+
+		if (os == NULL || obj == NULL || ASN1_OCTET_STRING_set(os,
+		    (const unsigned char *)"\x30\x03\x02\x01\x05", 5) != 1 ||
+		    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL ||
+		    X509_add_ext(x, ext, -1) != 1)
+			fatal("private extension");
+		X509_EXTENSION_free(ext);
+		ASN1_OBJECT_free(obj);
+		ASN1_OCTET_STRING_free(os);
+	}
 	if (forge_algor_set((X509_ALGOR *)X509_get0_tbs_sigalg(x),
 	    spoil == OTHER_ALG ? NID_ecdsa_with_SHA384 : NID_ecdsa_with_SHA256) == -1)
 		fatal("forge_algor_set");
@@ -182,20 +233,17 @@ sign(struct signer *s, unsigned chan, const unsigned char *tbs, int len)
 static void
 test_policy(struct signer *s, X509 *ca, EVP_PKEY *key)
 {
-	static const char *names[] = { "a forged client certificate", "CA:TRUE",
-	    "serverAuth only", "clientAuth and serverAuth", "no extendedKeyUsage",
-	    "keyCertSign", "another issuer", "a 30-day lifetime", "another algorithm",
-	    "notBefore a month ago" };
 	unsigned char	*tbs, junk[64];
 	int		 len;
-	enum forge_err	 e;
+	enum forge_err	 e, want;
 
-	for (int sp = GOOD; sp <= BACKDATED; sp++) {
+	for (int sp = GOOD; sp < SPOIL_END; sp++) {
 		tbs = mk_tbs(ca, key, sp, &len);
 		e = sign(s, sp % 2, tbs, len);
-		if (e != (sp == GOOD ? FORGE_OK : FORGE_ERR_SIGNER_REFUSED))
-			fprintf(stderr, "policy: %s: got %d\n", names[sp], e);
-		CHECK(e == (sp == GOOD ? FORGE_OK : FORGE_ERR_SIGNER_REFUSED));
+		want = spoils[sp].signed_ ? FORGE_OK : FORGE_ERR_SIGNER_REFUSED;
+		if (e != want)
+			fprintf(stderr, "policy: %s: got %d\n", spoils[sp].name, e);
+		CHECK(e == want);
 		/* cut short: not a TBSCertificate */
 		if (sp == GOOD)
 			CHECK(sign(s, 0, tbs, len - 7) == FORGE_ERR_SIGNER_REFUSED);
@@ -208,10 +256,99 @@ test_policy(struct signer *s, X509 *ca, EVP_PKEY *key)
 	{
 		const char *why = NULL;
 
-		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, tbs, len, time(NULL), &why) == -1);
+		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, 0, tbs, len, time(NULL), &why) == -1);
 		CHECK(why != NULL && strstr(why, "CA") != NULL);
 	}
 	OPENSSL_free(tbs);
+	/* the lifetime bound is the configured one (--forge-lifetime) */
+	tbs = mk_tbs(ca, key, DAY_AND_HOUR, &len);
+	{
+		const char *why = NULL;
+
+		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, 2 * DAY, tbs, len, time(NULL),
+		    &why) == 0 && why == NULL);
+		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, DAY, tbs, len, time(NULL),
+		    &why) == -1 && why != NULL && strstr(why, "validity") != NULL);
+	}
+	OPENSSL_free(tbs);
+	tbs = mk_tbs(ca, key, GOOD, &len);
+	{
+		const char *why = NULL;
+
+		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, 3600, tbs, len, time(NULL),
+		    &why) == -1);
+		CHECK(signerd_check(ca, NID_ecdsa_with_SHA256, 0, tbs, len, time(NULL),
+		    &why) == 0);
+	}
+	OPENSSL_free(tbs);
+}
+
+/*
+ * What forge.c makes under each policy, signed through a real signer
+ * whose lifetime bound is the policy's: every extension copied (EKU with
+ * emailProtection, a private OID), the origin extension, the client's
+ * serial, three days of life, every key type.
+ */
+static void
+test_policies_signed(X509 *ca)
+{
+	static const char *types[] = { "p256", "p384", "rsa2048", "rsa3072", "ed25519" };
+	struct signer_conf cf = { 0 };
+	struct forge_policy p;
+	struct signer	 s;
+	struct forge	*f;
+	EVP_PKEY	*ckey = EVP_EC_gen("P-256");
+	time_t		 now = time(NULL);
+	X509		*client = mk_base("carol", NULL, ckey, now - DAY, now + 30 * DAY);
+
+	add_ext(client, NULL, NID_basic_constraints, "critical,CA:FALSE");
+	add_ext(client, NULL, NID_key_usage, "critical,digitalSignature,keyEncipherment");
+	add_ext(client, NULL, NID_ext_key_usage, "clientAuth,serverAuth,emailProtection");
+	add_ext(client, NULL, NID_subject_alt_name, "URI:spiffe://example.org/carol");
+	if (X509_sign(client, ckey, EVP_sha256()) <= 0)
+		fatal("X509_sign");
+
+	forge_policy_init(&p);
+	CHECK(forge_policy_set_lifetime(&p, "3d") == 0);
+	CHECK(forge_policy_set_serial(&p, "copy") == 0);
+	CHECK(forge_policy_add_oid(&p, "1.3.6.1.4.1.99999.7") == 0);
+	CHECK(forge_policy_add_oid(&p, "certificatePolicies") == 0);
+	p.fp_origin = true;
+	cf.sc_key = path("key.pem");
+	cf.sc_ca = path("ca.pem");
+	cf.sc_user = geteuid() == 0 ? "nobody" : NULL;
+	cf.sc_lifetime = p.fp_lifetime;
+	CHECK(signer_start(&s, &cf, 1) == 0);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		X509 *x;
+
+		CHECK(forge_policy_set_key_type(&p, types[i]) == 0);
+		CHECK((f = forge_new(ca, NULL, &p, signer_sign, signer_chan(&s, 0), 2)) != NULL);
+		if (f == NULL)
+			continue;
+		mint_ok(f, ca, client, types[i]);
+		x = forge_mint(f, client, NULL);
+		CHECK(x != NULL && X509_cmp_time(X509_get0_notAfter(x), &(time_t){ time(NULL) +
+		    2 * DAY }) > 0);
+		CHECK(x != NULL && ASN1_INTEGER_cmp(X509_get0_serialNumber(x),
+		    X509_get0_serialNumber(client)) == 0);
+		X509_free(x);
+		forge_free(f);
+	}
+	signer_stop(&s);
+
+	/* the same policy, a signer that keeps the default bound: refused */
+	cf.sc_lifetime = 0;
+	CHECK(signer_start(&s, &cf, 1) == 0);
+	CHECK((f = forge_new(ca, NULL, &p, signer_sign, signer_chan(&s, 0), 2)) != NULL);
+	CHECK(forge_mint(f, client, NULL) == NULL &&
+	    forge_last_error(f) == FORGE_ERR_SIGNER_REFUSED);
+	ERR_clear_error();
+	forge_free(f);
+	signer_stop(&s);
+	forge_policy_free(&p);
+	X509_free(client);
+	EVP_PKEY_free(ckey);
 }
 
 /* The process: its name, and its user when we are root. */
@@ -272,7 +409,7 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	old = s->s_pid;
 	kill(s->s_pid, SIGSTOP);
 	t0 = clock_ms();
-	x = forge_mint(f, client);
+	x = forge_mint(f, client, NULL);
 	CHECK(x == NULL && forge_last_error(f) == FORGE_ERR_SIGNER_DOWN);
 	CHECK(clock_ms() - t0 >= 250 && clock_ms() - t0 < 2000);
 	ERR_clear_error();
@@ -287,7 +424,7 @@ test_death(struct signer *s, struct forge *f, X509 *ca, X509 *client)
 	CHECK(reaped(s));
 	signer_chan(s, 0)->sc_timeout_ms = SIGNER_TIMEOUT_MS;
 	t0 = clock_ms();
-	x = forge_mint(f, client);
+	x = forge_mint(f, client, NULL);
 	e = forge_last_error(f);
 	CHECK(x == NULL && e == FORGE_ERR_SIGNER_DOWN);
 	CHECK(clock_ms() - t0 < 500);
@@ -315,7 +452,7 @@ test_key_types(X509 *client)
 		write_pem("t-ca.pem", ca, NULL);
 		write_pem("t-key.pem", NULL, keys[i]);
 		CHECK(start(&s, "t-key.pem", "t-ca.pem", 1) == 0);
-		CHECK((f = forge_new(ca, signer_sign, signer_chan(&s, 0), 2)) != NULL);
+		CHECK((f = forge_new(ca, NULL, NULL, signer_sign, signer_chan(&s, 0), 2)) != NULL);
 		if (f != NULL)
 			mint_ok(f, ca, client, names[i]);
 		forge_free(f);
@@ -362,7 +499,7 @@ main(void)
 
 	CHECK(start(&s, "key.pem", "ca.pem", 2) == 0);
 	test_process(&s);
-	CHECK((f = forge_new(ca, signer_sign, signer_chan(&s, 0), 4)) != NULL);
+	CHECK((f = forge_new(ca, NULL, NULL, signer_sign, signer_chan(&s, 0), 4)) != NULL);
 	mint_ok(f, ca, client, "first");
 	test_policy(&s, ca, ca_key);
 	test_death(&s, f, ca, client);
@@ -372,6 +509,7 @@ main(void)
 	CHECK(kill(pid, 0) == -1 && errno == ESRCH);
 
 	test_key_types(client);
+	test_policies_signed(ca);
 
 	unlink(path("ca.pem"));
 	unlink(path("key.pem"));
