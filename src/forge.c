@@ -20,6 +20,7 @@
  */
 #include <sys/queue.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,10 +49,17 @@ struct forge_session {
 	SSL_SESSION		*fs_sess;	/* NULL: slot free */
 };
 
+/*
+ * Entry generations, unique across every forge of the process: a reload
+ * replaces a worker's forge, and a session or kept upstream connection
+ * tagged in the old one must never match an entry of the new one.
+ */
+static _Atomic uint64_t forge_next_gen = 1;
+
 /* One identity: a verified client certificate, and what was made for it. */
 struct forge_entry {
 	uint8_t			 fe_sha256[32];	/* of the client certificate */
-	uint64_t		 fe_gen;	/* unique in this forge */
+	uint64_t		 fe_gen;	/* unique in the process (forge_next_gen) */
 	X509			*fe_cert;	/* NULL: no upstream asked yet */
 	EVP_PKEY		*fe_key;	/* fe_cert's */
 	struct forge_session	 fe_sess[FORGE_SESSIONS];
@@ -82,7 +90,6 @@ struct forge {
 
 	size_t			 f_max;
 	size_t			 f_count;
-	uint64_t		 f_gen;		/* the last generation handed out */
 	struct forge_entry	**f_buckets;
 	size_t			 f_mask;	/* buckets - 1 (a power of 2) */
 	struct forge_lru	 f_lru;
@@ -873,7 +880,7 @@ forge_entry_new(struct forge *f, const uint8_t sha256[32])
 	if ((fe = calloc(1, sizeof(*fe))) == NULL)
 		return NULL;
 	memcpy(fe->fe_sha256, sha256, sizeof(fe->fe_sha256));
-	fe->fe_gen = ++f->f_gen;
+	fe->fe_gen = atomic_fetch_add_explicit(&forge_next_gen, 1, memory_order_relaxed);
 	slot = forge_slot(f, sha256);
 	fe->fe_hnext = *slot;
 	*slot = fe;

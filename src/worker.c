@@ -174,9 +174,9 @@ worker_begin_stop(struct worker *w)
  * established ones keep the one they began with (conn.c holds it).
  * Verdicts remembered under the old trust go, and with a new delegation CA
  * or signer the whole forge, so the next handshake of every client is
- * verified, and minted, with the new material.  Kept upstream connections
- * of the old forge are no longer taken (upool_take wants the cached
- * certificate) and expire.
+ * verified, and minted, with the new material.  Sessions and kept upstream
+ * connections of the old forge are no longer taken (they are tagged with
+ * an entry generation no entry of the new forge has) and expire.
  */
 static void
 worker_adopt(struct worker *w, struct worker_handover *ho)
