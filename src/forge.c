@@ -81,6 +81,7 @@ static time_t	 forge_now(const struct forge *);
 static int	 forge_time(const ASN1_TIME *, time_t *);
 static ASN1_OCTET_STRING *forge_keyid(X509_PUBKEY *);
 static int	 forge_serial(X509 *);
+static X509_EXTENSION *forge_client_san(X509 *);
 static int	 forge_extensions(struct forge *, X509 *, X509 *);
 static X509	*forge_sign(struct forge *, X509 *);
 static struct forge_entry **forge_slot(struct forge *, const uint8_t [32]);
@@ -307,11 +308,36 @@ forge_serial(X509 *x)
 }
 
 /*
+ * The client's subjectAltName, to be copied: NULL when it has none, or one
+ * that names nobody (an empty SEQUENCE, which RFC 5280 4.2.1.6 forbids and
+ * X509_V_FLAG_X509_STRICT verifiers refuse: leaving it out loses nothing).
+ * One OpenSSL cannot parse goes over as it is (the client's verification
+ * has refused its certificate already).
+ */
+static X509_EXTENSION *
+forge_client_san(X509 *client)
+{
+	X509_EXTENSION	*ext;
+	GENERAL_NAMES	*gens;
+	int		 i, n;
+
+	if ((i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) < 0 ||
+	    (ext = X509_get_ext(client, i)) == NULL)
+		return NULL;
+	if ((gens = X509V3_EXT_d2i(ext)) == NULL)
+		return ext;
+	n = sk_GENERAL_NAME_num(gens);
+	GENERAL_NAMES_free(gens);
+	return n > 0 ? ext : NULL;
+}
+
+/*
  * What makes it a client certificate of our CA: end entity, signatures
  * only, TLS client auth, key identifiers for path building (and for
  * X509_V_FLAG_X509_STRICT verifiers, which insist on the AKI).  The
  * client's subjectAltName goes over as the same extension, same DER and
- * criticality: RFC 5280 wants it critical when the subject is empty.
+ * criticality - except that it is made critical when the subject is
+ * empty, as RFC 5280 wants, and left out when it names nobody.
  */
 static int
 forge_extensions(struct forge *f, X509 *x, X509 *client)
@@ -322,7 +348,7 @@ forge_extensions(struct forge *f, X509 *x, X509 *client)
 	AUTHORITY_KEYID		*akid = NULL;
 	ASN1_OBJECT		*obj;
 	X509_EXTENSION		*san;
-	int			 i, rc = -1;
+	int			 rc = -1;
 
 	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
 		goto fail;
@@ -357,10 +383,17 @@ forge_extensions(struct forge *f, X509 *x, X509 *client)
 	    X509V3_ADD_DEFAULT) != 1)
 		goto fail;
 
-	if ((i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) >= 0) {
-		san = X509_get_ext(client, i);
+	if ((san = forge_client_san(client)) != NULL) {
 		/* X509_add_ext() adds a copy */
-		if (san == NULL || X509_add_ext(x, san, -1) != 1)
+		if (X509_add_ext(x, san, -1) != 1)
+			goto fail;
+		/* With an empty subject the SAN is the identity and must be
+		 * critical (RFC 5280 4.2.1.6; strict verifiers insist): a
+		 * client CA that left it non-critical gets it marked here,
+		 * its names unchanged. */
+		if (X509_NAME_entry_count(X509_get_subject_name(client)) == 0 &&
+		    X509_EXTENSION_set_critical(X509_get_ext(x,
+		    X509_get_ext_count(x) - 1), 1) != 1)
 			goto fail;
 	}
 	rc = 0;
@@ -443,6 +476,11 @@ forge_mint(struct forge *f, X509 *client)
 	if (na > client_na)
 		na = client_na;
 	if (na <= nb)
+		goto fail;
+	/* An empty subject and no names: a certificate for nobody, which no
+	 * strict verifier takes (RFC 5280 4.1.2.6); nothing to delegate. */
+	if (X509_NAME_entry_count(X509_get_subject_name(client)) == 0 &&
+	    forge_client_san(client) == NULL)
 		goto fail;
 
 	if ((x = X509_new()) == NULL)

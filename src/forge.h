@@ -4,15 +4,17 @@
  * For each verified client certificate the upstream gets a certificate for
  * the same identity, signed by a CA it trusts: the subject DN copied as
  * encoded (RDN order, multi-valued RDNs, string types), subjectAltName copied
- * entry for entry, basicConstraints CA:FALSE, keyUsage digitalSignature, EKU
- * clientAuth, SKI/AKI, a random serial, and a notAfter never later than the
- * client certificate's.  One struct forge per worker (no locks): it holds the
- * worker's ECDSA P-256 key (the forged certificates' subject key, not the
- * CA's) and a bounded cache keyed by the client
- * certificate's SHA-256, so a returning client costs no signature.  With
- * each cached certificate go the upstream TLS sessions it authenticated,
- * per destination, so a returning client's upstream handshake is a
- * resumption: no certificate, no signature, no chain to verify.
+ * entry for entry (critical when the subject is empty, as RFC 5280 wants;
+ * left out when it names nobody), basicConstraints CA:FALSE, keyUsage
+ * digitalSignature, EKU clientAuth, SKI/AKI, a random serial, and a notAfter
+ * never later than the client certificate's.  One struct forge per worker
+ * (no locks): it holds the worker's ECDSA P-256 key (the forged
+ * certificates' subject key, not the CA's) and a bounded cache keyed by the
+ * client certificate's SHA-256, so a returning client costs no signature.
+ * With each cached certificate go the upstream TLS sessions it
+ * authenticated, per destination, so a returning client's upstream
+ * handshake is a resumption: no certificate, no signature, no chain to
+ * verify.
  *
  * The CA key is not here.  forge builds the to-be-signed certificate and
  * hands its DER to a signing callback: in the daemon that is the signer
@@ -85,8 +87,8 @@ EVP_PKEY	*forge_key(struct forge *f);
  * caller gets a reference (X509_free it).  *hit is set when it came from
  * the cache.  A cached certificate past 90% of its lifetime is re-minted
  * (unless it already ends when the client certificate does: a new one could
- * not live longer).  NULL on failure, and for a client certificate that
- * has expired.
+ * not live longer).  NULL on failure, for a client certificate that has
+ * expired, and for one that names nobody (empty subject, no SAN names).
  */
 X509		*forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], bool *hit);
 
