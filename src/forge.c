@@ -105,6 +105,7 @@ static int	 forge_add_bc(struct forge *, X509 *, X509 *);
 static int	 forge_add_ku(struct forge *, X509 *, X509 *, const EVP_PKEY *);
 static bool	 forge_eku_forbidden(int);
 static int	 forge_add_eku(struct forge *, X509 *, X509 *);
+static X509_EXTENSION *forge_client_san(X509 *);
 static int	 forge_add_copies(struct forge *, X509 *, X509 *);
 static ASN1_OCTET_STRING *forge_origin_value(X509 *);
 static int	 forge_add_origin(struct forge *, X509 *, X509 *);
@@ -522,6 +523,30 @@ forge_add_eku(struct forge *f, X509 *x, X509 *client)
 }
 
 /*
+ * The client's subjectAltName, to be copied: NULL when it has none, or one
+ * that names nobody (an empty SEQUENCE, which RFC 5280 4.2.1.6 forbids and
+ * X509_V_FLAG_X509_STRICT verifiers refuse: leaving it out loses nothing).
+ * One OpenSSL cannot parse goes over as it is (the client's verification
+ * has refused its certificate already).
+ */
+static X509_EXTENSION *
+forge_client_san(X509 *client)
+{
+	X509_EXTENSION	*ext;
+	GENERAL_NAMES	*gens;
+	int		 i, n;
+
+	if ((i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) < 0 ||
+	    (ext = X509_get_ext(client, i)) == NULL)
+		return NULL;
+	if ((gens = X509V3_EXT_d2i(ext)) == NULL)
+		return ext;
+	n = sk_GENERAL_NAME_num(gens);
+	GENERAL_NAMES_free(gens);
+	return n > 0 ? ext : NULL;
+}
+
+/*
  * The extensions copied as they are (same DER, same criticality):
  * subjectAltName when the policy says so - or when the subject is empty,
  * since then the SAN is the identity (RFC 5280 4.1.2.6) - and the
@@ -530,13 +555,22 @@ forge_add_eku(struct forge *f, X509 *x, X509 *client)
 static int
 forge_add_copies(struct forge *f, X509 *x, X509 *client)
 {
-	int	 i;
+	X509_EXTENSION	*san;
+	bool		 no_subject = X509_NAME_entry_count(X509_get_subject_name(client)) == 0;
+	int		 i;
 
-	if (((f->f_pol.fp_copy & FORGE_COPY_SAN) ||
-	    X509_NAME_entry_count(X509_get_subject_name(client)) == 0) &&
-	    (i = X509_get_ext_by_NID(client, NID_subject_alt_name, -1)) >= 0 &&
-	    X509_add_ext(x, X509_get_ext(client, i), -1) != 1)	/* adds a copy */
-		return -1;
+	if (((f->f_pol.fp_copy & FORGE_COPY_SAN) || no_subject) &&
+	    (san = forge_client_san(client)) != NULL) {
+		if (X509_add_ext(x, san, -1) != 1)	/* adds a copy */
+			return -1;
+		/* With an empty subject the SAN is the identity and must be
+		 * critical (RFC 5280 4.2.1.6; strict verifiers insist): a
+		 * client CA that left it non-critical gets it marked here,
+		 * its names unchanged. */
+		if (no_subject && X509_EXTENSION_set_critical(X509_get_ext(x,
+		    X509_get_ext_count(x) - 1), 1) != 1)
+			return -1;
+	}
 	for (unsigned k = 0; k < f->f_pol.fp_noids; k++)
 		if ((i = X509_get_ext_by_OBJ(client, f->f_pol.fp_oids[k], -1)) >= 0 &&
 		    X509_add_ext(x, X509_get_ext(client, i), -1) != 1)
@@ -736,6 +770,11 @@ forge_mint_with(struct forge *f, X509 *client, EVP_PKEY *key)
 	if (na > client_na)
 		na = client_na;
 	if (na <= nb)
+		goto fail;
+	/* An empty subject and no names: a certificate for nobody, which no
+	 * strict verifier takes (RFC 5280 4.1.2.6); nothing to delegate. */
+	if (X509_NAME_entry_count(X509_get_subject_name(client)) == 0 &&
+	    forge_client_san(client) == NULL)
 		goto fail;
 
 	if ((x = X509_new()) == NULL)

@@ -535,6 +535,74 @@ test_shapes(void)
 	EVP_PKEY_free(ca_key);
 }
 
+/*
+ * A client CA that broke RFC 5280 4.2.1.6 does not make a forged
+ * certificate strict verifiers refuse; the names stay the same: with an
+ * empty subject the SAN is made critical, a SAN naming nobody is left out,
+ * and a certificate that names nobody at all is not forged.
+ */
+static void
+test_san_conformance(void)
+{
+	EVP_PKEY	*ca_key = EVP_EC_gen("P-256");
+	X509		*ca = mk_ca("delegation CA (SAN)", ca_key, false);
+	X509		*client, *fx;
+	X509_EXTENSION	*ce, *fe;
+	GENERAL_NAMES	*g;
+	struct forge	*f;
+	time_t		 now = time(NULL);
+	int		 err;
+
+	CHECK((f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 0)) != NULL);
+
+	/* empty subject, SAN not critical: copied, and made critical */
+	g = sk_GENERAL_NAME_new_null();
+	san_add(g, GEN_URI, "spiffe://example.org/ns/x/sa/careless", -1);
+	client = mk_client(X509_NAME_new(), client_ec, g, 0, NULL, now - DAY, now + DAY);
+	fx = forge_mint(f, client, NULL);
+	CHECK(fx != NULL);
+	if (fx != NULL) {
+		ce = X509_get_ext(client, X509_get_ext_by_NID(client, NID_subject_alt_name, -1));
+		fe = X509_get_ext(fx, X509_get_ext_by_NID(fx, NID_subject_alt_name, -1));
+		CHECK(ce != NULL && X509_EXTENSION_get_critical(ce) == 0);
+		CHECK(fe != NULL && X509_EXTENSION_get_critical(fe) == 1);
+		CHECK(ce != NULL && fe != NULL && ASN1_OCTET_STRING_cmp(
+		    X509_EXTENSION_get_data(ce), X509_EXTENSION_get_data(fe)) == 0);
+		CHECK(name_der_eq(X509_get_subject_name(fx), X509_get_subject_name(client)));
+		CHECK(verify_chain(ca, fx, &err) == 1 && err == X509_V_OK);
+	}
+	X509_free(fx);
+	X509_free(client);
+
+	/* a SAN with no names (DER 30 00): left out */
+	client = mk_client(n_simple("empty-san"), client_ec, sk_GENERAL_NAME_new_null(), 0,
+	    NULL, now - DAY, now + DAY);
+	CHECK(X509_get_ext_by_NID(client, NID_subject_alt_name, -1) >= 0);
+	fx = forge_mint(f, client, NULL);
+	CHECK(fx != NULL);
+	if (fx != NULL) {
+		CHECK(X509_get_ext_by_NID(fx, NID_subject_alt_name, -1) < 0);
+		CHECK(X509_get_ext_count(fx) == 5);
+		CHECK(name_der_eq(X509_get_subject_name(fx), X509_get_subject_name(client)));
+		CHECK(verify_chain(ca, fx, &err) == 1 && err == X509_V_OK);
+	}
+	X509_free(fx);
+	X509_free(client);
+
+	/* an empty subject and no names: nobody to forge for */
+	client = mk_client(X509_NAME_new(), client_ec, NULL, 0, NULL, now - DAY, now + DAY);
+	CHECK(forge_mint(f, client, NULL) == NULL && forge_last_error(f) == FORGE_ERR_MINT);
+	X509_free(client);
+	client = mk_client(X509_NAME_new(), client_ec, sk_GENERAL_NAME_new_null(), 1,
+	    NULL, now - DAY, now + DAY);
+	CHECK(forge_mint(f, client, NULL) == NULL && forge_last_error(f) == FORGE_ERR_MINT);
+	X509_free(client);
+
+	forge_free(f);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
 static void
 test_validity(void)
 {
@@ -2021,6 +2089,7 @@ main(void)
 	X509_NAME_free(n);
 
 	test_shapes();
+	test_san_conformance();
 	test_validity();
 	test_ca_types();
 	test_cache();
