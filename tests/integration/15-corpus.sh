@@ -19,7 +19,8 @@
 #      certificate nginx was shown passes the same openssl and certder
 #      checks.
 #   3. The shapes ktproxy refuses by design are refused at the handshake,
-#      counted as bad_cert, and nothing reaches nginx; the one that names
+#      counted (purpose: --require-client-eku; bad_cert), and nothing
+#      reaches nginx; the one that names
 #      nobody (empty subject, no SAN) gets nothing forged and a 502.
 #   4. A certificate about to expire is served until it does, its forged
 #      certificate ends exactly when it does, and once it has expired the
@@ -47,17 +48,17 @@ ktproxy_start || exit 1
 declare -A REFUSED=(
 	# extendedKeyUsage without clientAuth: the CA allowed the key other
 	# uses only (RFC 5280 4.2.1.12).
-	[eku-server-only]=1
+	[eku-server-only]=purpose
 	# anyExtendedKeyUsage alone: OpenSSL's purpose check wants clientAuth
 	# itself, as RFC 5280 4.2.1.12 lets an application that needs one
 	# particular purpose do.
-	[eku-any]=1
+	[eku-any]=purpose
 	# keyUsage with neither digitalSignature nor keyAgreement: the key
 	# may not sign the handshake (RFC 5280 4.2.1.3).
-	[ku-key-encipherment]=1
+	[ku-key-encipherment]=purpose
 	# A critical extension nobody here understands: RFC 5280 4.2 says a
 	# certificate with one must be rejected.
-	[ext-unknown-critical]=1
+	[ext-unknown-critical]=bad_cert
 )
 
 # A certificate with an empty subject and no names identifies nobody: the
@@ -188,7 +189,7 @@ while IFS=$'\t' read -r c what; do
 	[ -n "$c" ] || continue
 	n=$((n + 1))
 	if [ -n "${REFUSED[$c]:-}" ]; then
-		refused "$CORPUS" "$c" bad_cert
+		refused "$CORPUS" "$c" "${REFUSED[$c]}"
 	elif [ -n "${UNFORGED[$c]:-}" ]; then
 		unforged "$CORPUS" "$c"
 	elif [ -n "${HEADERLESS[$c]:-}" ]; then
