@@ -467,6 +467,7 @@ def main():
         w("")
 
     scaling_section(meta, res, w)
+    mint_section(out, w)
     vm_section(out, w)
 
     w("## How it is measured")
@@ -626,6 +627,54 @@ def relay_summary(r):
     return "%d on kTLS, %d in userspace; %s bytes spliced, %s copied" % (
         rl.get("ktls", 0), rl.get("userspace", 0), "{:,}".format(rl.get("spliced", 0)),
         "{:,}".format(rl.get("copied", 0)))
+
+
+def mint_section(out, w):
+    """Forged certificates minted per second on one core (tools/mintbench),
+    per forged key type and delegation CA key type."""
+    runs = []
+    for ca in ("p256", "rsa2048", "ed25519"):
+        try:
+            with open(os.path.join(out, "mint-%s.json" % ca)) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError):
+            pass
+    w("## Minting: forged certificates per second on one core")
+    w("")
+    if not runs:
+        w("Not measured (`BENCH_MINT=0`, or mintbench failed: see `build/bench/bench.log`).")
+        w("")
+        return
+    w("`mintbench` (tools/mintbench.c) on core 0, %s s per figure: `forge_mint` building, "
+      "signing and encoding a forged certificate for one client certificate. *local*: signed "
+      "in process; *signer*: through the signer process, as the daemon does; *identity*: "
+      "in process with a new subject key per certificate (`--forge-key-reuse "
+      "identity`; `worker` and `pool` pay no key generation). What a forge-cache miss costs "
+      "besides its handshakes; the handshake cost of a hit against a miss is hs1 against hsN "
+      "above." % runs[0].get("seconds", "?"))
+    w("")
+    keys = []
+    for r in runs:
+        for x in r.get("results", []):
+            if x["key"] not in keys:
+                keys.append(x["key"])
+    head = "| forged key (`--forge-key-type`) |"
+    rule = "|---|"
+    for r in runs:
+        for m in ("local", "signer", "identity"):
+            head += " CA %s, %s |" % (r.get("ca", "?"), m)
+            rule += "---:|"
+    w(head)
+    w(rule)
+    for k in keys:
+        row = "| %s |" % k
+        for r in runs:
+            byk = {x["mode"]: x for x in r.get("results", []) if x["key"] == k}
+            for m in ("local", "signer", "identity"):
+                v = byk.get(m, {}).get("per_second")
+                row += " %s |" % ("n/a" if v is None else ("%.1f" % v if v < 100 else "%d" % v))
+        w(row)
+    w("")
 
 
 def vm_section(out, w):
