@@ -103,7 +103,6 @@ static int	 forge_serial_copy(X509 *, X509 *);
 static uint32_t	 forge_key_usages(const EVP_PKEY *);
 static int	 forge_add_bc(struct forge *, X509 *, X509 *);
 static int	 forge_add_ku(struct forge *, X509 *, X509 *, const EVP_PKEY *);
-static bool	 forge_eku_forbidden(int);
 static int	 forge_add_eku(struct forge *, X509 *, X509 *);
 static X509_EXTENSION *forge_client_san(X509 *);
 static int	 forge_add_copies(struct forge *, X509 *, X509 *);
@@ -468,9 +467,7 @@ forge_add_ku(struct forge *f, X509 *x, X509 *client, const EVP_PKEY *key)
 	return rc;
 }
 
-/* Purposes that would make a forged certificate more than a TLS client's:
- * the signer refuses them too (signerd_check). */
-static bool
+bool
 forge_eku_forbidden(int nid)
 {
 	return nid == NID_server_auth || nid == NID_code_sign || nid == NID_OCSP_sign ||

@@ -166,6 +166,11 @@ int		 forge_sig_nid(const EVP_PKEY *key, const EVP_MD **md);
  * RFC 4055 / RFC 8410 want (NULL for RSA, absent for the others). */
 int		 forge_algor_set(X509_ALGOR *alg, int nid);
 
+/* Purposes no forged client certificate has: a certificate with one could
+ * act as a server, sign code or OCSP answers, or stamp time.  Dropped from
+ * a copied extendedKeyUsage here, refused by the signer (signerd_check). */
+bool		 forge_eku_forbidden(int nid);
+
 /*
  * A forge for the delegation CA ca_cert; `chain` (NULL: none) is sent
  * after every forged certificate: the delegation CA and the CAs above it

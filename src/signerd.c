@@ -230,16 +230,6 @@ out:
 	return x;
 }
 
-/* Purposes no forged client certificate has (forge.c drops them from a
- * copied extendedKeyUsage): a certificate with one of them could act as a
- * server, sign code or OCSP answers, or stamp time. */
-static bool
-signerd_eku_forbidden(int nid)
-{
-	return nid == NID_server_auth || nid == NID_code_sign || nid == NID_OCSP_sign ||
-	    nid == NID_time_stamp || nid == NID_anyExtendedKeyUsage;
-}
-
 int
 signerd_check(X509 *ca, int sig_nid, unsigned lifetime, const uint8_t *tbs, size_t len,
     time_t now, const char **why)
@@ -293,7 +283,7 @@ signerd_check(X509 *ca, int sig_nid, unsigned lifetime, const uint8_t *tbs, size
 	for (int i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
 		int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
 
-		if (signerd_eku_forbidden(nid))
+		if (forge_eku_forbidden(nid))
 			goto out;
 		client_auth |= nid == NID_client_auth;
 	}
