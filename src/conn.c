@@ -184,7 +184,7 @@ conn_activity(struct conn *c)
 	c->c_last_read_ms = c->c_worker->w_now_ms;
 	c->c_trimmed = false;
 	if (c->c_state == CONN_RELAY)
-		c->c_deadline_ms = c->c_worker->w_now_ms + c->c_worker->w_cf->cf_idle_timeout * 1000ULL;
+		c->c_deadline_ms = c->c_worker->w_now_ms + c->c_tls->tc_cf->cf_idle_timeout * 1000ULL;
 }
 
 /*
@@ -245,7 +245,7 @@ conn_upstream_broken(struct conn *c, enum stat_id why, const char *token)
 static bool
 conn_is_loop(struct conn *c)
 {
-	const struct config *cf = c->c_worker->w_cf;
+	const struct config *cf = c->c_tls->tc_cf;
 	struct sockaddr_storage probe = c->c_dst;
 	bool local;
 	int fd;
@@ -354,7 +354,7 @@ conn_client_refused(struct conn *c, X509_STORE_CTX *xs, X509 *leaf)
 static bool
 conn_client_allowed(struct conn *c, X509_STORE_CTX *xs, X509 *leaf)
 {
-	if (allow_match(&c->c_worker->w_cf->cf_allow, leaf))
+	if (allow_match(&c->c_tls->tc_cf->cf_allow, leaf))
 		return true;
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 	conn_client_refused(c, xs, leaf);
@@ -746,7 +746,7 @@ conn_upstream_resume(struct conn *c)
 {
 	c->c_up_detached = false;
 	c->c_up_reused = c->c_up_resumed = false;
-	c->c_deadline_ms = c->c_worker->w_now_ms + c->c_worker->w_cf->cf_handshake_timeout * 1000ULL;
+	c->c_deadline_ms = c->c_worker->w_now_ms + c->c_tls->tc_cf->cf_handshake_timeout * 1000ULL;
 	conn_upstream_begin(c);
 }
 
@@ -782,7 +782,7 @@ conn_identity_headers(struct conn *c, X509 *peer)
 	http1_init(&c->c_http, c->c_inject, c->c_inject_len);
 	http1_set_identity(&c->c_http, hc->hc_strip, hc->hc_nstrip,
 	    merge ? hc->hc_name[HDR_XFCC] : NULL, c->c_xfcc, c->c_xfcc_len);
-	c->c_http.h_own_close = c->c_worker->w_cf->cf_up_keepalive > 0;
+	c->c_http.h_own_close = c->c_tls->tc_cf->cf_up_keepalive > 0;
 	return 0;
 }
 
@@ -1042,7 +1042,7 @@ conn_accept(struct worker *w, int fd)
 	stats_inc(w->w_stats, STAT_conn_accepted);
 	stats_inc(w->w_stats, STAT_conn_active);
 	c->c_start_ms = w->w_now_ms;
-	c->c_deadline_ms = w->w_now_ms + w->w_cf->cf_handshake_timeout * 1000ULL;
+	c->c_deadline_ms = w->w_now_ms + c->c_tls->tc_cf->cf_handshake_timeout * 1000ULL;
 	c->c_state = CONN_CLIENT_HANDSHAKE;
 
 	/* With TPROXY the local address of the accepted socket is where the

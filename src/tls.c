@@ -296,6 +296,7 @@ tls_load(const struct config *cf, unsigned gen)
 	}
 	atomic_init(&tc->tc_refs, 1);
 	tc->tc_gen = gen;
+	tc->tc_cf = cf;
 	/* A copy that owns only its By= list (hdr_conf_free frees no more). */
 	tc->tc_hdr = cf->cf_hdr;
 	tc->tc_hdr.hc_by = NULL;
