@@ -121,6 +121,9 @@ struct forge_policy {
 void		 forge_policy_init(struct forge_policy *p);
 int		 forge_policy_copy(struct forge_policy *dst, const struct forge_policy *src);
 void		 forge_policy_free(struct forge_policy *p);
+/* Would a and b forge the same certificates?  (A reload that changes the
+ * policy starts forging over.) */
+bool		 forge_policy_equal(const struct forge_policy *a, const struct forge_policy *b);
 int		 forge_policy_set_extensions(struct forge_policy *p, const char *list);
 int		 forge_policy_add_oid(struct forge_policy *p, const char *oid);
 int		 forge_policy_set_lifetime(struct forge_policy *p, const char *arg);

@@ -76,6 +76,27 @@ fail:
 	return -1;
 }
 
+static bool
+forge_oid_eq(const ASN1_OBJECT *a, const ASN1_OBJECT *b)
+{
+	return a == NULL || b == NULL ? a == b : OBJ_cmp(a, b) == 0;
+}
+
+bool
+forge_policy_equal(const struct forge_policy *a, const struct forge_policy *b)
+{
+	if (a->fp_copy != b->fp_copy || a->fp_noids != b->fp_noids ||
+	    a->fp_lifetime != b->fp_lifetime || a->fp_serial != b->fp_serial ||
+	    a->fp_key_type != b->fp_key_type || a->fp_key_reuse != b->fp_key_reuse ||
+	    a->fp_pool_size != b->fp_pool_size || a->fp_origin != b->fp_origin ||
+	    !forge_oid_eq(a->fp_origin_oid, b->fp_origin_oid))
+		return false;
+	for (unsigned i = 0; i < a->fp_noids; i++)
+		if (!forge_oid_eq(a->fp_oids[i], b->fp_oids[i]))
+			return false;
+	return true;
+}
+
 static void
 forge_policy_clear_oids(struct forge_policy *p)
 {

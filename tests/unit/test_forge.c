@@ -1466,6 +1466,15 @@ test_policy_parse(void)
 	/* a copy owns its own OIDs */
 	CHECK(forge_policy_copy(&q, &p) == 0 && q.fp_noids == p.fp_noids &&
 	    q.fp_oids[0] != p.fp_oids[0] && OBJ_cmp(q.fp_oids[0], p.fp_oids[0]) == 0);
+	/* equal: what a reload compares to keep or replace the forge */
+	CHECK(forge_policy_equal(&p, &q) && forge_policy_equal(&q, &p));
+	CHECK(forge_policy_set_lifetime(&q, "2h") == 0 && !forge_policy_equal(&p, &q));
+	CHECK(forge_policy_set_lifetime(&q, "24h") == 0 && forge_policy_equal(&p, &q));
+	ASN1_OBJECT_free(q.fp_oids[q.fp_noids - 1]);
+	CHECK((q.fp_oids[q.fp_noids - 1] = OBJ_txt2obj("1.3.6.1.4.1.99999.300", 1)) != NULL &&
+	    !forge_policy_equal(&p, &q));
+	CHECK(forge_policy_set_origin_oid(&q, "1.3.6.1.4.1.99999.7") == 0 &&
+	    !forge_policy_equal(&p, &q));
 	forge_policy_free(&q);
 	CHECK(forge_policy_set_extensions(&p, "none") == 0 && p.fp_copy == 0 && p.fp_noids == 0);
 
