@@ -586,6 +586,12 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 	return 0;	/* the command line's own, taken by config_argv */
 }
 
+const char *
+config_key(unsigned i)
+{
+	return i < OPT__COUNT ? config_opts[i].co_name : NULL;
+}
+
 static int
 config_lookup(const char *name)
 {

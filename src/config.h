@@ -61,6 +61,8 @@ struct config {
  */
 int	 config_load(struct config *cf, const char *default_path, int argc, char **argv);
 void	 config_free(struct config *cf);
+/* The name of option i, as a file key (NULL past the last). */
+const char	*config_key(unsigned i);
 /* The defaults, before anything is read. */
 void	 config_init(struct config *cf);
 /* Apply config file text (len bytes, copied into cf) named name to cf, as
