@@ -355,6 +355,7 @@ static int	 config_uint(const char *, const char *, unsigned, unsigned, unsigned
 static int	 config_yes_no(const char *, const char *, bool *);
 static int	 config_apply(struct config *, enum config_opt_id, const char *);
 static int	 config_lookup(const char *);
+static int	 config_lookup_n(const char *, size_t);
 static int	 config_apply_file(struct config *, const char *, const bool *);
 static int	 config_argv(struct config *, int, char **, bool, bool *, const char **);
 static int	 config_finish(const struct config *);
@@ -593,12 +594,19 @@ config_key(unsigned i)
 }
 
 static int
-config_lookup(const char *name)
+config_lookup_n(const char *name, size_t len)
 {
 	for (int i = 0; i < OPT__COUNT; i++)
-		if (strcmp(config_opts[i].co_name, name) == 0)
+		if (strlen(config_opts[i].co_name) == len &&
+		    strncmp(config_opts[i].co_name, name, len) == 0)
 			return i;
 	return -1;
+}
+
+static int
+config_lookup(const char *name)
+{
+	return config_lookup_n(name, strlen(name));
 }
 
 /*
@@ -633,8 +641,13 @@ config_apply_file(struct config *cf, const char *name, const bool *on_argv)
 			continue;
 		}
 		if ((id = config_lookup(key)) == -1) {
+			const char *eq = strchr(key, '=');
+
 			if (strncmp(key, "--", 2) == 0 && config_lookup(key + 2) != -1)
 				config_error("unknown key \"%s\" (write it without the --)\n", key);
+			else if (eq != NULL && config_lookup_n(key, eq - key) != -1)
+				config_error("unknown key \"%s\" (write \"%.*s VALUE\", no =)\n",
+				    key, (int)(eq - key), key);
 			else
 				config_error("unknown key \"%s\"\n", key);
 			errors++;

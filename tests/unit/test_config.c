@@ -237,7 +237,10 @@ test_mistakes(void)
 		{ "workers 2\nfoo bar\n", "ktproxy: t.conf:2: unknown key \"foo\"\n" },
 		{ "--listen 1.2.3.4:1\n",
 		  "ktproxy: t.conf:1: unknown key \"--listen\" (write it without the --)\n" },
-		{ "listen=1.2.3.4:1\n", "ktproxy: t.conf:1: unknown key \"listen=1.2.3.4:1\"\n" },
+		{ "listen=1.2.3.4:1\n", "ktproxy: t.conf:1: unknown key \"listen=1.2.3.4:1\" "
+		  "(write \"listen VALUE\", no =)\n" },
+		{ "lis=1\n", "ktproxy: t.conf:1: unknown key \"lis=1\"\n" },
+		{ "listener web {\n", "ktproxy: t.conf:1: unknown key \"listener\"\n" },
 		{ "\n\ncheck\n",
 		  "ktproxy: t.conf:3: check: only on the command line (--check), not in a file\n" },
 		{ "config /x\n",
