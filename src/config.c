@@ -1,5 +1,6 @@
 /*
- * config.c - command-line parsing and validation.
+ * config.c - the settings: every option by name, from the config file and
+ * the command line, each applied by one function (config_apply).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_file.h"
+#include "config_msg.h"
 
 #define KTPROXY_VERSION "0.1.0"
 
@@ -32,7 +35,7 @@ static const char usage_text[] =
 "               [--forge-lifetime TIME] [--forge-serial random|copy]\n"
 "               [--forge-key-type TYPE] [--forge-key-reuse MODE]\n"
 "               [--forge-origin-ext] [--forge-origin-oid OID] [--check]\n"
-"               [--help] [--version]\n"
+"               [-c FILE] [--help] [--version]\n"
 "\n"
 "Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
 "the listener are terminated with mutual TLS; the client certificate is verified,\n"
@@ -223,9 +226,36 @@ static const char usage_text[] =
 "  --log FILE|-             connection log, one line per connection (default -:\n"
 "                           stderr)\n"
 "\n"
+"Config file:\n"
+"  -c, --config FILE        read settings from FILE before the command line\n"
+"                           (default /etc/ktproxy/ktproxy.conf when it exists;\n"
+"                           -c /dev/null reads none).  One setting a line: a long\n"
+"                           flag's name without --, blanks, its value:\n"
+"                             server-cert /etc/ktproxy/proxy.crt\n"
+"                             allow uri:spiffe://example.test/*  # a comment\n"
+"                             forge-origin-ext yes\n"
+"                           A '#' that starts a word begins a comment.  The value\n"
+"                           is the rest of the line with its ends trimmed, or\n"
+"                           \"quoted\" (\\\" and \\\\ inside) to keep blanks at its\n"
+"                           ends or a ' #'.  A flag without a value takes yes, no\n"
+"                           or nothing (yes).  Repeatable flags (crl, allow,\n"
+"                           header-name, forge-copy-oid) repeat the key; any\n"
+"                           other key given twice, and an unknown key, are\n"
+"                           mistakes.  Flags on the command line override the\n"
+"                           file: a value replaces the file's, a repeatable\n"
+"                           flag's occurrences replace the file's whole list.\n"
+"                           Every line must be valid, even one a flag overrides,\n"
+"                           and a file a line names (certificates, keys, CRLs)\n"
+"                           must be readable.  -c, --check, --help and --version\n"
+"                           are for the command line only.  Every mistake is\n"
+"                           named FILE:LINE, then ktproxy exits with status 2\n"
+"\n"
 "Other:\n"
 "  --check                  load and validate everything, print \"configuration OK\"\n"
-"                           and exit 0, or say what is wrong and exit 1\n"
+"                           and exit 0, or say what is wrong: exit 2 for a\n"
+"                           mistake in the flags or the config file, 1 for a file\n"
+"                           that cannot be used (a key that does not match its\n"
+"                           certificate, a delegation CA that is not a CA, ...)\n"
 "  --help, --version\n"
 "\n"
 "Signals: SIGTERM and SIGINT stop accepting and close connections.\n"
@@ -242,64 +272,94 @@ static const char usage_text[] =
 "  ip rule add fwmark 1 lookup 100\n"
 "  ip route add local 0.0.0.0/0 dev lo table 100\n";
 
-enum {
-	OPT_LISTEN = 256, OPT_SERVER_CERT, OPT_SERVER_KEY, OPT_CLIENT_CA, OPT_CRL,
-	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
-	OPT_STATS, OPT_LOG, OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT,
-	OPT_FORGE_CACHE, OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_CHECK, OPT_VERSION,
-	OPT_SIGNER_USER, OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME,
+
+/*
+ * Every option, by the name it has on the command line (with --) and in
+ * the config file (without).  The index is the option's id: one apply
+ * function (config_apply) takes an id and a value from either place, so
+ * the two can never read a setting differently.
+ */
+enum config_opt_id {
+	OPT_LISTEN, OPT_SERVER_CERT, OPT_SERVER_KEY, OPT_CLIENT_CA, OPT_CRL,
 	OPT_VERIFY_DEPTH, OPT_CLIENT_EKU, OPT_ALLOW, OPT_OCSP, OPT_OCSP_RESPONDER,
 	OPT_OCSP_TIMEOUT, OPT_OCSP_CACHE, OPT_OCSP_CACHE_TTL,
-	OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID, OPT_FORGE_LIFETIME,
-	OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE, OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT,
-	OPT_FORGE_ORIGIN_OID,
+	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
+	OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME, OPT_STATS, OPT_LOG,
+	OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_FORGE_CACHE,
+	OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_SIGNER_USER,
+	OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID,
+	OPT_FORGE_LIFETIME, OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE,
+	OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT, OPT_FORGE_ORIGIN_OID,
+	OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
+	OPT__COUNT
 };
 
-static const struct option config_options[] = {
-	{ "listen",		required_argument, NULL, OPT_LISTEN },
-	{ "server-cert",	required_argument, NULL, OPT_SERVER_CERT },
-	{ "server-key",		required_argument, NULL, OPT_SERVER_KEY },
-	{ "client-ca",		required_argument, NULL, OPT_CLIENT_CA },
-	{ "crl",		required_argument, NULL, OPT_CRL },
-	{ "verify-depth",	required_argument, NULL, OPT_VERIFY_DEPTH },
-	{ "require-client-eku",	required_argument, NULL, OPT_CLIENT_EKU },
-	{ "allow",		required_argument, NULL, OPT_ALLOW },
-	{ "ocsp",		required_argument, NULL, OPT_OCSP },
-	{ "ocsp-responder",	required_argument, NULL, OPT_OCSP_RESPONDER },
-	{ "ocsp-timeout",	required_argument, NULL, OPT_OCSP_TIMEOUT },
-	{ "ocsp-cache",		required_argument, NULL, OPT_OCSP_CACHE },
-	{ "ocsp-cache-ttl",	required_argument, NULL, OPT_OCSP_CACHE_TTL },
-	{ "delegation-ca",	required_argument, NULL, OPT_DELEGATION_CA },
-	{ "delegation-key",	required_argument, NULL, OPT_DELEGATION_KEY },
-	{ "upstream-ca",	required_argument, NULL, OPT_UPSTREAM_CA },
-	{ "headers",		required_argument, NULL, OPT_HEADERS },
-	{ "xfcc-mode",		required_argument, NULL, OPT_XFCC_MODE },
-	{ "xfcc-fields",	required_argument, NULL, OPT_XFCC_FIELDS },
-	{ "header-name",	required_argument, NULL, OPT_HEADER_NAME },
-	{ "stats",		required_argument, NULL, OPT_STATS },
-	{ "log",		required_argument, NULL, OPT_LOG },
-	{ "workers",		required_argument, NULL, OPT_WORKERS },
-	{ "handshake-timeout",	required_argument, NULL, OPT_HS_TIMEOUT },
-	{ "idle-timeout",	required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "forge-cache",	required_argument, NULL, OPT_FORGE_CACHE },
-	{ "upstream-keepalive",	required_argument, NULL, OPT_UP_KEEPALIVE },
-	{ "upstream-keepalive-timeout", required_argument, NULL, OPT_UP_KEEPALIVE_TIMEOUT },
-	{ "ktls",		required_argument, NULL, OPT_KTLS },
-	{ "signer-user",	required_argument, NULL, OPT_SIGNER_USER },
-	{ "delegation-chain",	required_argument, NULL, OPT_DELEGATION_CHAIN },
-	{ "forge-extensions",	required_argument, NULL, OPT_FORGE_EXTENSIONS },
-	{ "forge-copy-oid",	required_argument, NULL, OPT_FORGE_COPY_OID },
-	{ "forge-lifetime",	required_argument, NULL, OPT_FORGE_LIFETIME },
-	{ "forge-serial",	required_argument, NULL, OPT_FORGE_SERIAL },
-	{ "forge-key-type",	required_argument, NULL, OPT_FORGE_KEY_TYPE },
-	{ "forge-key-reuse",	required_argument, NULL, OPT_FORGE_KEY_REUSE },
-	{ "forge-origin-ext",	no_argument,	   NULL, OPT_FORGE_ORIGIN_EXT },
-	{ "forge-origin-oid",	required_argument, NULL, OPT_FORGE_ORIGIN_OID },
-	{ "check",		no_argument,	   NULL, OPT_CHECK },
-	{ "version",		no_argument,	   NULL, OPT_VERSION },
-	{ "help",		no_argument,	   NULL, 'h' },
-	{ NULL, 0, NULL, 0 }
+#define CO_LIST		0x01	/* repeatable: each occurrence adds to a list */
+#define CO_BOOL		0x02	/* no value on the command line; yes|no in the file */
+#define CO_ARGV		0x04	/* command line only: an error in the file */
+#define CO_PATH		0x08	/* names a file ktproxy reads: checked readable
+				 * when the config file sets it */
+
+#define CONFIG_GETOPT_BASE	256	/* getopt's value for an id: base + id */
+
+static const struct config_opt {
+	const char	*co_name;
+	unsigned	 co_flags;
+} config_opts[OPT__COUNT] = {
+	[OPT_LISTEN] =			{ "listen", 0 },
+	[OPT_SERVER_CERT] =		{ "server-cert", CO_PATH },
+	[OPT_SERVER_KEY] =		{ "server-key", CO_PATH },
+	[OPT_CLIENT_CA] =		{ "client-ca", CO_PATH },
+	[OPT_CRL] =			{ "crl", CO_LIST | CO_PATH },
+	[OPT_VERIFY_DEPTH] =		{ "verify-depth", 0 },
+	[OPT_CLIENT_EKU] =		{ "require-client-eku", 0 },
+	[OPT_ALLOW] =			{ "allow", CO_LIST },
+	[OPT_OCSP] =			{ "ocsp", 0 },
+	[OPT_OCSP_RESPONDER] =		{ "ocsp-responder", 0 },
+	[OPT_OCSP_TIMEOUT] =		{ "ocsp-timeout", 0 },
+	[OPT_OCSP_CACHE] =		{ "ocsp-cache", 0 },
+	[OPT_OCSP_CACHE_TTL] =		{ "ocsp-cache-ttl", 0 },
+	[OPT_DELEGATION_CA] =		{ "delegation-ca", CO_PATH },
+	[OPT_DELEGATION_KEY] =		{ "delegation-key", CO_PATH },
+	[OPT_UPSTREAM_CA] =		{ "upstream-ca", CO_PATH },
+	[OPT_HEADERS] =			{ "headers", 0 },
+	[OPT_XFCC_MODE] =		{ "xfcc-mode", 0 },
+	[OPT_XFCC_FIELDS] =		{ "xfcc-fields", 0 },
+	[OPT_HEADER_NAME] =		{ "header-name", CO_LIST },
+	[OPT_STATS] =			{ "stats", 0 },
+	[OPT_LOG] =			{ "log", 0 },
+	[OPT_WORKERS] =			{ "workers", 0 },
+	[OPT_HS_TIMEOUT] =		{ "handshake-timeout", 0 },
+	[OPT_IDLE_TIMEOUT] =		{ "idle-timeout", 0 },
+	[OPT_FORGE_CACHE] =		{ "forge-cache", 0 },
+	[OPT_UP_KEEPALIVE] =		{ "upstream-keepalive", 0 },
+	[OPT_UP_KEEPALIVE_TIMEOUT] =	{ "upstream-keepalive-timeout", 0 },
+	[OPT_KTLS] =			{ "ktls", 0 },
+	[OPT_SIGNER_USER] =		{ "signer-user", 0 },
+	[OPT_DELEGATION_CHAIN] =	{ "delegation-chain", CO_PATH },
+	[OPT_FORGE_EXTENSIONS] =	{ "forge-extensions", 0 },
+	[OPT_FORGE_COPY_OID] =		{ "forge-copy-oid", CO_LIST },
+	[OPT_FORGE_LIFETIME] =		{ "forge-lifetime", 0 },
+	[OPT_FORGE_SERIAL] =		{ "forge-serial", 0 },
+	[OPT_FORGE_KEY_TYPE] =		{ "forge-key-type", 0 },
+	[OPT_FORGE_KEY_REUSE] =		{ "forge-key-reuse", 0 },
+	[OPT_FORGE_ORIGIN_EXT] =	{ "forge-origin-ext", CO_BOOL },
+	[OPT_FORGE_ORIGIN_OID] =	{ "forge-origin-oid", 0 },
+	[OPT_CONFIG] =			{ "config", CO_ARGV },
+	[OPT_CHECK] =			{ "check", CO_ARGV | CO_BOOL },
+	[OPT_VERSION] =			{ "version", CO_ARGV | CO_BOOL },
+	[OPT_HELP] =			{ "help", CO_ARGV | CO_BOOL },
 };
+
+static int	 config_uint(const char *, const char *, unsigned, unsigned, unsigned *);
+static int	 config_yes_no(const char *, const char *, bool *);
+static int	 config_apply(struct config *, enum config_opt_id, const char *);
+static int	 config_lookup(const char *);
+static int	 config_lookup_n(const char *, size_t);
+static int	 config_apply_file(struct config *, const char *, const bool *);
+static int	 config_argv(struct config *, int, char **, bool, bool *, const char **);
+static int	 config_finish(const struct config *);
+static int	 config_require(const struct config *, const char *, const char *);
 
 int
 config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -358,28 +418,33 @@ config_uint(const char *opt, const char *arg, unsigned min, unsigned max, unsign
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno || *end || end == arg || v < min || v > max || *arg == '-') {
-		fprintf(stderr, "ktproxy: --%s: \"%s\" is not a number from %u to %u\n",
-		    opt, arg, min, max);
+		config_error("--%s: \"%s\" is not a number from %u to %u\n", opt, arg, min, max);
 		return -1;
 	}
 	*out = v;
 	return 0;
 }
 
+/* A flag without a value: given on the command line (arg NULL), or
+ * "forge-origin-ext", "... yes" or "... no" in the file. */
 static int
-config_require(const char *value, const char *opt)
+config_yes_no(const char *opt, const char *arg, bool *out)
 {
-	if (value != NULL)
-		return 0;
-	fprintf(stderr, "ktproxy: --%s is required (see ktproxy --help)\n", opt);
-	return -1;
+	if (arg == NULL || strcmp(arg, "yes") == 0)
+		*out = true;
+	else if (strcmp(arg, "no") == 0)
+		*out = false;
+	else {
+		config_error("--%s: \"%s\" is not yes or no\n", opt, arg);
+		return -1;
+	}
+	return 0;
 }
 
-int
-config_parse(struct config *cf, int argc, char **argv)
+void
+config_init(struct config *cf)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int c, bad = 0;
 
 	memset(cf, 0, sizeof(*cf));
 	hdr_conf_init(&cf->cf_hdr);
@@ -396,168 +461,392 @@ config_parse(struct config *cf, int argc, char **argv)
 	cf->cf_up_keepalive_timeout = 30;
 	cf->cf_ktls = true;
 	cf->cf_signer_user = "nobody";
+}
 
-	while ((c = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_LISTEN:
-			cf->cf_listen_str = optarg;
-			if (config_parse_addr(optarg, &cf->cf_listen, &cf->cf_listen_len) == -1) {
-				fprintf(stderr, "ktproxy: --listen: \"%s\" is not ADDR:PORT "
-				    "(e.g. 0.0.0.0:8443 or [::]:8443)\n", optarg);
-				bad = 1;
+void
+config_free(struct config *cf)
+{
+	hdr_conf_free(&cf->cf_hdr);
+	forge_policy_free(&cf->cf_forge);
+	free(cf->cf_text);
+	cf->cf_text = NULL;
+}
+
+/*
+ * Apply one option, from the command line or a file line.  arg must live
+ * as long as cf (argv, or cf_text); NULL only for a CO_BOOL flag given
+ * without a value.  0, or -1 after saying what is wrong.
+ */
+static int
+config_apply(struct config *cf, enum config_opt_id id, const char *arg)
+{
+	switch (id) {
+	case OPT_LISTEN:
+		cf->cf_listen_str = arg;
+		if (config_parse_addr(arg, &cf->cf_listen, &cf->cf_listen_len) == -1) {
+			config_error("--listen: \"%s\" is not ADDR:PORT "
+			    "(e.g. 0.0.0.0:8443 or [::]:8443)\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_SERVER_CERT:	cf->cf_server_cert = arg; return 0;
+	case OPT_SERVER_KEY:	cf->cf_server_key = arg; return 0;
+	case OPT_CLIENT_CA:	cf->cf_client_ca = arg; return 0;
+	case OPT_CRL:
+		return verify_add_crl(&cf->cf_verify, arg);
+	case OPT_VERIFY_DEPTH:
+		return config_uint("verify-depth", arg, 0, VERIFY_DEPTH_MAX,
+		    &cf->cf_verify.vc_depth);
+	case OPT_CLIENT_EKU:
+		if (arg == NULL || (strcmp(arg, "yes") != 0 && strcmp(arg, "no") != 0)) {
+			config_error("--require-client-eku: \"%s\" is not yes or no\n",
+			    arg != NULL ? arg : "");
+			return -1;
+		}
+		cf->cf_verify.vc_client_eku = strcmp(arg, "yes") == 0;
+		return 0;
+	case OPT_ALLOW:
+		return allow_add(&cf->cf_allow, arg);
+	case OPT_OCSP:
+		return ocsp_parse_mode(&cf->cf_ocsp, arg);
+	case OPT_OCSP_RESPONDER:
+		return ocsp_parse_responder(&cf->cf_ocsp, arg);
+	case OPT_OCSP_TIMEOUT:
+		return config_uint("ocsp-timeout", arg, 1, 60, &cf->cf_ocsp.oc_timeout);
+	case OPT_OCSP_CACHE:
+		return config_uint("ocsp-cache", arg, 0, 10000000, &cf->cf_ocsp.oc_cache);
+	case OPT_OCSP_CACHE_TTL:
+		return config_uint("ocsp-cache-ttl", arg, 1, 7 * 86400, &cf->cf_ocsp.oc_ttl);
+	case OPT_DELEGATION_CA:	cf->cf_delegation_ca = arg; return 0;
+	case OPT_DELEGATION_KEY: cf->cf_delegation_key = arg; return 0;
+	case OPT_UPSTREAM_CA:	cf->cf_upstream_ca = arg; return 0;
+	case OPT_HEADERS:
+		return hdr_parse_format(&cf->cf_hdr, arg);
+	case OPT_XFCC_MODE:
+		return hdr_parse_xfcc_mode(&cf->cf_hdr, arg);
+	case OPT_XFCC_FIELDS:
+		return hdr_parse_xfcc_fields(&cf->cf_hdr, arg);
+	case OPT_HEADER_NAME:
+		return hdr_parse_name(&cf->cf_hdr, arg);
+	case OPT_STATS:		cf->cf_stats_path = arg; return 0;
+	case OPT_LOG:		cf->cf_log_path = arg; return 0;
+	case OPT_WORKERS:
+		return config_uint("workers", arg, 1, 256, &cf->cf_workers);
+	case OPT_HS_TIMEOUT:
+		return config_uint("handshake-timeout", arg, 1, 3600, &cf->cf_handshake_timeout);
+	case OPT_IDLE_TIMEOUT:
+		return config_uint("idle-timeout", arg, 1, 86400, &cf->cf_idle_timeout);
+	case OPT_FORGE_CACHE:
+		return config_uint("forge-cache", arg, 1, 10000000, &cf->cf_forge_cache);
+	case OPT_UP_KEEPALIVE:
+		return config_uint("upstream-keepalive", arg, 0, 1000000, &cf->cf_up_keepalive);
+	case OPT_UP_KEEPALIVE_TIMEOUT:
+		return config_uint("upstream-keepalive-timeout", arg, 1, 86400,
+		    &cf->cf_up_keepalive_timeout);
+	case OPT_KTLS:
+		if (strcmp(arg, "auto") == 0)
+			cf->cf_ktls = true;
+		else if (strcmp(arg, "off") == 0)
+			cf->cf_ktls = false;
+		else {
+			config_error("--ktls: \"%s\" is not auto or off\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_SIGNER_USER:
+		cf->cf_signer_user = arg;
+		if (*arg == '\0') {
+			config_error("--signer-user: empty user name\n");
+			return -1;
+		}
+		return 0;
+	case OPT_DELEGATION_CHAIN: cf->cf_delegation_chain = arg; return 0;
+	case OPT_FORGE_EXTENSIONS:
+		return forge_policy_set_extensions(&cf->cf_forge, arg);
+	case OPT_FORGE_COPY_OID:
+		return forge_policy_add_oid(&cf->cf_forge, arg);
+	case OPT_FORGE_LIFETIME:
+		return forge_policy_set_lifetime(&cf->cf_forge, arg);
+	case OPT_FORGE_SERIAL:
+		return forge_policy_set_serial(&cf->cf_forge, arg);
+	case OPT_FORGE_KEY_TYPE:
+		return forge_policy_set_key_type(&cf->cf_forge, arg);
+	case OPT_FORGE_KEY_REUSE:
+		return forge_policy_set_key_reuse(&cf->cf_forge, arg);
+	case OPT_FORGE_ORIGIN_EXT:
+		return config_yes_no("forge-origin-ext", arg, &cf->cf_forge.fp_origin);
+	case OPT_FORGE_ORIGIN_OID:
+		return forge_policy_set_origin_oid(&cf->cf_forge, arg);
+	case OPT_CONFIG:
+	case OPT_CHECK:
+	case OPT_VERSION:
+	case OPT_HELP:
+	case OPT__COUNT:
+		break;
+	}
+	return 0;	/* the command line's own, taken by config_argv */
+}
+
+const char *
+config_key(unsigned i)
+{
+	return i < OPT__COUNT ? config_opts[i].co_name : NULL;
+}
+
+static int
+config_lookup_n(const char *name, size_t len)
+{
+	for (int i = 0; i < OPT__COUNT; i++)
+		if (strlen(config_opts[i].co_name) == len &&
+		    strncmp(config_opts[i].co_name, name, len) == 0)
+			return i;
+	return -1;
+}
+
+static int
+config_lookup(const char *name)
+{
+	return config_lookup_n(name, strlen(name));
+}
+
+/*
+ * Apply the lines of cf_text (the file name), except that a line whose
+ * option the command line gives (on_argv[id]) goes to a scratch config:
+ * it is checked all the same, and dropped.  Returns the number of
+ * mistakes, each reported as name:LINE; -1 when out of memory.
+ */
+static int
+config_apply_file(struct config *cf, const char *name, const bool *on_argv)
+{
+	struct config_line *lines;
+	struct config *scratch = NULL, *to;
+	unsigned first[OPT__COUNT] = { 0 };
+	size_t nlines;
+	int errors, id;
+
+	if (config_file_split(cf->cf_text, cf->cf_text_len, &lines, &nlines) == -1)
+		return -1;
+	errors = 0;
+	for (size_t i = 0; i < nlines; i++) {
+		const struct config_line *cl = &lines[i];
+		const char *key = cl->cl_key;
+
+		config_msg_at(name, cl->cl_line);
+		if (cl->cl_error[0] != '\0') {
+			if (key != NULL)
+				config_error("%s: %s\n", key, cl->cl_error);
+			else
+				config_error("%s\n", cl->cl_error);
+			errors++;
+			continue;
+		}
+		if ((id = config_lookup(key)) == -1) {
+			const char *eq = strchr(key, '=');
+
+			if (strncmp(key, "--", 2) == 0 && config_lookup(key + 2) != -1)
+				config_error("unknown key \"%s\" (write it without the --)\n", key);
+			else if (eq != NULL && config_lookup_n(key, eq - key) != -1)
+				config_error("unknown key \"%s\" (write \"%.*s VALUE\", no =)\n",
+				    key, (int)(eq - key), key);
+			else
+				config_error("unknown key \"%s\"\n", key);
+			errors++;
+			continue;
+		}
+		if (config_opts[id].co_flags & CO_ARGV) {
+			config_error("%s: only on the command line (--%s), not in a file\n",
+			    key, key);
+			errors++;
+			continue;
+		}
+		if (cl->cl_value == NULL && !(config_opts[id].co_flags & CO_BOOL)) {
+			config_error("%s: missing value\n", key);
+			errors++;
+			continue;
+		}
+		if (first[id] != 0 && !(config_opts[id].co_flags & CO_LIST)) {
+			config_error("%s: given twice (first on line %u)\n", key, first[id]);
+			errors++;
+			continue;
+		}
+		if (first[id] == 0)
+			first[id] = cl->cl_line;
+		to = cf;
+		if (on_argv[id]) {
+			if (scratch == NULL) {
+				if ((scratch = malloc(sizeof(*scratch))) == NULL) {
+					errors = -1;
+					break;
+				}
+				config_init(scratch);
 			}
+			to = scratch;
+		}
+		if (config_apply(to, id, cl->cl_value) == -1)
+			errors++;
+		else if ((config_opts[id].co_flags & CO_PATH) &&
+		    access(cl->cl_value, R_OK) == -1) {
+			config_error("%s: cannot read %s: %s\n", key, cl->cl_value,
+			    strerror(errno));
+			errors++;
+		}
+	}
+	config_msg_at(NULL, 0);
+	if (scratch != NULL) {
+		config_free(scratch);
+		free(scratch);
+	}
+	free(lines);
+	return errors;
+}
+
+int
+config_load_text(struct config *cf, const char *name, const char *text, size_t len)
+{
+	bool on_argv[OPT__COUNT] = { false };
+	int errors;
+
+	free(cf->cf_text);
+	if ((cf->cf_text = malloc(len + 1)) == NULL) {
+		config_error("%s: out of memory\n", name);
+		return -1;
+	}
+	memcpy(cf->cf_text, text, len);
+	cf->cf_text[len] = '\0';
+	cf->cf_text_len = len;
+	cf->cf_file = name;
+	errors = config_apply_file(cf, name, on_argv);
+	if (errors == -1)
+		config_error("%s: out of memory\n", name);
+	return errors == 0 ? 0 : -1;
+}
+
+/*
+ * One pass over argv.  The first (apply false) takes only what is the
+ * command line's own (-c, --check, --help, --version), notes which options
+ * are there (on_argv) and says what is wrong with the syntax; the second
+ * applies the rest, after the file.  Returns the number of mistakes.
+ */
+static int
+config_argv(struct config *cf, int argc, char **argv, bool apply, bool *on_argv,
+    const char **path)
+{
+	struct option longopts[OPT__COUNT + 1];
+	int c, id, errors = 0;
+
+	for (int i = 0; i < OPT__COUNT; i++) {
+		longopts[i].name = config_opts[i].co_name;
+		longopts[i].has_arg = config_opts[i].co_flags & CO_BOOL ? no_argument :
+		    required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = CONFIG_GETOPT_BASE + i;
+	}
+	memset(&longopts[OPT__COUNT], 0, sizeof(longopts[OPT__COUNT]));
+	optind = 0;		/* glibc: start over, a reload parses argv again */
+	opterr = !apply;	/* the first pass has said it */
+	while ((c = getopt_long(argc, argv, "hc:", longopts, NULL)) != -1) {
+		if (c == 'h')
+			id = OPT_HELP;
+		else if (c == 'c')
+			id = OPT_CONFIG;
+		else if (c >= CONFIG_GETOPT_BASE && c < CONFIG_GETOPT_BASE + OPT__COUNT)
+			id = c - CONFIG_GETOPT_BASE;
+		else {
+			config_error("see ktproxy --help\n");
+			return errors + 1;
+		}
+		if (apply) {
+			if (!(config_opts[id].co_flags & CO_ARGV) &&
+			    config_apply(cf, id, optarg) == -1)
+				errors++;
+			continue;
+		}
+		on_argv[id] = true;
+		switch (id) {
+		case OPT_CONFIG:
+			*path = optarg;
 			break;
-		case OPT_SERVER_CERT:	cf->cf_server_cert = optarg; break;
-		case OPT_SERVER_KEY:	cf->cf_server_key = optarg; break;
-		case OPT_CLIENT_CA:	cf->cf_client_ca = optarg; break;
-		case OPT_CRL:
-			bad |= verify_add_crl(&cf->cf_verify, optarg) == -1;
+		case OPT_CHECK:
+			cf->cf_check = true;
 			break;
-		case OPT_VERIFY_DEPTH:
-			bad |= config_uint("verify-depth", optarg, 0, VERIFY_DEPTH_MAX,
-			    &cf->cf_verify.vc_depth) == -1;
-			break;
-		case OPT_CLIENT_EKU:
-			if (strcmp(optarg, "yes") == 0)
-				cf->cf_verify.vc_client_eku = true;
-			else if (strcmp(optarg, "no") == 0)
-				cf->cf_verify.vc_client_eku = false;
-			else {
-				fprintf(stderr, "ktproxy: --require-client-eku: \"%s\" is not yes "
-				    "or no\n", optarg);
-				bad = 1;
-			}
-			break;
-		case OPT_ALLOW:
-			bad |= allow_add(&cf->cf_allow, optarg) == -1;
-			break;
-		case OPT_OCSP:
-			bad |= ocsp_parse_mode(&cf->cf_ocsp, optarg) == -1;
-			break;
-		case OPT_OCSP_RESPONDER:
-			bad |= ocsp_parse_responder(&cf->cf_ocsp, optarg) == -1;
-			break;
-		case OPT_OCSP_TIMEOUT:
-			bad |= config_uint("ocsp-timeout", optarg, 1, 60,
-			    &cf->cf_ocsp.oc_timeout) == -1;
-			break;
-		case OPT_OCSP_CACHE:
-			bad |= config_uint("ocsp-cache", optarg, 0, 10000000,
-			    &cf->cf_ocsp.oc_cache) == -1;
-			break;
-		case OPT_OCSP_CACHE_TTL:
-			bad |= config_uint("ocsp-cache-ttl", optarg, 1, 7 * 86400,
-			    &cf->cf_ocsp.oc_ttl) == -1;
-			break;
-		case OPT_DELEGATION_CA:	cf->cf_delegation_ca = optarg; break;
-		case OPT_DELEGATION_KEY: cf->cf_delegation_key = optarg; break;
-		case OPT_UPSTREAM_CA:	cf->cf_upstream_ca = optarg; break;
-		case OPT_HEADERS:
-			bad |= hdr_parse_format(&cf->cf_hdr, optarg) == -1;
-			break;
-		case OPT_XFCC_MODE:
-			bad |= hdr_parse_xfcc_mode(&cf->cf_hdr, optarg) == -1;
-			break;
-		case OPT_XFCC_FIELDS:
-			bad |= hdr_parse_xfcc_fields(&cf->cf_hdr, optarg) == -1;
-			break;
-		case OPT_HEADER_NAME:
-			bad |= hdr_parse_name(&cf->cf_hdr, optarg) == -1;
-			break;
-		case OPT_STATS:		cf->cf_stats_path = optarg; break;
-		case OPT_LOG:		cf->cf_log_path = optarg; break;
-		case OPT_WORKERS:
-			bad |= config_uint("workers", optarg, 1, 256, &cf->cf_workers) == -1;
-			break;
-		case OPT_HS_TIMEOUT:
-			bad |= config_uint("handshake-timeout", optarg, 1, 3600,
-			    &cf->cf_handshake_timeout) == -1;
-			break;
-		case OPT_IDLE_TIMEOUT:
-			bad |= config_uint("idle-timeout", optarg, 1, 86400,
-			    &cf->cf_idle_timeout) == -1;
-			break;
-		case OPT_FORGE_CACHE:
-			bad |= config_uint("forge-cache", optarg, 1, 10000000,
-			    &cf->cf_forge_cache) == -1;
-			break;
-		case OPT_UP_KEEPALIVE:
-			bad |= config_uint("upstream-keepalive", optarg, 0, 1000000,
-			    &cf->cf_up_keepalive) == -1;
-			break;
-		case OPT_UP_KEEPALIVE_TIMEOUT:
-			bad |= config_uint("upstream-keepalive-timeout", optarg, 1, 86400,
-			    &cf->cf_up_keepalive_timeout) == -1;
-			break;
-		case OPT_KTLS:
-			if (strcmp(optarg, "auto") == 0)
-				cf->cf_ktls = true;
-			else if (strcmp(optarg, "off") == 0)
-				cf->cf_ktls = false;
-			else {
-				fprintf(stderr, "ktproxy: --ktls: \"%s\" is not auto or off\n", optarg);
-				bad = 1;
-			}
-			break;
-		case OPT_SIGNER_USER:
-			if (*optarg == '\0') {
-				fprintf(stderr, "ktproxy: --signer-user: empty user name\n");
-				bad = 1;
-			}
-			cf->cf_signer_user = optarg;
-			break;
-		case OPT_DELEGATION_CHAIN: cf->cf_delegation_chain = optarg; break;
-		case OPT_FORGE_EXTENSIONS:
-			bad |= forge_policy_set_extensions(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_FORGE_COPY_OID:
-			bad |= forge_policy_add_oid(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_FORGE_LIFETIME:
-			bad |= forge_policy_set_lifetime(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_FORGE_SERIAL:
-			bad |= forge_policy_set_serial(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_FORGE_KEY_TYPE:
-			bad |= forge_policy_set_key_type(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_FORGE_KEY_REUSE:
-			bad |= forge_policy_set_key_reuse(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_FORGE_ORIGIN_EXT: cf->cf_forge.fp_origin = true; break;
-		case OPT_FORGE_ORIGIN_OID:
-			bad |= forge_policy_set_origin_oid(&cf->cf_forge, optarg) == -1;
-			break;
-		case OPT_CHECK:		cf->cf_check = true; break;
 		case OPT_VERSION:
 			printf("ktproxy %s\n", KTPROXY_VERSION);
 			exit(0);
-		case 'h':
+		case OPT_HELP:
 			fputs(usage_text, stdout);
 			exit(0);
-		default:
-			fprintf(stderr, "ktproxy: see ktproxy --help\n");
-			return -1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ktproxy: unexpected argument \"%s\" (see ktproxy --help)\n",
-		    argv[optind]);
-		return -1;
+		config_error("unexpected argument \"%s\" (see ktproxy --help)\n", argv[optind]);
+		errors++;
 	}
-	if (bad || hdr_conf_check(&cf->cf_hdr) == -1)
-		return -1;
+	return errors;
+}
+
+static int
+config_require(const struct config *cf, const char *value, const char *opt)
+{
+	if (value != NULL)
+		return 0;
+	if (cf->cf_file != NULL && cf->cf_text_len > 0)
+		config_error("--%s is required (on the command line, or \"%s\" in %s)\n",
+		    opt, opt, cf->cf_file);
+	else
+		config_error("--%s is required (see ktproxy --help)\n", opt);
+	return 1;
+}
+
+/* What no single option can say: combinations, and what must be given. */
+static int
+config_finish(const struct config *cf)
+{
+	int errors = 0;
+
+	errors += hdr_conf_check(&cf->cf_hdr) == -1;
 	if (cf->cf_ocsp.oc_responder != NULL && cf->cf_ocsp.oc_mode == OCSP_OFF) {
-		fprintf(stderr, "ktproxy: --ocsp-responder needs --ocsp soft or hard\n");
-		return -1;
+		config_error("--ocsp-responder needs --ocsp soft or hard\n");
+		errors++;
 	}
-	bad |= config_require(cf->cf_listen_str, "listen");
-	bad |= config_require(cf->cf_server_cert, "server-cert");
-	bad |= config_require(cf->cf_server_key, "server-key");
-	bad |= config_require(cf->cf_client_ca, "client-ca");
-	bad |= config_require(cf->cf_delegation_ca, "delegation-ca");
-	bad |= config_require(cf->cf_delegation_key, "delegation-key");
-	bad |= config_require(cf->cf_upstream_ca, "upstream-ca");
-	return bad ? -1 : 0;
+	errors += config_require(cf, cf->cf_listen_str, "listen");
+	errors += config_require(cf, cf->cf_server_cert, "server-cert");
+	errors += config_require(cf, cf->cf_server_key, "server-key");
+	errors += config_require(cf, cf->cf_client_ca, "client-ca");
+	errors += config_require(cf, cf->cf_delegation_ca, "delegation-ca");
+	errors += config_require(cf, cf->cf_delegation_key, "delegation-key");
+	errors += config_require(cf, cf->cf_upstream_ca, "upstream-ca");
+	return errors;
+}
+
+int
+config_load(struct config *cf, const char *default_path, int argc, char **argv)
+{
+	bool on_argv[OPT__COUNT] = { false };
+	const char *path = NULL;
+	int errors, rc;
+
+	config_init(cf);
+	/* A mistake in the flags' syntax stops here, before any file is read. */
+	if (config_argv(cf, argc, argv, false, on_argv, &path) != 0)
+		return -1;
+	errors = 0;
+	if (path != NULL || default_path != NULL) {
+		rc = config_file_read(path != NULL ? path : default_path, path == NULL,
+		    &cf->cf_text, &cf->cf_text_len);
+		if (rc == -1)
+			return -1;
+		if (rc == 1) {
+			cf->cf_file = path != NULL ? path : default_path;
+			if (path == NULL)
+				fprintf(stderr, "ktproxy: reading %s\n", cf->cf_file);
+			if ((rc = config_apply_file(cf, cf->cf_file, on_argv)) == -1) {
+				config_error("%s: out of memory\n", cf->cf_file);
+				return -1;
+			}
+			errors += rc;
+		}
+	}
+	errors += config_argv(cf, argc, argv, true, NULL, NULL);
+	errors += config_finish(cf);
+	return errors == 0 ? 0 : -1;
 }

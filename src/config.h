@@ -1,6 +1,6 @@
 /*
- * config.h - ktproxy's settings, from the command line (a config file with
- * the same names comes later).
+ * config.h - ktproxy's settings, from the config file and the command line
+ * (the same names: a file key is a long flag without its --).
  */
 #ifndef KTPROXY_CONFIG_H
 #define KTPROXY_CONFIG_H
@@ -42,11 +42,33 @@ struct config {
 	unsigned		 cf_up_keepalive_timeout;	/* seconds one is kept */
 	bool			 cf_ktls;		/* --ktls auto (true) or off */
 	bool			 cf_check;		/* validate, print "configuration OK", exit */
+	const char		*cf_file;		/* the config file read; NULL: none */
+	char			*cf_text;		/* its bytes: the values from it
+						 * point in here (config_free) */
+	size_t			 cf_text_len;
 };
 
-/* Parse argv into cf.  Exits with usage on --help/--version; returns -1
- * after printing what is wrong. */
-int	 config_parse(struct config *cf, int argc, char **argv);
+#define CONFIG_DEFAULT_PATH	"/etc/ktproxy/ktproxy.conf"
+
+/*
+ * Build cf from the config file, then argv: the file of -c FILE, else
+ * default_path if it exists (NULL: none).  Every value in cf lives as long
+ * as cf (in argv, or in cf_text) and everything cf owns is released by
+ * config_free(), whatever config_load returned; so a reload can build a
+ * fresh struct config beside the running one by calling it again with the
+ * same argv.  Exits 0 for --help and --version.  0, or -1 after reporting
+ * every mistake (FILE:LINE for the file's).
+ */
+int	 config_load(struct config *cf, const char *default_path, int argc, char **argv);
+void	 config_free(struct config *cf);
+/* The name of option i, as a file key (NULL past the last). */
+const char	*config_key(unsigned i);
+/* The defaults, before anything is read. */
+void	 config_init(struct config *cf);
+/* Apply config file text (len bytes, copied into cf) named name to cf, as
+ * config_load does with a file but nothing required checked: for tests and
+ * fuzzing.  0, or -1 after reporting every mistake. */
+int	 config_load_text(struct config *cf, const char *name, const char *text, size_t len);
 int	 config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 #endif

@@ -15,6 +15,7 @@
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 
+#include "config_msg.h"
 #include "forge.h"
 
 #define FORGE_POOL_DEFAULT	16
@@ -134,7 +135,7 @@ forge_policy_one(struct forge_policy *p, const char *flag, const char *name)
 
 	if ((obj = OBJ_txt2obj(name, 0)) == NULL) {
 		ERR_clear_error();
-		fprintf(stderr, "ktproxy: --%s: \"%s\" is not an extension name or a dotted "
+		config_error("--%s: \"%s\" is not an extension name or a dotted "
 		    "OID\n", flag, name);
 		return -1;
 	}
@@ -154,7 +155,7 @@ forge_policy_one(struct forge_policy *p, const char *flag, const char *name)
 	default:
 		for (size_t i = 0; i < sizeof(forge_policy_never) / sizeof(forge_policy_never[0]); i++) {
 			if (nid == forge_policy_never[i]) {
-				fprintf(stderr, "ktproxy: --%s: %s is never copied: it describes "
+				config_error("--%s: %s is never copied: it describes "
 				    "the client's CA, or was signed over the client's own "
 				    "certificate\n", flag, name);
 				ASN1_OBJECT_free(obj);
@@ -164,7 +165,7 @@ forge_policy_one(struct forge_policy *p, const char *flag, const char *name)
 		origin = OBJ_txt2obj(FORGE_ORIGIN_OID, 1);
 		if (origin == NULL || OBJ_cmp(obj, origin) == 0 ||
 		    (p->fp_origin_oid != NULL && OBJ_cmp(obj, p->fp_origin_oid) == 0)) {
-			fprintf(stderr, "ktproxy: --%s: %s is the origin extension's OID "
+			config_error("--%s: %s is the origin extension's OID "
 			    "(--forge-origin-ext): ktproxy's own\n", flag, name);
 			ASN1_OBJECT_free(origin);
 			ASN1_OBJECT_free(obj);
@@ -174,7 +175,7 @@ forge_policy_one(struct forge_policy *p, const char *flag, const char *name)
 		if (forge_policy_has(p, obj))
 			break;
 		if (p->fp_noids == FORGE_OIDS_MAX) {
-			fprintf(stderr, "ktproxy: --%s: at most %d further extensions\n", flag,
+			config_error("--%s: at most %d further extensions\n", flag,
 			    FORGE_OIDS_MAX);
 			ASN1_OBJECT_free(obj);
 			return -1;
@@ -209,7 +210,7 @@ forge_policy_set_extensions(struct forge_policy *p, const char *list)
 		for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; )
 			*--e = '\0';
 		if (*tok == '\0') {
-			fprintf(stderr, "ktproxy: --forge-extensions: empty name in \"%s\"\n", list);
+			config_error("--forge-extensions: empty name in \"%s\"\n", list);
 			rc = -1;
 			break;
 		}
@@ -256,7 +257,7 @@ forge_policy_set_lifetime(struct forge_policy *p, const char *arg)
 	}
 	if (end == arg || *arg == '-' || *end != '\0' || errno != 0 ||
 	    v > FORGE_LIFETIME_LIMIT / mult || v * mult < FORGE_LIFETIME_MIN) {
-		fprintf(stderr, "ktproxy: --forge-lifetime: \"%s\" is not a lifetime from %ds to "
+		config_error("--forge-lifetime: \"%s\" is not a lifetime from %ds to "
 		    "%dd (SEC, or a number with s, m, h or d)\n", arg, FORGE_LIFETIME_MIN,
 		    FORGE_LIFETIME_LIMIT / 86400);
 		return -1;
@@ -273,7 +274,7 @@ forge_policy_set_serial(struct forge_policy *p, const char *arg)
 	else if (strcmp(arg, "copy") == 0)
 		p->fp_serial = FORGE_SERIAL_COPY;
 	else {
-		fprintf(stderr, "ktproxy: --forge-serial: \"%s\" is not random or copy\n", arg);
+		config_error("--forge-serial: \"%s\" is not random or copy\n", arg);
 		return -1;
 	}
 	return 0;
@@ -295,7 +296,7 @@ forge_policy_set_key_type(struct forge_policy *p, const char *arg)
 			return 0;
 		}
 	}
-	fprintf(stderr, "ktproxy: --forge-key-type: \"%s\" is not p256, p384, rsa2048, rsa3072 "
+	config_error("--forge-key-type: \"%s\" is not p256, p384, rsa2048, rsa3072 "
 	    "or ed25519\n", arg);
 	return -1;
 }
@@ -327,7 +328,7 @@ forge_policy_set_key_reuse(struct forge_policy *p, const char *arg)
 			return 0;
 		}
 	}
-	fprintf(stderr, "ktproxy: --forge-key-reuse: \"%s\" is not worker, identity or pool[:N] "
+	config_error("--forge-key-reuse: \"%s\" is not worker, identity or pool[:N] "
 	    "(N from 1 to %d)\n", arg, FORGE_POOL_MAX);
 	return -1;
 }
@@ -341,7 +342,7 @@ forge_policy_set_origin_oid(struct forge_policy *p, const char *arg)
 	if ((obj = OBJ_txt2obj(arg, 1)) == NULL || OBJ_obj2nid(obj) != NID_undef ||
 	    forge_policy_has(p, obj)) {
 		ERR_clear_error();
-		fprintf(stderr, "ktproxy: --forge-origin-oid: \"%s\" is not a dotted OID of your "
+		config_error("--forge-origin-oid: \"%s\" is not a dotted OID of your "
 		    "own (not a known extension, not one copied)\n", arg);
 		ASN1_OBJECT_free(obj);
 		return -1;

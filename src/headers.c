@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config_msg.h"
 #include "headers.h"
 
 static const char *const hdr_canonical[HDR__COUNT] = {
@@ -100,7 +101,7 @@ hdr_parse_format(struct hdr_conf *hc, const char *s)
 			hc->hc_format = hdr_formats[i].fmt;
 			return 0;
 		}
-	fprintf(stderr, "ktproxy: --headers: \"%s\" is not one of xfcc, amzn, "
+	config_error("--headers: \"%s\" is not one of xfcc, amzn, "
 	    "amzn-passthrough, rfc9440, none\n", s);
 	return -1;
 }
@@ -115,7 +116,7 @@ hdr_parse_xfcc_mode(struct hdr_conf *hc, const char *s)
 			hc->hc_xfcc_mode = hdr_modes[i].mode;
 			return 0;
 		}
-	fprintf(stderr, "ktproxy: --xfcc-mode: \"%s\" is not one of sanitize-set, "
+	config_error("--xfcc-mode: \"%s\" is not one of sanitize-set, "
 	    "sanitize, append-forward, forward-only\n", s);
 	return -1;
 }
@@ -134,7 +135,7 @@ hdr_parse_xfcc_fields(struct hdr_conf *hc, const char *list)
 			if (strlen(hdr_keys[i]) == n && strncasecmp(p, hdr_keys[i], n) == 0)
 				break;
 		if (i == sizeof(hdr_keys) / sizeof(hdr_keys[0])) {
-			fprintf(stderr, "ktproxy: --xfcc-fields: \"%.*s\" is not one of "
+			config_error("--xfcc-fields: \"%.*s\" is not one of "
 			    "By, Hash, Cert, Chain, Subject, URI, DNS\n", (int)n, p);
 			return -1;
 		}
@@ -175,7 +176,7 @@ hdr_parse_name(struct hdr_conf *hc, const char *arg)
 	int		 i, id = -1;
 
 	if (eq == NULL) {
-		fprintf(stderr, "ktproxy: --header-name: \"%s\" is not CANONICAL=NAME\n", arg);
+		config_error("--header-name: \"%s\" is not CANONICAL=NAME\n", arg);
 		return -1;
 	}
 	clen = (size_t)(eq - arg);
@@ -185,26 +186,26 @@ hdr_parse_name(struct hdr_conf *hc, const char *arg)
 		    strncasecmp(arg, hdr_canonical[i], clen) == 0)
 			id = i;
 	if (id == -1) {
-		fprintf(stderr, "ktproxy: --header-name: \"%.*s\" is not a header ktproxy "
+		config_error("--header-name: \"%.*s\" is not a header ktproxy "
 		    "sends (X-Forwarded-Client-Cert, X-Amzn-Mtls-Clientcert[-Serial-Number"
 		    "|-Issuer|-Subject|-Validity|-Leaf], Client-Cert, Client-Cert-Chain)\n",
 		    (int)clen, arg);
 		return -1;
 	}
 	if (!hdr_name_ok(name, strlen(name))) {
-		fprintf(stderr, "ktproxy: --header-name: \"%s\" is not a usable header name "
+		config_error("--header-name: \"%s\" is not a usable header name "
 		    "(letters, digits and !#$%%&'*+-.^_`|~ only; not Host, Connection or "
 		    "another framing header)\n", name);
 		return -1;
 	}
 	for (i = 0; i < HDR__COUNT; i++)
 		if (i != id && strcasecmp(hc->hc_name[i], name) == 0) {
-			fprintf(stderr, "ktproxy: --header-name: \"%s\" is already the name "
+			config_error("--header-name: \"%s\" is already the name "
 			    "of %s\n", name, hdr_canonical[i]);
 			return -1;
 		}
 	if (hc->hc_name[id] != hdr_canonical[id]) {
-		fprintf(stderr, "ktproxy: --header-name: %s renamed twice\n", hdr_canonical[id]);
+		config_error("--header-name: %s renamed twice\n", hdr_canonical[id]);
 		return -1;
 	}
 	hc->hc_name[id] = name;
@@ -216,11 +217,11 @@ int
 hdr_conf_check(const struct hdr_conf *hc)
 {
 	if (hc->hc_format != HEADERS_XFCC && hc->hc_xfcc_mode != XFCC_SANITIZE_SET) {
-		fprintf(stderr, "ktproxy: --xfcc-mode needs --headers xfcc\n");
+		config_error("--xfcc-mode needs --headers xfcc\n");
 		return -1;
 	}
 	if (hc->hc_format != HEADERS_XFCC && hc->hc_xfcc_fields != XFCC_DEFAULT) {
-		fprintf(stderr, "ktproxy: --xfcc-fields needs --headers xfcc\n");
+		config_error("--xfcc-fields needs --headers xfcc\n");
 		return -1;
 	}
 	return 0;

@@ -266,14 +266,14 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], SIGNER_CHILD_ARG) == 0)
 		return signerd_main(argc, argv);
-	if (config_parse(&cf, argc, argv) == -1) {
-		forge_policy_free(&cf.cf_forge);
+	if (config_load(&cf, CONFIG_DEFAULT_PATH, argc, argv) == -1) {
+		config_free(&cf);
 		return 2;
 	}
 	memset(&d, 0, sizeof(d));
 	d.d_cf = &cf;
 	if ((d.d_tls = tls_load(&cf, 1)) == NULL) {
-		forge_policy_free(&cf.cf_forge);
+		config_free(&cf);
 		return 1;
 	}
 	d.d_sc.sc_key = cf.cf_delegation_key;
@@ -298,8 +298,8 @@ main(int argc, char **argv)
 	if ((d.d_signer = calloc(1, sizeof(*d.d_signer))) == NULL ||
 	    signer_start(d.d_signer, &d.d_sc, cf.cf_check ? 1 : cf.cf_workers) == -1) {
 		free(d.d_signer);
-		forge_policy_free(&cf.cf_forge);
 		tls_release(d.d_tls);
+		config_free(&cf);
 		return 1;
 	}
 	if (cf.cf_check) {
@@ -308,14 +308,15 @@ main(int argc, char **argv)
 
 		signer_stop(d.d_signer);
 		free(d.d_signer);
-		forge_policy_free(&cf.cf_forge);
 		if (f == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the delegation CA: ");
 			tls_release(d.d_tls);
+			config_free(&cf);
 			return 1;
 		}
 		forge_free(f);
 		tls_release(d.d_tls);
+		config_free(&cf);
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -400,8 +401,7 @@ out_tls:
 		close(log_fd);
 	signer_stop(d.d_signer);	/* after the workers: they use its channels */
 	free(d.d_signer);
-	hdr_conf_free(&cf.cf_hdr);
-	forge_policy_free(&cf.cf_forge);
 	tls_release(d.d_tls);
+	config_free(&cf);	/* last: the generations' header names point into it */
 	return rc;
 }

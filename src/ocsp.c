@@ -13,6 +13,7 @@
 #include <openssl/http.h>
 #include <openssl/x509v3.h>
 
+#include "config_msg.h"
 #include "ocsp.h"
 
 #define OCSP_BUCKETS_MAX	(1u << 20)
@@ -58,7 +59,7 @@ ocsp_parse_mode(struct ocsp_conf *oc, const char *arg)
 	else if (strcmp(arg, "hard") == 0)
 		oc->oc_mode = OCSP_HARD;
 	else {
-		fprintf(stderr, "ktproxy: --ocsp: \"%s\" is not off, soft or hard\n", arg);
+		config_error("--ocsp: \"%s\" is not off, soft or hard\n", arg);
 		return -1;
 	}
 	return 0;
@@ -70,7 +71,7 @@ ocsp_parse_responder(struct ocsp_conf *oc, const char *url)
 	char *host, *port, *path;
 
 	if (ocsp_url_split(url, &host, &port, &path) == -1) {
-		fprintf(stderr, "ktproxy: --ocsp-responder: \"%s\" is not an http:// URL "
+		config_error("--ocsp-responder: \"%s\" is not an http:// URL "
 		    "(e.g. http://ocsp.example.test:8080/)\n", url);
 		return -1;
 	}

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "config_msg.h"
 #include "ident.h"
 #include "tls.h"
 #include "verify.h"
@@ -41,7 +42,7 @@ int
 verify_add_crl(struct verify_conf *vc, const char *file)
 {
 	if (vc->vc_ncrl == VERIFY_CRL_MAX) {
-		fprintf(stderr, "ktproxy: --crl: more than %d files (put several CRLs "
+		config_error("--crl: more than %d files (put several CRLs "
 		    "in one PEM file)\n", VERIFY_CRL_MAX);
 		return -1;
 	}
@@ -56,7 +57,7 @@ allow_add(struct allow_list *al, const char *arg)
 	size_t klen;
 
 	if (al->al_n == ALLOW_MAX) {
-		fprintf(stderr, "ktproxy: --allow: more than %d patterns\n", ALLOW_MAX);
+		config_error("--allow: more than %d patterns\n", ALLOW_MAX);
 		return -1;
 	}
 	if (colon != NULL && colon[1] != '\0') {
@@ -71,7 +72,7 @@ allow_add(struct allow_list *al, const char *arg)
 			return 0;
 		}
 	}
-	fprintf(stderr, "ktproxy: --allow: \"%s\" is not KIND:PATTERN with KIND one of "
+	config_error("--allow: \"%s\" is not KIND:PATTERN with KIND one of "
 	    "uri, dns, email, subject (e.g. uri:spiffe://example.test/*)\n", arg);
 	return -1;
 }

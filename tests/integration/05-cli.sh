@@ -17,10 +17,11 @@ good=(--listen 127.0.0.1:18443 --server-cert "$PKI/proxy.crt" --server-key "$PKI
 	--upstream-ca "$PKI/upstream-ca.crt")
 
 # run_ktp WANT_RC PATTERN WHAT ARGS...: exit status and a message on stderr/stdout
+# (-c /dev/null: a config file in /etc/ktproxy plays no part; a -c in ARGS wins)
 run_ktp() {
 	local want=$1 pat=$2 what=$3 out rc
 	shift 3
-	out=$(timeout 10 "$KTP" "$@" 2>&1)
+	out=$(timeout 10 "$KTP" -c /dev/null "$@" 2>&1)
 	rc=$?
 	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q -- "$pat"; then
 		pass "$what"
@@ -41,6 +42,8 @@ for flag in --listen --server-cert --server-key --client-ca --crl --delegation-c
 	--forge-key-type --forge-key-reuse --forge-origin-ext --forge-origin-oid; do
 	assert_contains "--help documents $flag" "$help" "  $flag"
 done
+assert_contains "--help documents -c, --config" "$help" "  -c, --config FILE"
+assert_contains "--help documents the config file's format" "$help" "One setting a line"
 assert_contains "--help shows the TPROXY rules" "$help" "tproxy ip to :8443"
 assert_match "--version" "$("$KTP" --version)" '^ktproxy [0-9]+\.[0-9]+'
 assert_contains "ktproxy-stat --help" "$("$STAT" --help)" "--json"

@@ -205,7 +205,7 @@ done
 UP_CLIENT_CA=
 upstream_protocols "TLSv1.2 TLSv1.3" || fail "nginx restart"
 ktproxy_stop
-out=$(timeout 20 "$KTPROXY_BUILD/ktproxy" --listen 127.0.0.1:18443 \
+out=$(timeout 20 "$KTPROXY_BUILD/ktproxy" -c /dev/null --listen 127.0.0.1:18443 \
 	--server-cert "$PKI/proxy.crt" --server-key "$PKI/proxy.key" --client-ca "$PKI/client-ca.crt" \
 	"${mid[@]}" --upstream-ca "$PKI/upstream-ca.crt" --delegation-chain "$PKI/proxy-ca.crt" --check 2>&1)
 assert_eq "--check refuses a chain file that does not lead up from the delegation CA" "$?" 1

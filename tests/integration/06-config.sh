@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# 06-config: ktproxy.conf as an operator meets it - the flags of a normal
+# start written as a file run the daemon on their own and pass traffic; the
+# command line overrides the file (a value replaces the file's, a
+# repeatable flag replaces its whole list); --check -c names every kind of
+# mistake by FILE:LINE; without -c, /etc/ktproxy/ktproxy.conf is read when
+# it exists (shown in a private mount namespace: the real /etc is never
+# touched).
+. "$(dirname "$0")/../lib/common"
+need_root
+need_ktproxy
+env_up
+KTP=$KTPROXY_BUILD/ktproxy
+CONF=$RUN_DIR/ktproxy.conf
+BAD=$RUN_DIR/bad.conf
+KTP_STATS=$RUN_DIR/conf.stats
+KTP_CONNLOG=$RUN_DIR/conf.conn.log
+
+cat > "$CONF" <<EOF
+# ktproxy_start's flags as a config file: a key is a long flag without --
+listen          0.0.0.0:$TPROXY_PORT
+server-cert     $PKI/proxy.crt
+server-key      "$PKI/proxy.key"	# quoted, then a comment
+
+client-ca       $PKI/client-ca.crt
+crl             $PKI/crl.pem
+delegation-ca   $PKI/delegation-ca.crt
+delegation-key  $PKI/delegation-ca.key
+upstream-ca     $PKI/upstream-ca.crt
+stats           $KTP_STATS
+log             $KTP_CONNLOG
+workers         $KTPROXY_WORKERS
+	# repeated keys make a list
+allow           uri:spiffe://example.test/alice
+allow           uri:spiffe://example.test/bob
+forge-origin-ext yes
+EOF
+chmod 600 "$CONF"
+conf_lines=$(wc -l < "$CONF")
+
+# run_ktp WANT_RC PATTERN WHAT ARGS...: exit status and a message on stderr/stdout
+run_ktp() {
+	local want=$1 pat=$2 what=$3 out rc
+	shift 3
+	out=$(timeout 10 "$KTP" "$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q -- "$pat"; then
+		pass "$what"
+	else
+		fail "$what" "exit $rc (want $want), output: $(printf '%s' "$out" | head -n 8)"
+	fi
+}
+
+# whoami NAME: the subject the upstream saw for a request as NAME (empty
+# when the handshake was refused)
+whoami() { field "$(cli_curl "$1" "$URL/whoami" 2>/dev/null)" subject; }
+
+section "--check -c FILE"
+run_ktp 0 "configuration OK" "a file with ktproxy_start's flags is good" -c "$CONF" --check
+out=$("$KTP" -c "$CONF" --check 2>&1)
+assert_not_contains "no warning for a file only root may write" "$out" "warning"
+assert_not_contains "-c names the file: nothing says it reads the default" "$out" "reading"
+
+section "Running from the file alone"
+ktproxy_start_bare -c "$CONF" || exit 1
+assert_contains "the file's workers" "$(cat "$KTP_STDERR")" "($KTPROXY_WORKERS workers)"
+assert_eq "alice is served as herself" "$(whoami alice)" "$(subject_of alice)"
+assert_eq "client-001 is not in the file's allow list" "$(whoami client-001)" ""
+assert_contains "the file's log: alice's connection" "$(connlog)" "CN=alice"
+assert_eq "the file's stats file: two handshakes, one let in" \
+	"$(stat_get .client_handshake_failures.not_allowed)" 1
+ktproxy_stop
+
+section "The command line overrides the file"
+KTP_CONNLOG=$RUN_DIR/conf2.conn.log
+ktproxy_start_bare -c "$CONF" --workers 1 --log "$KTP_CONNLOG" \
+	--allow 'uri:spiffe://example.test/client-001' || exit 1
+assert_contains "--workers replaces the file's value" "$(cat "$KTP_STDERR")" "(1 worker)"
+assert_contains "--allow replaces the file's list: client-001 in" "$(whoami client-001)" "CN=client-001"
+assert_eq "...and the file's alice out" "$(whoami alice)" ""
+assert_eq "--log replaces the file's" "$(connlog_count 'CN=client-001')" 1
+ktproxy_stop
+
+section "Every kind of mistake, named FILE:LINE"
+# bad WANT_RC PATTERN WHAT LINE...: the good file plus LINEs, --check
+bad() {
+	local want=$1 pat=$2 what=$3
+	shift 3
+	{ cat "$CONF"; printf '%s\n' "$@"; } > "$BAD"
+	run_ktp "$want" "$pat" "$what" -c "$BAD" --check
+}
+n=$((conf_lines + 1))
+bad 2 "^ktproxy: $BAD:$n: unknown key \"foo\"$" "unknown key" "foo bar"
+bad 2 "$BAD:$n: unknown key \"--idle-timeout\" (write it without the --)" "a key written as a flag" \
+	"--idle-timeout 5"
+bad 2 "$BAD:$n: idle-timeout: missing value" "missing value" "idle-timeout"
+bad 2 "$BAD:$n: ocsp: \"sometimes\" is not off, soft or hard" "bad value: the flag's own words" \
+	"ocsp sometimes"
+bad 2 "$BAD:$((n + 1)): idle-timeout: \"0\" is not a number from 1 to 86400" "bad number, after a blank line" \
+	"" "idle-timeout 0"
+bad 2 "$BAD:$n: listen: given twice (first on line 2)" "single-valued key twice" "listen 0.0.0.0:1"
+bad 2 "$BAD:$n: check: only on the command line (--check), not in a file" \
+	"command-line only key" "check"
+bad 2 "$BAD:$n: log: the value's closing '\"' is missing" "unterminated quote" 'log "/tmp/x'
+bad 2 "$BAD:$n: delegation-chain: cannot read $RUN_DIR/none.pem: No such file or directory" \
+	"unreadable file named in the file" "delegation-chain $RUN_DIR/none.pem"
+bad 2 "$BAD:$n: line too long (more than 4096 bytes)" "line too long" "log /$(head -c 5000 /dev/zero | tr '\0' a)"
+{ cat "$CONF"; printf 'log /tmp/a\0b\n'; } > "$BAD"
+run_ktp 2 "$BAD:$n: a NUL byte at column 11" "NUL byte" -c "$BAD" --check
+bad 2 "$BAD:$n: header-name: \"X-Foo\" is not a header ktproxy sends" "header-name of an unknown header" \
+	"header-name X-Foo=X-Bar"
+bad 2 "$BAD:$n: forge-origin-ext: given twice" "a flag without a value, twice" "forge-origin-ext no"
+
+# All of them at once: each reported, in the file's order, then exit 2.
+{ cat "$CONF"; printf '%s\n' "foo bar" "idle-timeout" "ocsp sometimes" "listen 0.0.0.0:1" "check" \
+	'log "/tmp/x' "delegation-chain $RUN_DIR/none.pem"; } > "$BAD"
+out=$("$KTP" -c "$BAD" --check 2>&1); rc=$?
+assert_eq "every mistake at once: exit status 2" "$rc" 2
+assert_eq "...each one reported" "$(printf '%s\n' "$out" | grep -c "^ktproxy: $BAD:")" 7
+assert_eq "...in the file's order" "$(printf '%s\n' "$out" | sed -n "s|^ktproxy: $BAD:\([0-9]*\):.*|\1|p" | tr '\n' ' ')" \
+	"$(seq -s ' ' "$n" $((n + 6))) "
+
+section "Mistakes in what the files hold (exit 1)"
+sed "s|^server-key .*|server-key $PKI/alice.key|" "$CONF" > "$BAD"
+run_ktp 1 "does not match" "server-key of another certificate" -c "$BAD" --check
+sed -e "s|^delegation-ca .*|delegation-ca $PKI/alice.crt|" \
+	-e "s|^delegation-key .*|delegation-key $PKI/alice.key|" "$CONF" > "$BAD"
+run_ktp 1 "not a CA certificate" "delegation-ca that is not a CA" -c "$BAD" --check
+grep -v '^upstream-ca' "$CONF" > "$BAD"
+run_ktp 2 "--upstream-ca is required (on the command line, or \"upstream-ca\" in $BAD)" \
+	"a required key missing" -c "$BAD" --check
+
+section "The file and the command line together"
+run_ktp 2 "cannot read config file $RUN_DIR/absent.conf: No such file or directory" \
+	"-c of a file that is not there" -c "$RUN_DIR/absent.conf" --check
+run_ktp 0 "configuration OK" "a flag overrides a good line" -c "$CONF" --listen 127.0.0.1:18443 --check
+{ cat "$CONF"; echo "ocsp sometimes"; } > "$BAD"
+run_ktp 2 "$BAD:$n: ocsp: \"sometimes\"" "a bad line is a mistake even when a flag overrides it" \
+	-c "$BAD" --ocsp soft --check
+run_ktp 2 '--workers: "0" is not a number' "a bad flag is named as a flag" -c "$CONF" --workers 0 --check
+run_ktp 2 "unrecognized option '--no-such-flag'" "an unknown flag" -c "$CONF" --no-such-flag --check
+cp "$CONF" "$BAD"
+chmod 666 "$BAD"
+run_ktp 0 "warning: config file $BAD is writable by every user" "a file anyone may write: warned" \
+	-c "$BAD" --check
+
+section "The default file, /etc/ktproxy/ktproxy.conf"
+# In a private mount namespace, /etc gets an overlay that holds the file; the
+# real /etc is not changed.
+etc_run() {
+	unshare -m --propagation private sh -c '
+		t=$1; shift
+		mount -t tmpfs tmpfs "$t" && mkdir -p "$t/up/ktproxy" "$t/work" &&
+		cp "$CONF" "$t/up/ktproxy/ktproxy.conf" &&
+		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$t/up,workdir=$t/work" /etc ||
+			{ echo "no overlay mount"; exit 99; }
+		exec "$@"' sh "$RUN_DIR/etc" "$@" 2>&1
+}
+mkdir -p "$RUN_DIR/etc"
+export CONF
+out=$(etc_run "$KTP" --check); rc=$?
+if [ "$rc" = 99 ]; then
+	skip "no overlay mount in a private namespace here: $out"
+else
+	assert_eq "without -c, the default file: exit 0" "$rc" 0
+	assert_contains "...says it reads it" "$out" "ktproxy: reading /etc/ktproxy/ktproxy.conf"
+	assert_contains "...and it is good" "$out" "configuration OK"
+	out=$(etc_run "$KTP" -c /dev/null --check); rc=$?
+	assert_eq "-c /dev/null reads no file: the flags are missing" "$rc" 2
+	assert_not_contains "...and nothing says it read the default" "$out" "reading"
+	assert_contains "...so --listen is required" "$out" "--listen is required (see ktproxy --help)"
+fi
