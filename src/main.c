@@ -57,7 +57,10 @@ main_pid_str(pid_t pid)
 
 /* What the daemon runs with, and what a reload replaces. */
 struct daemon {
-	struct config		*d_cf;
+	struct config		*d_cf0;		/* what ktproxy started with: the
+						 * settings only a restart changes */
+	int			 d_argc;	/* to read the settings again */
+	char			**d_argv;
 	struct tls_contexts	*d_tls;		/* current generation (a reference) */
 	struct signer		*d_signer;	/* the current signer */
 	struct signer_conf	 d_sc;
@@ -106,6 +109,60 @@ main_wait_handover(struct daemon *d, unsigned gen)
 }
 
 /*
+ * Settings a running daemon cannot take over: its listeners, workers,
+ * stats segment, log, the signer's user, kTLS and the upstream pools are
+ * set up once.  A reload that changes one says so and keeps the running
+ * value (pointing into the first configuration, which lives as long as
+ * the daemon), so the generation says what really runs.
+ */
+static void
+main_keep_fixed(const struct config *run, struct config *cf)
+{
+	const char *changed[8];
+	unsigned n = 0;
+
+	if (strcmp(run->cf_listen_str, cf->cf_listen_str) != 0) {
+		changed[n++] = "listen";
+		cf->cf_listen = run->cf_listen;
+		cf->cf_listen_len = run->cf_listen_len;
+		cf->cf_listen_str = run->cf_listen_str;
+	}
+	if (run->cf_workers != cf->cf_workers) {
+		changed[n++] = "workers";
+		cf->cf_workers = run->cf_workers;
+	}
+	if (strcmp(run->cf_stats_path, cf->cf_stats_path) != 0) {
+		changed[n++] = "stats";
+		cf->cf_stats_path = run->cf_stats_path;
+	}
+	if (strcmp(run->cf_log_path, cf->cf_log_path) != 0) {
+		changed[n++] = "log";
+		cf->cf_log_path = run->cf_log_path;
+	}
+	if (strcmp(run->cf_signer_user, cf->cf_signer_user) != 0) {
+		changed[n++] = "signer-user";
+		cf->cf_signer_user = run->cf_signer_user;
+	}
+	if (run->cf_ktls != cf->cf_ktls) {
+		changed[n++] = "ktls";
+		cf->cf_ktls = run->cf_ktls;
+	}
+	if (run->cf_up_keepalive != cf->cf_up_keepalive ||
+	    run->cf_up_keepalive_timeout != cf->cf_up_keepalive_timeout) {
+		changed[n++] = "upstream-keepalive[-timeout]";
+		cf->cf_up_keepalive = run->cf_up_keepalive;
+		cf->cf_up_keepalive_timeout = run->cf_up_keepalive_timeout;
+	}
+	if (run->cf_ocsp.oc_cache != cf->cf_ocsp.oc_cache) {
+		changed[n++] = "ocsp-cache";
+		cf->cf_ocsp.oc_cache = run->cf_ocsp.oc_cache;
+	}
+	for (unsigned i = 0; i < n; i++)
+		fprintf(stderr, "ktproxy: SIGHUP: %s changed, which takes a restart: the running "
+		    "value stays\n", changed[i]);
+}
+
+/*
  * SIGHUP: load every file again into a new generation and hand it to the
  * workers, or, if anything is wrong with it, say what and keep running the
  * old one.  The delegation key is loaded by a new signer when it or the
@@ -116,26 +173,45 @@ static void
 main_reload(struct daemon *d)
 {
 	struct worker_handover **ho = NULL;
-	struct tls_contexts *tc;
+	struct tls_contexts *tc = NULL;
+	struct config *cf = NULL;
 	struct signer *signer = NULL, *old_signer = NULL;
+	struct signer_conf sc;
 	struct stat key_stat;
-	bool new_forge;
+	bool new_signer, new_forge;
 	unsigned gen = d->d_tls->tc_gen + 1, i;
 
-	fprintf(stderr, "ktproxy: SIGHUP: reloading certificates, keys, trust and CRLs\n");
-	if ((tc = tls_load(d->d_cf, gen)) == NULL)
+	fprintf(stderr, "ktproxy: SIGHUP: reading the configuration and every file again\n");
+	if ((cf = calloc(1, sizeof(*cf))) == NULL)
 		goto fail;
+	if (config_load(cf, CONFIG_DEFAULT_PATH, d->d_argc, d->d_argv) == -1)
+		goto fail;
+	main_keep_fixed(d->d_cf0, cf);
+	if ((tc = tls_load(cf, gen)) == NULL)
+		goto fail;
+	tc->tc_cf_owned = cf;	/* freed with its generation from now on */
+	cf = NULL;
 	if (d->d_ktls)
 		tls_enable_ktls(tc);
-	new_forge = memcmp(tc->tc_deleg_sha256, d->d_tls->tc_deleg_sha256, 32) != 0 ||
-	    main_key_changed(&d->d_key_stat, d->d_sc.sc_key);
-	if (new_forge) {
-		if (stat(d->d_sc.sc_key, &key_stat) == -1)
+	sc = d->d_sc;
+	sc.sc_key = tc->tc_cf->cf_delegation_key;
+	sc.sc_ca = tc->tc_cf->cf_delegation_ca;
+	sc.sc_lifetime = tc->tc_cf->cf_forge.fp_lifetime;
+	/* A new CA, chain, key or lifetime needs a new signer (it checks the
+	 * key against the CA, and enforces the lifetime); a new policy or
+	 * cache size, new forges. */
+	new_signer = memcmp(tc->tc_deleg_sha256, d->d_tls->tc_deleg_sha256, 32) != 0 ||
+	    strcmp(sc.sc_key, d->d_sc.sc_key) != 0 ||
+	    main_key_changed(&d->d_key_stat, sc.sc_key) || sc.sc_lifetime != d->d_sc.sc_lifetime;
+	new_forge = new_signer || tc->tc_cf->cf_forge_cache != d->d_tls->tc_cf->cf_forge_cache ||
+	    !forge_policy_equal(&tc->tc_cf->cf_forge, &d->d_tls->tc_cf->cf_forge);
+	if (new_signer) {
+		if (stat(sc.sc_key, &key_stat) == -1)
 			memset(&key_stat, 0, sizeof(key_stat));
 		if ((signer = calloc(1, sizeof(*signer))) == NULL)
 			goto fail;
 		/* It checks the key against the new CA certificate. */
-		if (signer_start(signer, &d->d_sc, d->d_nworkers) == -1) {
+		if (signer_start(signer, &sc, d->d_nworkers) == -1) {
 			free(signer);
 			signer = NULL;
 			goto fail;
@@ -148,8 +224,9 @@ main_reload(struct daemon *d)
 			goto fail;
 		ho[i]->wh_tls = tls_hold(tc);
 		if (new_forge && (ho[i]->wh_forge = forge_new(tc->tc_deleg_ca, tc->tc_deleg_chain,
-		    &d->d_cf->cf_forge, signer_sign, signer_chan(signer, i),
-		    d->d_cf->cf_forge_cache)) == NULL) {
+		    &tc->tc_cf->cf_forge, signer_sign,
+		    signer_chan(new_signer ? signer : d->d_signer, i),
+		    tc->tc_cf->cf_forge_cache)) == NULL) {
 			tls_print_errors("ktproxy: cannot mint with the new delegation CA: ");
 			goto fail;
 		}
@@ -160,22 +237,31 @@ main_reload(struct daemon *d)
 	if (!main_wait_handover(d, gen))
 		fprintf(stderr, "ktproxy: SIGHUP: a worker has not taken the new configuration "
 		    "after %d s; it will at its next loop turn\n", MAIN_HANDOVER_WAIT_MS / 1000);
-	if (new_forge) {
+	if (new_signer) {
 		old_signer = d->d_signer;
 		d->d_signer = signer;
 		d->d_key_stat = key_stat;
 		signer_stop(old_signer);
 		free(old_signer);
 	}
+	/* What a restart of the signer (signer_restart) reads: this
+	 * generation's paths, alive as long as it is the current one. */
+	d->d_sc = sc;
+	d->d_signer->s_conf = sc;
 	tls_release(d->d_tls);
 	d->d_tls = tc;
 	stats_inc(d->d_stats, STAT_reload_ok);
-	fprintf(stderr, "ktproxy: SIGHUP: reloaded (generation %u); delegation CA and key %s%s; "
-	    "new connections use the new files, established ones are untouched\n", gen,
-	    new_forge ? "changed, new signer pid " : "unchanged",
-	    new_forge ? main_pid_str(d->d_signer->s_pid) : "");
+	fprintf(stderr, "ktproxy: SIGHUP: reloaded (generation %u); delegation CA and key %s%s%s; "
+	    "new connections use the new configuration, established ones are untouched\n", gen,
+	    new_signer ? "changed, new signer pid " : "unchanged",
+	    new_signer ? main_pid_str(d->d_signer->s_pid) : "",
+	    !new_signer && new_forge ? "; forging policy changed" : "");
 	return;
 fail:
+	if (cf != NULL) {
+		config_free(cf);
+		free(cf);
+	}
 	for (i = 0; ho != NULL && i < d->d_nworkers; i++)
 		worker_handover_free(ho[i]);
 	free(ho);
@@ -271,7 +357,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	memset(&d, 0, sizeof(d));
-	d.d_cf = &cf;
+	d.d_cf0 = &cf;
+	d.d_argc = argc;
+	d.d_argv = argv;
 	if ((d.d_tls = tls_load(&cf, 1)) == NULL) {
 		config_free(&cf);
 		return 1;

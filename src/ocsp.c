@@ -343,7 +343,7 @@ ocsp_cache_get(struct ocsp_cache *oc, const uint8_t key[32], time_t now,
 {
 	struct ocsp_entry *oe;
 
-	if ((oe = ocsp_find(oc, key)) == NULL)
+	if (oc == NULL || (oe = ocsp_find(oc, key)) == NULL)
 		return false;
 	if (now >= oe->oe_answer.oa_until) {
 		ocsp_drop(oc, oe);
@@ -360,6 +360,8 @@ ocsp_cache_put(struct ocsp_cache *oc, const uint8_t key[32], const struct ocsp_a
 {
 	struct ocsp_entry *oe, **slot;
 
+	if (oc == NULL)
+		return;		/* no cache: OCSP switched on by a reload, out of memory */
 	if ((oe = ocsp_find(oc, key)) != NULL) {
 		oe->oe_answer = *a;
 		TAILQ_REMOVE(&oc->oc_lru, oe, oe_lru);

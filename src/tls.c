@@ -257,6 +257,10 @@ tls_free(struct tls_contexts *tc)
 	X509_STORE_free(tc->tc_ocsp_store);
 	sk_X509_pop_free(tc->tc_deleg_chain, X509_free);
 	hdr_conf_free(&tc->tc_hdr);
+	if (tc->tc_cf_owned != NULL) {
+		config_free(tc->tc_cf_owned);
+		free(tc->tc_cf_owned);
+	}
 	free(tc);
 }
 

@@ -26,6 +26,8 @@ struct tls_contexts {
 	atomic_uint	 tc_refs;
 	unsigned	 tc_gen;	/* 1 at start, one more per reload */
 	const struct config *tc_cf;	/* the settings it was loaded with */
+	struct config	*tc_cf_owned;	/* the same, when it is this generation's
+					 * own (a reload's): freed with it */
 	SSL_CTX		*tc_server;	/* client-facing: our certificate, mTLS required */
 	SSL_CTX		*tc_upstream;	/* upstream-facing: verifies the upstream */
 	time_t		 tc_crl_until;	/* earliest nextUpdate of the CRLs, 0: none */

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "conn.h"
 #include "forge.h"
+#include "ocsp.h"
 #include "stats.h"
 #include "tls.h"
 #include "upool.h"
@@ -183,6 +184,10 @@ worker_adopt(struct worker *w, struct worker_handover *ho)
 {
 	tls_release(w->w_tls);
 	w->w_tls = ho->wh_tls;
+	/* OCSP switched on by a reload: this worker's cache, made here (it is
+	 * the worker's alone).  Without one, every handshake asks. */
+	if (w->w_tls->tc_cf->cf_ocsp.oc_mode != OCSP_OFF && w->w_ocsp == NULL)
+		w->w_ocsp = ocsp_cache_new(w->w_tls->tc_cf->cf_ocsp.oc_cache);
 	if (ho->wh_forge != NULL) {
 		forge_free(w->w_forge);
 		w->w_forge = ho->wh_forge;
