@@ -137,6 +137,8 @@ conn_close(struct conn *c)
 	c->c_have_ident = false;
 	X509_free(c->c_forged_x509);
 	c->c_forged_x509 = NULL;
+	EVP_PKEY_free(c->c_forged_key);
+	c->c_forged_key = NULL;
 	X509_free(c->c_refused);
 	c->c_refused = NULL;
 	X509_free(c->c_client_x509);
@@ -453,6 +455,28 @@ conn_upstream_session(SSL *ssl, SSL_SESSION *sess)
 }
 
 /*
+ * Nothing could be minted (the signer is down, or the identity's entry
+ * went and the signer would not sign): a connection that already showed
+ * an upstream its delegate, and now needs a new upstream connection (its
+ * idle upstream went to the pool and expired), shows the same certificate
+ * again while it is valid.  An established client connection must not
+ * fail because the signer did (issue 5); nothing new is signed.
+ */
+static int
+conn_upstream_cert_held(struct conn *c, SSL *ssl)
+{
+	struct forge_cert fc = { .fc_cert = c->c_forged_x509, .fc_key = c->c_forged_key };
+
+	if (c->c_forged_x509 == NULL || c->c_forged_key == NULL ||
+	    X509_cmp_current_time(X509_get0_notAfter(c->c_forged_x509)) <= 0 ||
+	    forge_use(c->c_worker->w_forge, ssl, &fc) == -1)
+		return 0;
+	c->c_forge_err = FORGE_OK;
+	c->c_forged = "held";
+	return 1;
+}
+
+/*
  * The upstream sent a CertificateRequest (OpenSSL calls a client's cert
  * callback only then): the identity's forged certificate, from the cache
  * or minted now - lazily, so an upstream that never asks costs no
@@ -475,7 +499,7 @@ conn_upstream_cert(SSL *ssl, void *arg)
 		c->c_forge_err = forge_last_error(w->w_forge);
 		if (c->c_forge_err == FORGE_OK)
 			c->c_forge_err = FORGE_ERR_MINT;
-		return 0;
+		return conn_upstream_cert_held(c, ssl);
 	}
 	if (forge_use(w->w_forge, ssl, &fc) == -1) {
 		forge_cert_clear(&fc);
@@ -490,6 +514,9 @@ conn_upstream_cert(SSL *ssl, void *arg)
 	X509_free(c->c_forged_x509);
 	c->c_forged_x509 = fc.fc_cert;
 	fc.fc_cert = NULL;
+	EVP_PKEY_free(c->c_forged_key);
+	c->c_forged_key = fc.fc_key;
+	fc.fc_key = NULL;
 	forge_cert_clear(&fc);
 	return 1;
 }

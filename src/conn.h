@@ -166,6 +166,7 @@ struct conn {
 						 * (referenced): minted from on demand */
 	uint64_t		 c_forge_gen;	/* its identity's forge generation */
 	X509			*c_forged_x509;	/* what the upstream was shown (referenced) */
+	EVP_PKEY		*c_forged_key;	/* its key (referenced) */
 	bool			 c_forge_asked;	/* this upstream handshake asked for a
 						 * certificate */
 	enum forge_err		 c_forge_err;	/* ... and none could be had */

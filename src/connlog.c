@@ -6,7 +6,7 @@
  *
  *   time=... client=IP:PORT dst=IP:PORT sni=NAME subject="..." issuer="..."
  *   serial=HEX ocsp=STATUS[,cached] client_tls=VER/CIPHER upstream_tls=VER/CIPHER path=userspace
- *   forged=minted|cached|not_requested requests=N bytes_in=N bytes_out=N handshake_ms=N
+ *   forged=minted|cached|held|not_requested requests=N bytes_in=N bytes_out=N handshake_ms=N
  *   duration_ms=N result=ok|error reason=TOKEN
  */
 #include <stdio.h>

@@ -155,5 +155,35 @@ sp4=$(signer_pid)
 assert_ne "...a new process" "$sp4" "$sp3"
 assert_eq "client-003 mints through it" "$(code client-003)" 200
 
+section "An established client needs a new upstream while the signer is down"
+# alice's idle upstream goes to the pool and expires (1 s here), bob takes
+# the one cache slot, and nothing can be minted: alice's next request
+# needs a new upstream connection, which is shown the certificate her
+# connection already holds (forged=held), not a 502.
+ktproxy_restart --forge-cache 1 --delegation-key "$KEY" --upstream-keepalive-timeout 1 || exit 1
+go=$RUN_DIR/go.2
+feed "$go" | cli_raw alice > "$RUN_DIR/ka.2" 2>&1 &
+spid=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c '^HTTP/1.1 200' "$RUN_DIR/ka.2" 2>/dev/null)" -ge 1 ] && break
+	sleep 0.1
+done
+assert_ge "alice's idle upstream went to the pool and expired" \
+	"$(stat_wait .upstream_keepalive.expired 1 10)" 1
+sp5=$(signer_pid)
+mv "$KEY" "$KEY.away"
+kill -KILL "$sp5"
+for _ in $(seq 1 50); do
+	grep -q 'signer could not be restarted' "$KTP_STDERR" && break
+	sleep 0.1
+done
+assert_match "bob: nothing can be minted" "$(code bob)" '^(502|000)$'
+touch "$go"; wait "$spid"
+assert_eq "alice's next request is answered" "$(grep -c '^HTTP/1.1 200' "$RUN_DIR/ka.2")" 2
+assert_eq "...through a new upstream shown the certificate her connection held" \
+	"$(last forged)" held
+mv "$KEY.away" "$KEY"
+
+sp4=$(signer_pid)
 ktproxy_stop
 assert_eq "the signer ends with the daemon" "$(kill -0 "$sp4" 2>/dev/null && echo alive || echo gone)" gone
