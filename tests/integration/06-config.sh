@@ -153,25 +153,9 @@ KTP_CONNLOG=$RUN_DIR/live.conn.log
 sed -e "s|^stats .*|stats $KTP_STATS|" -e "s|^log .*|log $KTP_CONNLOG|" "$CONF" > "$LIVE"
 chmod 600 "$LIVE"
 ktproxy_start_bare -c "$LIVE" || exit 1
-# hup: SIGHUP, then the daemon's verdict on it (10 s at most)
-hup() {
-	local i n0 n
-	n0=$(grep -cE 'SIGHUP: (reloaded|reload refused)' "$KTP_STDERR")
-	kill -HUP "$KTP_PID"
-	for i in $(seq 1 100); do
-		n=$(grep -cE 'SIGHUP: (reloaded|reload refused)' "$KTP_STDERR")
-		if [ "$n" -gt "$n0" ]; then
-			grep -oE 'SIGHUP: (reloaded|reload refused)' "$KTP_STDERR" | tail -n 1 |
-				sed -e 's/.*reloaded/reloaded/' -e 's/.*refused/refused/'
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "no-answer"
-}
 assert_eq "client-001 is not in the file's allow list" "$(whoami client-001)" ""
 echo "allow           uri:spiffe://example.test/client-*" >> "$LIVE"
-assert_eq "an allow line added, SIGHUP: reloaded" "$(hup)" reloaded
+assert_eq "an allow line added, SIGHUP: reloaded" "$(ktproxy_hup)" reloaded
 assert_match "client-001 is let in now" "$(whoami client-001)" 'CN=client-001' 
 assert_eq "...and alice still" "$(whoami alice)" "$(subject_of alice)"
 out=$(cli_curl alice "$URL/whoami")
@@ -180,14 +164,14 @@ assert_contains "alice's identity header as before" "$(field "$out" xfcc)" "Hash
 sed -i -e "s/^workers .*/workers 7/" "$LIVE"
 echo "ocsp            sometimes" >> "$LIVE"
 bad_line=$(wc -l < "$LIVE")
-assert_eq "a bad value in the file: the reload is refused" "$(hup)" refused
+assert_eq "a bad value in the file: the reload is refused" "$(ktproxy_hup)" refused
 assert_contains "...naming FILE:LINE" "$(cat "$KTP_STDERR")" "$LIVE:$bad_line: ocsp: \"sometimes\""
 assert_match "...and the running configuration stays: client-001 still let in" \
 	"$(whoami client-001)" 'CN=client-001' 
 sed -i '$d' "$LIVE"
 echo "headers         none" >> "$LIVE"
 echo "forge-lifetime  2h" >> "$LIVE"
-assert_eq "headers none, a 2 h lifetime and 7 workers: reloaded" "$(hup)" reloaded
+assert_eq "headers none, a 2 h lifetime and 7 workers: reloaded" "$(ktproxy_hup)" reloaded
 assert_contains "workers take a restart: said, and the running value stays" "$(cat "$KTP_STDERR")" \
 	"SIGHUP: workers changed, which takes a restart: the running value stays"
 assert_contains "a new lifetime: a new signer enforces it" "$(cat "$KTP_STDERR")" "changed, new signer pid"

@@ -40,23 +40,6 @@ daemon_flags=(--server-cert "$F/proxy.crt" --server-key "$F/proxy.key" --crl "$F
 	--delegation-ca "$F/delegation-ca.crt" --delegation-key "$F/delegation-ca.key")
 ktproxy_start "${daemon_flags[@]}" || exit 1
 
-# hup: SIGHUP, then wait (10 s at most) for the daemon's verdict on it;
-# prints "reloaded" or "refused".
-hup() {
-	local i n0 n
-	n0=$(grep -cE 'SIGHUP: (reloaded|reload refused)' "$KTP_STDERR")
-	kill -HUP "$KTP_PID"
-	for i in $(seq 1 100); do
-		n=$(grep -cE 'SIGHUP: (reloaded|reload refused)' "$KTP_STDERR")
-		if [ "$n" -gt "$n0" ]; then
-			grep -oE 'SIGHUP: (reloaded|reload refused)' "$KTP_STDERR" | tail -n 1 |
-				sed -e 's/.*reloaded/reloaded/' -e 's/.*refused/refused/'
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "no-answer"
-}
 proxy_serial() {
 	in_cli timeout 10 openssl s_client -connect "$SRV_IP:443" -servername server.test \
 		-cert "$PKI/alice.crt" -key "$PKI/alice.key" </dev/null 2>/dev/null |
@@ -93,7 +76,7 @@ in_w openssl x509 -req -in proxy2.csr -CA proxy-ca.crt -CAkey proxy-ca.key -set_
 download alice "$RUN_DIR/dl1"
 wait_for_active 1 || fail "the download did not start"
 cp "$W/proxy2.crt" "$F/proxy.crt"
-assert_eq "SIGHUP reloads" "$(hup)" reloaded
+assert_eq "SIGHUP reloads" "$(ktproxy_hup)" reloaded
 assert_contains "...and says established connections are untouched" "$(cat "$KTP_STDERR")" \
 	"generation 2); delegation CA and key unchanged"
 assert_eq "the next client sees the new certificate" "$(proxy_serial)" 5E1E17ED
@@ -104,7 +87,7 @@ assert_eq "alice still gets in" "$(code alice)" 200
 
 section "A bad file leaves the running configuration"
 cp "$PKI/alice.key" "$F/proxy.key"
-assert_eq "a key that does not match the certificate: refused" "$(hup)" refused
+assert_eq "a key that does not match the certificate: refused" "$(ktproxy_hup)" refused
 assert_contains "...saying which" "$(cat "$KTP_STDERR")" "--server-key $F/proxy.key does not match"
 assert_contains "...and that nothing changed" "$(cat "$KTP_STDERR")" "still running generation 2, unchanged"
 assert_eq "reloads{failed} counted" "$(stat_get .reloads.failed)" 1
@@ -112,12 +95,12 @@ assert_eq "clients still see the running certificate" "$(proxy_serial)" 5E1E17ED
 assert_eq "...and get through" "$(code bob)" 200
 install -m 0600 "$PKI/proxy.key" "$F/proxy.key"
 echo "not a CRL" > "$F/crl.pem"
-assert_eq "a CRL file that is no CRL: refused" "$(hup)" refused
+assert_eq "a CRL file that is no CRL: refused" "$(ktproxy_hup)" refused
 assert_contains "...saying which" "$(cat "$KTP_STDERR")" "--crl: cannot load CRLs from $F/crl.pem"
 assert_eq "reloads{failed} is 2" "$(stat_get .reloads.failed)" 2
 assert_eq "the revoked certificate is still refused" "$(code revoked)" 000
 install -m 0600 "$PKI/crl.pem" "$F/crl.pem"
-assert_eq "good files again: reloaded" "$(hup)" reloaded
+assert_eq "good files again: reloaded" "$(ktproxy_hup)" reloaded
 
 section "A CRL swapped under load"
 # bob's upstream connection is kept when he leaves; a second worker may
@@ -149,7 +132,7 @@ rev0=$(stat_get .client_handshake_failures.revoked)
 log0=$(connlog_count 'subject="CN=bob,O=Example Corp".*reason=client_cert_revoked')
 sleep 0.5
 cp "$W/crl2.pem" "$F/crl.pem"
-assert_eq "SIGHUP with the new CRL" "$(hup)" reloaded
+assert_eq "SIGHUP with the new CRL" "$(ktproxy_hup)" reloaded
 refused=0
 for i in 1 2 3 4 5 6; do
 	[ "$(code bob)" = 000 ] && refused=$((refused + 1))
@@ -191,7 +174,7 @@ out=$(cli_curl alice "$URL/whoami")
 assert_eq "before: forged by the first delegation CA" "$(field "$out" issuer)" "$(issuer_of_ca delegation-ca)"
 install -m 0600 "$W/deleg2.crt" "$F/delegation-ca.crt"
 install -m 0600 "$W/deleg2.key" "$F/delegation-ca.key"
-assert_eq "SIGHUP with the new CA and key" "$(hup)" reloaded
+assert_eq "SIGHUP with the new CA and key" "$(ktproxy_hup)" reloaded
 assert_contains "...a new signer loaded the key" "$(cat "$KTP_STDERR")" "changed, new signer pid"
 new_signer=$(signer_pid)
 assert_match "a signer runs" "$new_signer" '^[0-9]+$'
@@ -202,7 +185,7 @@ assert_eq "alice's next forged certificate is the new CA's" "$(field "$out" issu
 assert_eq "...and the upstream verified it" "$(field "$out" verify)" SUCCESS
 
 install -m 0600 "$PKI/delegation-ca.crt" "$F/delegation-ca.crt"
-assert_eq "the first CA with the second CA's key: refused" "$(hup)" refused
+assert_eq "the first CA with the second CA's key: refused" "$(ktproxy_hup)" refused
 assert_contains "...the signer says the key does not match" "$(cat "$KTP_STDERR")" \
 	"--delegation-key does not match the certificate in $F/delegation-ca.crt"
 assert_eq "...the running signer stays" "$(signer_pid)" "$new_signer"
