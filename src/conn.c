@@ -141,8 +141,9 @@ conn_close(struct conn *c)
 	c->c_forged_key = NULL;
 	X509_free(c->c_refused);
 	c->c_refused = NULL;
-	X509_free(c->c_client_x509);
-	c->c_client_x509 = NULL;
+	OPENSSL_free(c->c_client_der);
+	c->c_client_der = NULL;
+	c->c_client_der_len = 0;
 	free(c->c_inject);
 	free(c->c_xfcc);
 	c->c_xfcc = NULL;
@@ -490,12 +491,23 @@ conn_upstream_cert(SSL *ssl, void *arg)
 	struct conn *c = SSL_get_app_data(ssl);
 	struct worker *w;
 	struct forge_cert fc;
+	const unsigned char *der;
+	X509 *client;
+	int r;
 
-	if (c == NULL || c->c_client_x509 == NULL)
+	if (c == NULL || c->c_client_der == NULL)
 		return 0;
 	w = c->c_worker;
 	c->c_forge_asked = true;
-	if (forge_get(w->w_forge, c->c_client_x509, c->c_ident.id_sha256, &fc) == -1) {
+	if ((r = forge_cached(w->w_forge, c->c_ident.id_sha256, &fc)) == 0) {
+		der = c->c_client_der;
+		if ((client = d2i_X509(NULL, &der, c->c_client_der_len)) == NULL)
+			r = -1;
+		else
+			r = forge_get(w->w_forge, client, c->c_ident.id_sha256, &fc) == 0 ? 1 : -1;
+		X509_free(client);
+	}
+	if (r == -1) {
 		c->c_forge_err = forge_last_error(w->w_forge);
 		if (c->c_forge_err == FORGE_OK)
 			c->c_forge_err = FORGE_ERR_MINT;
@@ -845,9 +857,9 @@ conn_client_verified(struct conn *c)
 	/* Kept for the upstream handshakes of this connection, which may
 	 * outlive the client leg's SSL (kTLS) and come later (a detached
 	 * upstream resumed). */
-	if (X509_up_ref(peer) != 1)
+	c->c_client_der = NULL;
+	if ((c->c_client_der_len = i2d_X509(peer, &c->c_client_der)) <= 0)
 		goto oom;
-	c->c_client_x509 = peer;
 	c->c_forge_gen = forge_identity(w->w_forge, c->c_ident.id_sha256);
 	if (c->c_verified_until != 0)
 		forge_verified_put(w->w_forge, c->c_ident.id_sha256, c->c_chain_hash,

@@ -162,8 +162,11 @@ struct conn {
 	bool			 c_up_detached;	/* idle: upstream in the pool until the
 						 * next request (conn_upstream_resume) */
 	bool			 c_relaying;	/* relay_start chose the client leg's path */
-	X509			*c_client_x509;	/* the verified client certificate
-						 * (referenced): minted from on demand */
+	unsigned char		*c_client_der;	/* the verified client certificate,
+						 * minted from on a forge-cache miss:
+						 * DER, as a parsed X509 would cost
+						 * an idle kTLS connection ~8 KiB */
+	int			 c_client_der_len;
 	uint64_t		 c_forge_gen;	/* its identity's forge generation */
 	X509			*c_forged_x509;	/* what the upstream was shown (referenced) */
 	EVP_PKEY		*c_forged_key;	/* its key (referenced) */

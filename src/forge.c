@@ -969,30 +969,47 @@ forge_identity(struct forge *f, const uint8_t sha256[32])
 }
 
 int
+forge_cached(struct forge *f, const uint8_t sha256[32], struct forge_cert *fc)
+{
+	struct forge_entry	*fe;
+
+	memset(fc, 0, sizeof(*fc));
+	if ((fe = forge_find(f, sha256)) == NULL || fe->fe_cert == NULL)
+		return 0;
+	if (!forge_fresh(fe, forge_now(f))) {
+		forge_drop(f, fe);
+		return 0;
+	}
+	if (X509_up_ref(fe->fe_cert) != 1)
+		goto fail;
+	if (EVP_PKEY_up_ref(fe->fe_key) != 1) {
+		X509_free(fe->fe_cert);
+		goto fail;
+	}
+	forge_touch(f, fe);
+	fc->fc_cert = fe->fe_cert;
+	fc->fc_key = fe->fe_key;
+	fc->fc_gen = fe->fe_gen;
+	fc->fc_hit = true;
+	return 1;
+fail:
+	f->f_err = FORGE_ERR_MINT;
+	return -1;
+}
+
+int
 forge_get(struct forge *f, X509 *client, const uint8_t sha256[32], struct forge_cert *fc)
 {
 	struct forge_entry	*fe;
 	EVP_PKEY		*key;
 	X509			*x;
+	int			 r;
 
-	memset(fc, 0, sizeof(*fc));
-	if ((fe = forge_find(f, sha256)) != NULL && fe->fe_cert != NULL) {
-		if (forge_fresh(fe, forge_now(f)) && X509_up_ref(fe->fe_cert) == 1) {
-			if (EVP_PKEY_up_ref(fe->fe_key) != 1) {
-				X509_free(fe->fe_cert);
-				f->f_err = FORGE_ERR_MINT;
-				return -1;
-			}
-			forge_touch(f, fe);
-			fc->fc_cert = fe->fe_cert;
-			fc->fc_key = fe->fe_key;
-			fc->fc_gen = fe->fe_gen;
-			fc->fc_hit = true;
-			return 0;
-		}
-		forge_drop(f, fe);
-		fe = NULL;
-	}
+	if ((r = forge_cached(f, sha256, fc)) != 0)
+		return r == 1 ? 0 : -1;
+	/* What is left of the identity: nothing, or an entry without a
+	 * certificate (forge_identity, or a stale one just dropped). */
+	fe = forge_find(f, sha256);
 
 	if ((x = forge_mint(f, client, &key)) == NULL)
 		return -1;

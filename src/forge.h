@@ -213,8 +213,17 @@ void		 forge_cert_clear(struct forge_cert *fc);
 uint64_t	 forge_identity(struct forge *f, const uint8_t sha256[32]);
 
 /*
+ * The identity's cached forged certificate while it is fresh (as above;
+ * a stale one goes): 1 and *fc filled, 0 when there is none (mint one with
+ * forge_get), -1 on error.  Needs no client certificate, so a connection
+ * keeps only its DER and parses it on a miss.
+ */
+int		 forge_cached(struct forge *f, const uint8_t sha256[32],
+		    struct forge_cert *fc);
+
+/*
  * The forged certificate for `client` (whose DER hashes to sha256): the
- * cached one while it is fresh (as above), else a new one, minted now and
+ * cached one while it is fresh (forge_cached), else a new one, minted now and
  * cached with the identity (whose entry is made anew if it is gone).  0
  * and *fc filled, or -1 (forge_last_error says why; an expired client
  * certificate gets nothing).

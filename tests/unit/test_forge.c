@@ -717,6 +717,7 @@ test_cache(void)
 	X509		*c[5], *x[5], *y, *held;
 	EVP_PKEY	*key;
 	struct forge	*f;
+	struct forge_cert fc;
 	bool		 hit;
 	time_t		 now = time(NULL);
 	const char	*names[5] = { "a", "b", "c", "d", "e" };
@@ -729,8 +730,14 @@ test_cache(void)
 	f = forge_new(ca, NULL, NULL, forge_sign_local, ca_key, 3);
 
 	sha_of(c[0], sha[0]);
+	/* forge_cached: what a connection asks before it parses the client
+	 * certificate it keeps as DER */
+	CHECK(forge_cached(f, sha[0], &fc) == 0 && fc.fc_cert == NULL);
 	x[0] = get_sha(f, c[0], sha[0], &hit, NULL, &key);
 	CHECK(x[0] != NULL && !hit);
+	CHECK(forge_cached(f, sha[0], &fc) == 1 && fc.fc_cert == x[0] && fc.fc_key == key &&
+	    fc.fc_hit && fc.fc_gen != 0);
+	forge_cert_clear(&fc);
 	check_forged(ca, c[0], x[0], key, NID_ecdsa_with_SHA256, true);
 	EVP_PKEY_free(key);
 	y = get(f, c[0], &hit);
@@ -762,8 +769,9 @@ test_cache(void)
 	CHECK(X509_verify(held, X509_get0_pubkey(ca)) == 1);
 	X509_free(held);
 	x[1] = y;
+	CHECK(forge_cached(f, sha[0], &fc) == 0);	/* a was evicted */
 	y = get(f, c[0], &hit);
-	CHECK(y != NULL && y != x[0] && !hit);	/* a was evicted */
+	CHECK(y != NULL && y != x[0] && !hit);
 	X509_free(y);
 	for (i = 0; i < 4; i++)
 		X509_free(x[i]);
