@@ -28,6 +28,7 @@ static const char usage_text[] =
 "               [--headers FORMAT] [--xfcc-mode MODE] [--xfcc-fields LIST]\n"
 "               [--header-name CANONICAL=NAME]... [--stats FILE] [--log FILE|-]\n"
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
+"               [--drain-timeout SEC]\n"
 "               [--forge-cache N] [--upstream-keepalive N]\n"
 "               [--upstream-keepalive-timeout SEC] [--ktls auto|off]\n"
 "               [--signer-user NAME] [--delegation-chain FILE]\n"
@@ -146,6 +147,12 @@ static const char usage_text[] =
 "  --workers N              worker threads, one io_uring each (default: CPUs)\n"
 "  --handshake-timeout SEC  time allowed for both TLS handshakes (default 10)\n"
 "  --idle-timeout SEC       close a connection idle this long (default 120)\n"
+"  --drain-timeout SEC      on SIGTERM or SIGINT, stop listening at once and give\n"
+"                           the connections open this long to finish (default\n"
+"                           30; 0: close them at once).  Connections idle between\n"
+"                           requests are closed (close_notify) as soon as they\n"
+"                           are; what is left at the end is closed and counted\n"
+"                           (connections_closed{drain_timeout})\n"
 "  --forge-cache N          client identities cached per worker (default 10000);\n"
 "                           with each, its forged certificate once an upstream\n"
 "                           asked for one, and the upstream TLS sessions it\n"
@@ -258,7 +265,11 @@ static const char usage_text[] =
 "                           certificate, a delegation CA that is not a CA, ...)\n"
 "  --help, --version\n"
 "\n"
-"Signals: SIGTERM and SIGINT stop accepting and close connections.\n"
+"Signals: SIGTERM and SIGINT stop listening at once (new connections are\n"
+"refused), let the open ones finish for --drain-timeout, close what is left and\n"
+"exit 0; a second SIGTERM or SIGINT closes them at once.\n"
+"SIGUSR1 reopens --log FILE (after logrotate moved it; with --log - there is\n"
+"nothing to reopen).\n"
 "SIGHUP reads the config file and the command line again, and every file they\n"
 "name (--delegation-key through a new signer); if all of it is good, new\n"
 "connections use it and established ones keep what they began with.  A mistake:\n"
@@ -286,7 +297,7 @@ enum config_opt_id {
 	OPT_OCSP_TIMEOUT, OPT_OCSP_CACHE, OPT_OCSP_CACHE_TTL,
 	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
 	OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME, OPT_STATS, OPT_LOG,
-	OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_FORGE_CACHE,
+	OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_FORGE_CACHE,
 	OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_SIGNER_USER,
 	OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID,
 	OPT_FORGE_LIFETIME, OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE,
@@ -332,6 +343,7 @@ static const struct config_opt {
 	[OPT_WORKERS] =			{ "workers", 0 },
 	[OPT_HS_TIMEOUT] =		{ "handshake-timeout", 0 },
 	[OPT_IDLE_TIMEOUT] =		{ "idle-timeout", 0 },
+	[OPT_DRAIN_TIMEOUT] =		{ "drain-timeout", 0 },
 	[OPT_FORGE_CACHE] =		{ "forge-cache", 0 },
 	[OPT_UP_KEEPALIVE] =		{ "upstream-keepalive", 0 },
 	[OPT_UP_KEEPALIVE_TIMEOUT] =	{ "upstream-keepalive-timeout", 0 },
@@ -457,6 +469,7 @@ config_init(struct config *cf)
 	cf->cf_workers = ncpu > 0 ? (unsigned)ncpu : 1;
 	cf->cf_handshake_timeout = 10;
 	cf->cf_idle_timeout = 120;
+	cf->cf_drain_timeout = 30;
 	cf->cf_forge_cache = 10000;
 	cf->cf_up_keepalive = 128;
 	cf->cf_up_keepalive_timeout = 30;
@@ -537,6 +550,8 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 		return config_uint("handshake-timeout", arg, 1, 3600, &cf->cf_handshake_timeout);
 	case OPT_IDLE_TIMEOUT:
 		return config_uint("idle-timeout", arg, 1, 86400, &cf->cf_idle_timeout);
+	case OPT_DRAIN_TIMEOUT:
+		return config_uint("drain-timeout", arg, 0, 86400, &cf->cf_drain_timeout);
 	case OPT_FORGE_CACHE:
 		return config_uint("forge-cache", arg, 1, 10000000, &cf->cf_forge_cache);
 	case OPT_UP_KEEPALIVE:

@@ -36,6 +36,8 @@ struct config {
 	unsigned		 cf_workers;
 	unsigned		 cf_handshake_timeout;	/* seconds, both handshakes */
 	unsigned		 cf_idle_timeout;	/* seconds without a byte either way */
+	unsigned		 cf_drain_timeout;	/* seconds connections get to finish
+						 * after SIGTERM; 0: none */
 	unsigned		 cf_forge_cache;	/* identities cached per worker */
 	struct forge_policy	 cf_forge;		/* what forged certificates look like */
 	unsigned		 cf_up_keepalive;	/* idle upstream connections kept per worker */

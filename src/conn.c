@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -124,9 +125,11 @@ conn_close(struct conn *c)
 	conn_ocsp_end(c);	/* first: a paused handshake ends in the log's terms */
 	connlog_write(c);
 	stats_dec(conn_stats(c), STAT_conn_active);
+	/* conn_shutdown counted its own (shutdown, drain_timeout). */
 	if (c->c_failed)
 		stats_inc(conn_stats(c), STAT_conn_closed_error);
-	else if (c->c_reason == NULL || strcmp(c->c_reason, "shutdown") != 0)
+	else if (c->c_reason == NULL || (strcmp(c->c_reason, "shutdown") != 0 &&
+	    strcmp(c->c_reason, "drain_timeout") != 0))
 		stats_inc(conn_stats(c), STAT_conn_closed_ok);
 	conn_leg_close(c, &c->c_client);
 	conn_leg_close(c, &c->c_up);
@@ -1202,14 +1205,43 @@ conn_tick(struct conn *c)
 }
 
 void
-conn_shutdown(struct conn *c)
+conn_shutdown(struct conn *c, bool timed_out)
 {
 	if (c->c_state == CONN_CLOSING)
 		return;
-	stats_inc(conn_stats(c), STAT_close_shutdown);
+	stats_inc(conn_stats(c), timed_out ? STAT_close_drain_timeout : STAT_close_shutdown);
 	if (c->c_reason == NULL)
-		c->c_reason = "shutdown";
+		c->c_reason = timed_out ? "drain_timeout" : "shutdown";
 	conn_close(c);
+}
+
+/*
+ * Draining: a connection is done when its client has nothing more to
+ * ask.  One that has been answered and waits for its next request, with
+ * no byte of one in our buffers, OpenSSL's or the socket's, is closed the
+ * way a server ends a keep-alive connection (close_notify, FIN, linger);
+ * HTTP clients take that as the end of the connection and send a next
+ * request on a new one.  One that has asked nothing yet is let ask.
+ */
+void
+conn_drain_idle(struct conn *c)
+{
+	int unread = 0;
+
+	if (c->c_state != CONN_RELAY || c->c_answering || c->c_pending_status ||
+	    c->c_http.h_requests == 0 || !http1_reusable(&c->c_http) ||
+	    c->c_client.l_eof || c->c_c2u_in.b_len > 0 || c->c_c2u_out.b_len > 0 ||
+	    c->c_u2c.b_len > 0 || c->c_splice[SPLICE_C2U].sd_piped > 0 ||
+	    c->c_splice[SPLICE_U2C].sd_piped > 0)
+		return;
+	if (c->c_client.l_ssl != NULL && SSL_has_pending(c->c_client.l_ssl))
+		return;
+	/* A request on its way in: let it be served. */
+	if (ioctl(c->c_client.l_fd, FIONREAD, &unread) == 0 && unread > 0)
+		return;
+	c->c_reason = "drain_idle";
+	conn_client_done(c);
+	conn_drive(c);	/* arm the linger's poll */
 }
 
 /* close_notify to the client, through OpenSSL or the kernel, as far as the

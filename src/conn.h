@@ -234,8 +234,10 @@ bool	 conn_upstream_park(struct conn *c);
 void	 conn_upstream_resume(struct conn *c);
 /* The same tick: an idle relay hands its buffers back (true if it did). */
 bool	 conn_trim(struct conn *c);
-/* Close for shutdown of the worker. */
-void	 conn_shutdown(struct conn *c);
+/* Close for shutdown of the worker; timed_out: at the drain's end. */
+void	 conn_shutdown(struct conn *c, bool timed_out);
+/* The worker drains (SIGTERM): close c if it is idle between requests. */
+void	 conn_drain_idle(struct conn *c);
 
 #define SPLICE_C2U	0
 #define SPLICE_U2C	1

@@ -25,7 +25,8 @@
 	X(conn_active,		"connections_active", "", GAUGE, "connections open now") \
 	X(conn_closed_ok,	"connections_closed", "ok", COUNTER, "connections that ended cleanly") \
 	X(conn_closed_error,	"connections_closed", "error", COUNTER, "connections that ended on an error") \
-	X(close_shutdown,	"connections_closed", "shutdown", COUNTER, "connections closed because ktproxy stopped") \
+	X(close_shutdown,	"connections_closed", "shutdown", COUNTER, "connections closed because ktproxy stopped at once (--drain-timeout 0, or a second SIGTERM)") \
+	X(close_drain_timeout,	"connections_closed", "drain_timeout", COUNTER, "connections still open when --drain-timeout ran out after SIGTERM, closed") \
 	X(hs_ok,		"client_handshakes", "", COUNTER, "client mTLS handshakes completed and verified") \
 	X(hs_chain_remembered,	"client_chains_remembered", "", COUNTER, "client chains not verified again: same certificate and chain verified before, verdict still valid") \
 	X(hs_fail_no_cert,	"client_handshake_failures", "no_cert", COUNTER, "client sent no certificate") \

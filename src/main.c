@@ -69,6 +69,8 @@ struct daemon {
 	unsigned		 d_nworkers;
 	bool			 d_ktls;
 	uint64_t		*d_stats;	/* the main thread's slab */
+	int			 d_log_fd;	/* --log, what the workers write to */
+	const char		*d_log_path;
 };
 
 #define MAIN_HANDOVER_WAIT_MS	5000	/* for every worker to take a reload */
@@ -276,9 +278,51 @@ fail:
 }
 
 /*
- * Wait for SIGTERM or SIGINT; the signals are blocked in every thread and
- * taken here synchronously, so no handler runs inside a worker.  SIGHUP
- * reloads.  SIGCHLD means the signer died: say so, and start a new one.
+ * SIGUSR1: open --log FILE again (logrotate moved it) and put it under the
+ * descriptor the workers write to.  dup3 swaps it in one step, so no
+ * worker ever writes to a closed descriptor, and each line, one write(),
+ * lands whole in the old file or in the new one.  Nothing else is
+ * reopened: stderr belongs to whoever started ktproxy (journald).
+ */
+static void
+main_reopen_log(struct daemon *d)
+{
+	int fd;
+
+	if (d->d_log_fd == STDERR_FILENO) {
+		fprintf(stderr, "ktproxy: SIGUSR1: the connection log is stderr (--log -): "
+		    "nothing to reopen\n");
+		return;
+	}
+	if ((fd = open(d->d_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		fprintf(stderr, "ktproxy: SIGUSR1: cannot reopen --log %s: %s; still writing "
+		    "to the file open before\n", d->d_log_path, strerror(errno));
+		return;
+	}
+	if (dup3(fd, d->d_log_fd, O_CLOEXEC) == -1)
+		fprintf(stderr, "ktproxy: SIGUSR1: cannot reopen --log %s: dup3: %s; still "
+		    "writing to the file open before\n", d->d_log_path, strerror(errno));
+	else
+		fprintf(stderr, "ktproxy: SIGUSR1: reopened --log %s\n", d->d_log_path);
+	close(fd);
+}
+
+/* Connections open in all workers, as each last saw them. */
+static unsigned
+main_open_conns(const struct daemon *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->d_nworkers; i++)
+		n += atomic_load_explicit(&d->d_workers[i].w_open, memory_order_relaxed);
+	return n;
+}
+
+/*
+ * Wait for SIGTERM or SIGINT, and return it; the signals are blocked in
+ * every thread and taken here synchronously, so no handler runs inside a
+ * worker.  SIGHUP reloads, SIGUSR1 reopens the connection log.  SIGCHLD
+ * means the signer died: say so, and start a new one.
  * Starts are at least MAIN_SIGNER_BACKOFF_MS apart, so a signer that dies
  * at once does not become a fork loop; until one is up, minting fails
  * closed in the workers (upstream_failures{signer}) and established
@@ -286,7 +330,7 @@ fail:
  */
 #define MAIN_SIGNER_BACKOFF_MS	1000
 
-static void
+static int
 main_wait_for_stop(const sigset_t *set, struct daemon *d)
 {
 	uint64_t started_ms = clock_ms(), now;
@@ -334,8 +378,96 @@ main_wait_for_stop(const sigset_t *set, struct daemon *d)
 				down = false;
 			continue;
 		}
-		fprintf(stderr, "ktproxy: %s: closing connections and exiting\n", strsignal(sig));
-		return;
+		if (sig == SIGUSR1) {
+			main_reopen_log(d);
+			continue;
+		}
+		return sig;
+	}
+}
+
+/* "SIGTERM", as the operator sent it. */
+static const char *
+main_sig_name(int sig)
+{
+	static char buf[16];
+
+	snprintf(buf, sizeof(buf), "SIG%s", sigabbrev_np(sig));
+	return buf;
+}
+
+static const char *
+main_plural(unsigned n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/*
+ * After SIGTERM or SIGINT (sig): every worker stops listening before
+ * anything else is said, so from the first log line on a new connection is
+ * refused; then the connections open get the running generation's
+ * --drain-timeout to finish (the workers close those idle between
+ * requests).  Returns true when the time ran out with some still open:
+ * they are closed as drain_timeout.  False when none is left, or a second
+ * SIGTERM or SIGINT says to close them at once (as shutdown).  A signer
+ * that dies meanwhile is not restarted: the handshakes that would need it
+ * fail closed.
+ */
+static bool
+main_drain(const sigset_t *set, struct daemon *d, int sig)
+{
+	unsigned timeout_s = d->d_tls->tc_cf->cf_drain_timeout, open, open0;
+	uint64_t start = clock_ms(), deadline = start + timeout_s * 1000ULL, now;
+	char why[160];
+
+	for (unsigned i = 0; i < d->d_nworkers; i++)
+		worker_drain(&d->d_workers[i]);
+	open = open0 = main_open_conns(d);
+	if (timeout_s == 0 || open == 0) {
+		fprintf(stderr, "ktproxy: %s: not listening any more; closing %u connection%s "
+		    "and exiting%s\n", main_sig_name(sig), open, main_plural(open),
+		    timeout_s == 0 ? " (--drain-timeout 0)" : "");
+		return false;
+	}
+	fprintf(stderr, "ktproxy: %s: not listening any more; draining %u connection%s for up "
+	    "to %u s (send it again to close them at once)\n", main_sig_name(sig), open,
+	    main_plural(open), timeout_s);
+	for (;;) {
+		struct timespec wait = { 0, 100 * 1000000 };
+		int sig2;
+
+		if ((open = main_open_conns(d)) == 0) {
+			fprintf(stderr, "ktproxy: drained: %u connection%s finished in %.1f s; "
+			    "exiting\n", open0, main_plural(open0), (clock_ms() - start) / 1000.0);
+			return false;
+		}
+		if ((now = clock_ms()) >= deadline) {
+			fprintf(stderr, "ktproxy: drain timeout (%u s): closing the %u connection%s "
+			    "still open and exiting\n", timeout_s, open, main_plural(open));
+			return true;
+		}
+		if (deadline - now < 100)
+			wait.tv_nsec = (long)(deadline - now) * 1000000;
+		switch ((sig2 = sigtimedwait(set, NULL, &wait))) {
+		case SIGTERM:
+		case SIGINT:
+			fprintf(stderr, "ktproxy: %s again: closing the %u connection%s still open "
+			    "now and exiting\n", main_sig_name(sig2), open, main_plural(open));
+			return false;
+		case SIGHUP:
+			fprintf(stderr, "ktproxy: SIGHUP while draining: ignored\n");
+			break;
+		case SIGUSR1:
+			main_reopen_log(d);
+			break;
+		case SIGCHLD:
+			if (signer_reap(d->d_signer, why, sizeof(why)))
+				fprintf(stderr, "ktproxy: %s; not restarted while draining: minting "
+				    "fails closed\n", why);
+			break;
+		default:
+			break;	/* the 100 ms tick; EINTR */
+		}
 	}
 }
 
@@ -349,6 +481,7 @@ main(int argc, char **argv)
 	char ktls_why[256];
 	int log_fd = -1, rc = 1;
 	unsigned started = 0;
+	bool timed_out = false;
 
 	if (argc > 1 && strcmp(argv[1], SIGNER_CHILD_ARG) == 0)
 		return signerd_main(argc, argv);
@@ -377,6 +510,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* a peer that left is an error return, not a death */
@@ -414,6 +548,8 @@ main(int argc, char **argv)
 
 	if ((log_fd = main_open_log(cf.cf_log_path)) == -1)
 		goto out_tls;
+	d.d_log_fd = log_fd;
+	d.d_log_path = cf.cf_log_path;
 	if (stats_create(&stats, cf.cf_stats_path, cf.cf_workers) == -1) {
 		fprintf(stderr, "ktproxy: --stats %s: %s\n", cf.cf_stats_path, strerror(errno));
 		goto out_tls;
@@ -468,12 +604,12 @@ out_worker:
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
 	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
 	    d.d_ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
-	main_wait_for_stop(&set, &d);
+	timed_out = main_drain(&set, &d, main_wait_for_stop(&set, &d));
 	rc = 0;
 
 out_workers:
 	for (unsigned i = 0; i < started; i++)
-		worker_stop(&d.d_workers[i]);
+		worker_stop(&d.d_workers[i], timed_out);
 	for (unsigned i = 0; i < started; i++) {
 		worker_join(&d.d_workers[i]);
 		upool_free(d.d_workers[i].w_upool);
@@ -481,6 +617,13 @@ out_workers:
 		forge_free(d.d_workers[i].w_forge);
 	}
 	free(d.d_workers);
+	/* From the counters, so the log and connections_closed agree. */
+	if (timed_out) {
+		unsigned long long n = stats_total(&stats, STAT_close_drain_timeout);
+
+		fprintf(stderr, "ktproxy: closed %llu connection%s at the drain timeout\n", n,
+		    n == 1 ? "" : "s");
+	}
 out_stats:
 	unlink(cf.cf_stats_path);
 	stats_close(&stats);

@@ -174,6 +174,7 @@ signerd_signals(void)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);	/* the daemon's log reopen, sent to the group */
 	signal(SIGPIPE, SIG_IGN);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +106,16 @@ worker_arm_wake(struct worker *w)
 	io_uring_sqe_set_data64(sqe, uring_tag(w, OP_WAKE));
 }
 
+/* Not stopping or draining: accept what comes.  The drain flag is read
+ * directly, as worker_drain shuts the listener before the worker hears of
+ * it: the accept that fails with EINVAL then is no error. */
+static bool
+worker_listening(struct worker *w)
+{
+	return !w->w_stopping && !w->w_draining &&
+	    !atomic_load_explicit(&w->w_drain_asked, memory_order_acquire);
+}
+
 static void
 worker_accepted(struct worker *w, struct io_uring_cqe *cqe)
 {
@@ -113,14 +124,14 @@ worker_accepted(struct worker *w, struct io_uring_cqe *cqe)
 	if (cqe->res >= 0) {
 		if ((c = conn_accept(w, cqe->res)) != NULL)
 			conn_reap(c);
-	} else if (cqe->res != -ECANCELED) {
+	} else if (cqe->res != -ECANCELED && worker_listening(w)) {
 		/* EMFILE, ENOBUFS...: say so; the tick re-arms accept so a
 		 * full fd table does not become a busy loop. */
 		fprintf(stderr, "ktproxy: worker %u: accept: %s\n", w->w_id, strerror(-cqe->res));
 	}
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		w->w_accepting = false;
-	if (!w->w_accepting && cqe->res >= 0 && !w->w_stopping)
+	if (!w->w_accepting && cqe->res >= 0 && worker_listening(w))
 		worker_arm_accept(w);
 }
 
@@ -134,6 +145,8 @@ worker_tick(struct worker *w)
 		next = TAILQ_NEXT(c, c_entry);
 		trimmed += conn_trim(c);
 		conn_tick(c);
+		if (w->w_draining)
+			conn_drain_idle(c);
 		conn_reap(c);
 	}
 	/* Buffers freed by idle connections lie between the long-lived
@@ -145,27 +158,55 @@ worker_tick(struct worker *w)
 		stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)expired);
 	}
 	if (!w->w_stopping) {
-		if (!w->w_accepting)
+		if (!w->w_accepting && worker_listening(w))
 			worker_arm_accept(w);
 		worker_arm_tick(w);
 	}
 }
 
 static void
-worker_begin_stop(struct worker *w)
+worker_cancel_accept(struct worker *w)
 {
 	struct io_uring_sqe *sqe;
+
+	if (!w->w_accepting)
+		return;
+	sqe = worker_sqe(w);
+	io_uring_prep_cancel64(sqe, uring_tag(w, OP_ACCEPT), 0);
+	io_uring_sqe_set_data64(sqe, OP_IGNORE);
+}
+
+/*
+ * SIGTERM: the listener is shut already (worker_drain).  Connections
+ * between requests are closed now, and at every tick from now on the
+ * ones that get there; the others go on until they end or the main
+ * thread stops the worker.
+ */
+static void
+worker_begin_drain(struct worker *w)
+{
 	struct conn *c, *next;
 
-	w->w_stopping = true;
-	if (w->w_accepting) {
-		sqe = worker_sqe(w);
-		io_uring_prep_cancel64(sqe, uring_tag(w, OP_ACCEPT), 0);
-		io_uring_sqe_set_data64(sqe, OP_IGNORE);
-	}
+	w->w_draining = true;
+	worker_cancel_accept(w);
 	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
-		conn_shutdown(c);
+		conn_drain_idle(c);
+		conn_reap(c);
+	}
+}
+
+static void
+worker_begin_stop(struct worker *w)
+{
+	struct conn *c, *next;
+	bool timed_out = atomic_load(&w->w_stop_timed_out);
+
+	w->w_stopping = true;
+	worker_cancel_accept(w);
+	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		conn_shutdown(c, timed_out);
 		conn_reap(c);
 	}
 }
@@ -205,6 +246,8 @@ worker_woken(struct worker *w)
 
 	if ((ho = atomic_exchange(&w->w_handover, NULL)) != NULL)
 		worker_adopt(w, ho);
+	if (atomic_load(&w->w_drain_asked) && !w->w_draining)
+		worker_begin_drain(w);
 	if (atomic_load(&w->w_stop_asked))
 		worker_begin_stop(w);
 	else
@@ -266,6 +309,7 @@ worker_main(void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&w->w_ring, n);
+		atomic_store_explicit(&w->w_open, w->w_nconns, memory_order_relaxed);
 	}
 	return NULL;
 }
@@ -310,8 +354,24 @@ worker_wake(struct worker *w)
 }
 
 void
-worker_stop(struct worker *w)
+worker_drain(struct worker *w)
 {
+	atomic_store_explicit(&w->w_drain_asked, true, memory_order_release);
+	/* shutdown(), not close(): the multishot accept holds the socket, so a
+	 * close would leave it listening until the cancel went through.  On a
+	 * listening socket SHUT_RD stops listening now (Linux: the socket
+	 * leaves the SO_REUSEPORT group, its queue is reset) and the accept
+	 * completes with EINVAL.  The fd itself is closed by worker_join. */
+	if (shutdown(w->w_listen_fd, SHUT_RD) == -1)
+		fprintf(stderr, "ktproxy: worker %u: cannot stop listening: %s\n", w->w_id,
+		    strerror(errno));
+	worker_wake(w);
+}
+
+void
+worker_stop(struct worker *w, bool timed_out)
+{
+	atomic_store(&w->w_stop_timed_out, timed_out);
 	atomic_store(&w->w_stop_asked, true);
 	worker_wake(w);
 }

@@ -31,8 +31,9 @@ enum uring_op {
 	OP_IGNORE = 0,		/* cancel requests: nothing to do on completion */
 	OP_ACCEPT,		/* worker: multishot accept on the listener */
 	OP_TICK,		/* worker: 1 s timer for connection deadlines */
-	OP_WAKE,		/* worker: eventfd read, the main thread says stop or
-				 * hands over a reload (w_stop_asked, w_handover) */
+	OP_WAKE,		/* worker: eventfd read, the main thread says drain,
+				 * stop or hands over a reload (w_drain_asked,
+				 * w_stop_asked, w_handover) */
 	OP_CLIENT_POLL_IN,	/* conn: client socket readable */
 	OP_CLIENT_POLL_OUT,	/* conn: client socket writable */
 	OP_UP_POLL_IN,		/* conn: upstream socket readable */
@@ -85,7 +86,11 @@ struct worker {
 	int			*w_pipes;		/* free pipe pairs, 2 fds each */
 	unsigned		 w_npipes, w_pipes_cap;
 	bool			 w_stopping;
+	bool			 w_draining;		/* listener shut: no more accepts */
+	atomic_bool		 w_drain_asked;		/* by worker_drain */
 	atomic_bool		 w_stop_asked;		/* by worker_stop */
+	atomic_bool		 w_stop_timed_out;	/* ... at the drain's end */
+	atomic_uint		 w_open;		/* w_nconns, for the main thread */
 	_Atomic(struct worker_handover *) w_handover;	/* pending, from worker_offer */
 	atomic_uint		 w_gen;			/* generation w_tls is (for main) */
 } __attribute__((aligned(16)));
@@ -98,7 +103,18 @@ void			 worker_pipe_put(struct worker *w, int fds[2]);
 /* Get a submission entry, flushing the ring to the kernel when full. */
 struct io_uring_sqe	*worker_sqe(struct worker *w);
 int			 worker_start(struct worker *w);
-void			 worker_stop(struct worker *w);	/* from the main thread */
+/*
+ * From the main thread, on SIGTERM: the listener stops listening before
+ * this returns (a connection attempt from then on is refused, and those
+ * not yet accepted are reset); the connections open go on, those idle
+ * between requests are closed, and w_open says how many are left.
+ */
+void			 worker_drain(struct worker *w);
+/* From the main thread: close every connection and end the thread (join
+ * it).  timed_out: they are closed because the drain ran out of time
+ * (connections_closed{drain_timeout}), else because ktproxy stops at
+ * once (connections_closed{shutdown}). */
+void			 worker_stop(struct worker *w, bool timed_out);
 /* From the main thread: have the worker take a reload's generation at
  * its next loop turn (w_gen says when it has).  A handover not yet taken
  * is replaced and freed. */

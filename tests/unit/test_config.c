@@ -543,6 +543,7 @@ static const char *const every[][2] = {
 	{ "workers", "7" },
 	{ "handshake-timeout", "9" },
 	{ "idle-timeout", "99" },
+	{ "drain-timeout", "0" },
 	{ "forge-cache", "1234" },
 	{ "upstream-keepalive", "0" },
 	{ "upstream-keepalive-timeout", "12" },
@@ -603,6 +604,7 @@ compare(const struct config *a, const struct config *b)
 	CHECK(a->cf_workers == b->cf_workers);
 	CHECK(a->cf_handshake_timeout == b->cf_handshake_timeout);
 	CHECK(a->cf_idle_timeout == b->cf_idle_timeout);
+	CHECK(a->cf_drain_timeout == b->cf_drain_timeout);
 	CHECK(a->cf_forge_cache == b->cf_forge_cache);
 	CHECK(a->cf_up_keepalive == b->cf_up_keepalive);
 	CHECK(a->cf_up_keepalive_timeout == b->cf_up_keepalive_timeout);
@@ -660,6 +662,7 @@ test_round_trip(void)
 	CHECK(fromfile.cf_forge.fp_origin && fromfile.cf_forge.fp_origin_oid != NULL);
 	CHECK(fromfile.cf_hdr.hc_xfcc_mode != defaults.cf_hdr.hc_xfcc_mode);
 	CHECK(!fromfile.cf_ktls && fromfile.cf_up_keepalive == 0);
+	CHECK(fromfile.cf_drain_timeout == 0 && defaults.cf_drain_timeout == 30);
 	config_free(&defaults);
 	for (unsigned k = 0; config_key(k) != NULL; k++) {
 		const char *key = config_key(k);
