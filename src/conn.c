@@ -1204,11 +1204,26 @@ conn_tick(struct conn *c)
 	}
 }
 
+/* Make the close of a leg a reset: the kernel drops what it still holds
+ * to send instead of delivering it after we are gone (to a slow or stalled
+ * peer, that can take minutes).  The peer learns at once that the
+ * connection was cut, not ended. */
+static void
+conn_leg_abort(struct leg *l)
+{
+	struct linger abort_now = { .l_onoff = 1, .l_linger = 0 };
+
+	if (l->l_fd >= 0)
+		(void)setsockopt(l->l_fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof(abort_now));
+}
+
 void
 conn_shutdown(struct conn *c, bool timed_out)
 {
 	if (c->c_state == CONN_CLOSING)
 		return;
+	conn_leg_abort(&c->c_client);
+	conn_leg_abort(&c->c_up);
 	stats_inc(conn_stats(c), timed_out ? STAT_close_drain_timeout : STAT_close_shutdown);
 	if (c->c_reason == NULL)
 		c->c_reason = timed_out ? "drain_timeout" : "shutdown";
