@@ -423,10 +423,15 @@ main_drain(const sigset_t *set, struct daemon *d, int sig)
 	for (unsigned i = 0; i < d->d_nworkers; i++)
 		worker_drain(&d->d_workers[i]);
 	open = open0 = main_open_conns(d);
-	if (timeout_s == 0 || open == 0) {
+	if (open == 0) {
+		fprintf(stderr, "ktproxy: %s: not listening any more; no connection open; "
+		    "exiting\n", main_sig_name(sig));
+		return false;
+	}
+	if (timeout_s == 0) {
 		fprintf(stderr, "ktproxy: %s: not listening any more; closing %u connection%s "
-		    "and exiting%s\n", main_sig_name(sig), open, main_plural(open),
-		    timeout_s == 0 ? " (--drain-timeout 0)" : "");
+		    "at once (--drain-timeout 0) and exiting\n", main_sig_name(sig), open,
+		    main_plural(open));
 		return false;
 	}
 	fprintf(stderr, "ktproxy: %s: not listening any more; draining %u connection%s for up "

@@ -35,7 +35,7 @@ help=$("$KTP" --help)
 for flag in --listen --server-cert --server-key --client-ca --crl --delegation-ca \
 	--delegation-key --upstream-ca --headers --xfcc-mode --xfcc-fields --header-name \
 	--stats --log --workers \
-	--handshake-timeout --idle-timeout --forge-cache --ktls --signer-user --check \
+	--handshake-timeout --idle-timeout --drain-timeout --forge-cache --ktls --signer-user --check \
 	--verify-depth --require-client-eku --allow --ocsp --ocsp-responder --ocsp-timeout \
 	--ocsp-cache --ocsp-cache-ttl \
 	--delegation-chain --forge-extensions --forge-copy-oid --forge-lifetime --forge-serial \

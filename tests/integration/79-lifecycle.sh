@@ -10,7 +10,8 @@
 #   - SIGTERM with --drain-timeout 2, a slow download and a client that
 #     never says hello: both closed at the timeout, counted and logged as
 #     drain_timeout, exit 0 within the bound
-#   - a second SIGTERM during a drain closes everything at once
+#   - a second SIGTERM during a drain closes everything at once, and so
+#     does the first with --drain-timeout 0
 #   - SIGUSR1 after the connection log was moved: new lines go to a new
 #     file at the old path; the signer ignores SIGUSR1
 KTPROXY_WORKERS=2
@@ -241,6 +242,22 @@ assert_eq "ktproxy exits 0" "$EXIT_RC" 0
 assert_eq "...at once" "$(under 3 "$EXIT_S")" yes
 assert_match "...saying so" "$(cat "$KTP_STDERR")" \
 	"SIGTERM again: closing the 1 connection still open now"
+assert_eq "the connection log says shutdown" "$(connlog_count 'reason=shutdown')" 1
+assert_eq "...reset, so nothing of it is left in the kernel" "$(proxy_sockets)" 0
+stop_client "${DL_PIDS[0]}"
+no_sanitizer_report
+
+section "--drain-timeout 0 closes at once"
+ktproxy_start --drain-timeout 0 || exit 1
+DL_PIDS=()
+download alice "$RUN_DIR/slow3" 200K
+wait_for_active 1 || fail "the slow download did not start"
+kill -TERM "$KTP_PID"
+wait_exit 10
+assert_eq "ktproxy exits 0" "$EXIT_RC" 0
+assert_eq "...at once" "$(under 3 "$EXIT_S")" yes
+assert_match "...saying so" "$(cat "$KTP_STDERR")" \
+	"SIGTERM: not listening any more; closing 1 connection at once \(--drain-timeout 0\)"
 assert_eq "the connection log says shutdown" "$(connlog_count 'reason=shutdown')" 1
 assert_eq "...reset, so nothing of it is left in the kernel" "$(proxy_sockets)" 0
 stop_client "${DL_PIDS[0]}"
