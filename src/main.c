@@ -318,6 +318,28 @@ main_open_conns(const struct daemon *d)
 	return n;
 }
 
+/* Every worker has taken the drain, so w_open counts each connection
+ * accepted before the listener went (false: the wait is over). */
+static bool
+main_wait_drain_seen(struct daemon *d)
+{
+	uint64_t deadline = clock_ms() + MAIN_HANDOVER_WAIT_MS;
+	struct timespec tick = { 0, 5 * 1000000 };
+	unsigned i;
+
+	for (;;) {
+		for (i = 0; i < d->d_nworkers; i++)
+			if (!atomic_load_explicit(&d->d_workers[i].w_drain_seen,
+			    memory_order_acquire))
+				break;
+		if (i == d->d_nworkers)
+			return true;
+		if (clock_ms() >= deadline)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+}
+
 /*
  * Wait for SIGTERM or SIGINT, and return it; the signals are blocked in
  * every thread and taken here synchronously, so no handler runs inside a
@@ -422,6 +444,9 @@ main_drain(const sigset_t *set, struct daemon *d, int sig)
 
 	for (unsigned i = 0; i < d->d_nworkers; i++)
 		worker_drain(&d->d_workers[i]);
+	if (!main_wait_drain_seen(d))
+		fprintf(stderr, "ktproxy: %s: a worker has not taken the drain after %d s\n",
+		    main_sig_name(sig), MAIN_HANDOVER_WAIT_MS / 1000);
 	open = open0 = main_open_conns(d);
 	if (open == 0) {
 		fprintf(stderr, "ktproxy: %s: not listening any more; no connection open; "

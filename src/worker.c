@@ -310,6 +310,9 @@ worker_main(void *arg)
 		}
 		io_uring_cq_advance(&w->w_ring, n);
 		atomic_store_explicit(&w->w_open, w->w_nconns, memory_order_relaxed);
+		/* After the turn that began the drain: its accepts are all in. */
+		if (w->w_draining)
+			atomic_store_explicit(&w->w_drain_seen, true, memory_order_release);
 	}
 	return NULL;
 }

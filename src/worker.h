@@ -91,6 +91,8 @@ struct worker {
 	atomic_bool		 w_stop_asked;		/* by worker_stop */
 	atomic_bool		 w_stop_timed_out;	/* ... at the drain's end */
 	atomic_uint		 w_open;		/* w_nconns, for the main thread */
+	atomic_bool		 w_drain_seen;		/* w_open counts every connection
+						 * accepted before the drain */
 	_Atomic(struct worker_handover *) w_handover;	/* pending, from worker_offer */
 	atomic_uint		 w_gen;			/* generation w_tls is (for main) */
 } __attribute__((aligned(16)));
