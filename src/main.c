@@ -318,8 +318,9 @@ main_open_conns(const struct daemon *d)
 	return n;
 }
 
-/* Every worker has taken the drain, so w_open counts each connection
- * accepted before the listener went (false: the wait is over). */
+/* Every worker has taken the drain and said how many connections it had
+ * then, each one accepted before the listener went (false: the wait is
+ * over). */
 static bool
 main_wait_drain_seen(struct daemon *d)
 {
@@ -438,7 +439,7 @@ main_plural(unsigned n)
 static bool
 main_drain(const sigset_t *set, struct daemon *d, int sig)
 {
-	unsigned timeout_s = d->d_tls->tc_cf->cf_drain_timeout, open, open0;
+	unsigned timeout_s = d->d_tls->tc_cf->cf_drain_timeout, open, open0 = 0;
 	uint64_t start = clock_ms(), deadline = start + timeout_s * 1000ULL, now;
 	char why[160];
 
@@ -447,7 +448,10 @@ main_drain(const sigset_t *set, struct daemon *d, int sig)
 	if (!main_wait_drain_seen(d))
 		fprintf(stderr, "ktproxy: %s: a worker has not taken the drain after %d s\n",
 		    main_sig_name(sig), MAIN_HANDOVER_WAIT_MS / 1000);
-	open = open0 = main_open_conns(d);
+	for (unsigned i = 0; i < d->d_nworkers; i++)
+		open0 += atomic_load_explicit(&d->d_workers[i].w_drain_open,
+		    memory_order_relaxed);
+	open = open0;
 	if (open == 0) {
 		fprintf(stderr, "ktproxy: %s: not listening any more; no connection open; "
 		    "exiting\n", main_sig_name(sig));

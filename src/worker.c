@@ -310,9 +310,14 @@ worker_main(void *arg)
 		}
 		io_uring_cq_advance(&w->w_ring, n);
 		atomic_store_explicit(&w->w_open, w->w_nconns, memory_order_relaxed);
-		/* After the turn that began the drain: its accepts are all in. */
-		if (w->w_draining)
+		/* After the turn that began the drain: its accepts are all in,
+		 * and those it closed as idle not yet gone. */
+		if (w->w_draining && !atomic_load_explicit(&w->w_drain_seen,
+		    memory_order_relaxed)) {
+			atomic_store_explicit(&w->w_drain_open, w->w_nconns,
+			    memory_order_relaxed);
 			atomic_store_explicit(&w->w_drain_seen, true, memory_order_release);
+		}
 	}
 	return NULL;
 }

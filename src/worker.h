@@ -91,8 +91,9 @@ struct worker {
 	atomic_bool		 w_stop_asked;		/* by worker_stop */
 	atomic_bool		 w_stop_timed_out;	/* ... at the drain's end */
 	atomic_uint		 w_open;		/* w_nconns, for the main thread */
-	atomic_bool		 w_drain_seen;		/* w_open counts every connection
-						 * accepted before the drain */
+	atomic_bool		 w_drain_seen;		/* the drain is taken, and: */
+	atomic_uint		 w_drain_open;		/* ... w_nconns then: every
+						 * connection accepted before */
 	_Atomic(struct worker_handover *) w_handover;	/* pending, from worker_offer */
 	atomic_uint		 w_gen;			/* generation w_tls is (for main) */
 } __attribute__((aligned(16)));
