@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -1241,7 +1240,7 @@ conn_shutdown(struct conn *c, bool timed_out)
 void
 conn_drain_idle(struct conn *c)
 {
-	int unread = 0;
+	struct pollfd pfd;
 
 	if (c->c_state != CONN_RELAY || c->c_answering || c->c_pending_status ||
 	    c->c_http.h_requests == 0 || !http1_reusable(&c->c_http) ||
@@ -1251,8 +1250,12 @@ conn_drain_idle(struct conn *c)
 		return;
 	if (c->c_client.l_ssl != NULL && SSL_has_pending(c->c_client.l_ssl))
 		return;
-	/* A request on its way in: let it be served. */
-	if (ioctl(c->c_client.l_fd, FIONREAD, &unread) == 0 && unread > 0)
+	/* A request on its way in: let it be served.  poll(), not FIONREAD:
+	 * on a kTLS socket a record may have left TCP's queue for the TLS
+	 * layer's, which poll sees and FIONREAD does not. */
+	pfd.fd = c->c_client.l_fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 0)
 		return;
 	c->c_reason = "drain_idle";
 	conn_client_done(c);

@@ -13,7 +13,8 @@
 #   - a second SIGTERM during a drain closes everything at once, and so
 #     does the first with --drain-timeout 0
 #   - SIGUSR1 after the connection log was moved: new lines go to a new
-#     file at the old path; the signer ignores SIGUSR1
+#     file at the old path; the signer ignores SIGUSR1; with --log - there
+#     is nothing to reopen, and it says so
 KTPROXY_WORKERS=2
 . "$(dirname "$0")/../lib/common"
 need_root
@@ -289,6 +290,12 @@ else
 	fail "no signer process found"
 fi
 assert_eq "...and forging goes on" "$(code client-002)" 200
+ktproxy_stop
+ktproxy_start --log - || exit 1
+kill -USR1 "$KTP_PID"
+assert_eq "with --log - SIGUSR1 says there is nothing to reopen" \
+	"$(stderr_wait 'SIGUSR1: the connection log is stderr \(--log -\): nothing to reopen' && echo said)" said
+assert_eq "...and the daemon goes on" "$(code alice)" 200
 ktproxy_stop
 
 assert_summary
