@@ -31,7 +31,7 @@ SANITIZER='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Addr
 DL_PIDS=()
 download() {
 	( set -o pipefail
-	  out=$(cli_curl "$1" --max-time 30 --limit-rate "$3" "$URL/big" | sha256sum | cut -d' ' -f1) ||
+	  out=$(cli_curl "$1" --max-time 60 --limit-rate "$3" "$URL/big" | sha256sum | cut -d' ' -f1) ||
 		out=failed
 	  echo "$out" > "$2" ) &
 	DL_PIDS+=($!)
@@ -126,7 +126,8 @@ no_sanitizer_report() {
 under() { awk -v v="$2" -v max="$1" 'BEGIN { print (v < max) ? "yes" : "no (" v " s)" }'; }
 
 section "SIGHUP while $NDL downloads run"
-ktproxy_start --drain-timeout 20 || exit 1
+# Bounds are generous (a TCG guest is slow); a pass takes seconds.
+ktproxy_start --drain-timeout 60 || exit 1
 downloads_start hup
 wait_for_active "$NDL" || fail "the downloads did not start"
 sleep 0.5
@@ -150,12 +151,12 @@ assert_ne "...a client steered to the proxy is not served by it" \
 	"$(cli_curl alice --max-time 5 -o /dev/null -w '%{http_code}' "$URL/whoami" 2>/dev/null)" 200
 assert_eq "...nothing more accepted" "$(stat_get .connections_accepted)" "$accepted"
 assert_match "the log says how many it drains and for how long" "$(cat "$KTP_STDERR")" \
-	"SIGTERM: not listening any more; draining $NDL connections for up to 20 s"
+	"SIGTERM: not listening any more; draining $NDL connections for up to 60 s"
 downloads_wait
 assert_eq "all $NDL downloads in flight finish byte-exact" "$(downloads_exact term)" "$NDL"
-wait_exit 20
+wait_exit 70
 assert_eq "ktproxy exits 0 once they are done" "$EXIT_RC" 0
-assert_eq "...well before the drain timeout" "$(under 10 "$EXIT_S")" yes
+assert_eq "...well before the drain timeout" "$(under 50 "$EXIT_S")" yes
 assert_match "...saying it drained" "$(cat "$KTP_STDERR")" "drained: $NDL connections finished in"
 assert_eq "...closed none at the drain timeout" "$(connlog_count 'reason=drain_timeout')" 0
 assert_eq "...none closed on an error" "$(connlog_count 'result=error')" "$errors0"
@@ -195,9 +196,9 @@ assert_eq "...and its connection stays open" "$(stat_get .connections_active)" 1
 kill -TERM "$KTP_PID"
 wait_exit 10
 wait "$ka"
-assert_match "the idle connection is ended at once" "$(cat "$RUN_DIR/ka.out")" '^eof [0-4]\.'
+assert_match "the idle connection is ended at once" "$(cat "$RUN_DIR/ka.out")" '^eof [0-9]\.'
 assert_eq "ktproxy exits 0" "$EXIT_RC" 0
-assert_eq "...at once, not after the 20 s drain timeout" "$(under 5 "$EXIT_S")" yes
+assert_eq "...at once, not after the 20 s drain timeout" "$(under 10 "$EXIT_S")" yes
 assert_match "...saying it drained" "$(cat "$KTP_STDERR")" "drained: 1 connection finished in"
 assert_eq "the connection log says why it ended" "$(connlog_count 'result=ok reason=drain_idle')" 1
 no_sanitizer_report
@@ -216,7 +217,7 @@ kill -TERM "$KTP_PID"
 wait_exit 10
 assert_eq "ktproxy exits 0" "$EXIT_RC" 0
 assert_eq "...after the drain timeout and not much more" \
-	"$(awk -v v="$EXIT_S" 'BEGIN { print (v >= 1.5 && v < 5) ? "yes" : "no (" v " s)" }')" yes
+	"$(awk -v v="$EXIT_S" 'BEGIN { print (v >= 1.5 && v < 8) ? "yes" : "no (" v " s)" }')" yes
 assert_match "the log says it drains for up to 2 s" "$(cat "$KTP_STDERR")" \
 	"draining 2 connections for up to 2 s"
 assert_match "...then closes what is left" "$(cat "$KTP_STDERR")" \
@@ -240,7 +241,7 @@ stderr_wait 'draining 1 connection for up to 30 s' || fail "no word of the drain
 kill -TERM "$KTP_PID"
 wait_exit 10
 assert_eq "ktproxy exits 0" "$EXIT_RC" 0
-assert_eq "...at once" "$(under 3 "$EXIT_S")" yes
+assert_eq "...at once" "$(under 6 "$EXIT_S")" yes
 assert_match "...saying so" "$(cat "$KTP_STDERR")" \
 	"SIGTERM again: closing the 1 connection still open now"
 assert_eq "the connection log says shutdown" "$(connlog_count 'reason=shutdown')" 1
@@ -256,7 +257,7 @@ wait_for_active 1 || fail "the slow download did not start"
 kill -TERM "$KTP_PID"
 wait_exit 10
 assert_eq "ktproxy exits 0" "$EXIT_RC" 0
-assert_eq "...at once" "$(under 3 "$EXIT_S")" yes
+assert_eq "...at once" "$(under 6 "$EXIT_S")" yes
 assert_match "...saying so" "$(cat "$KTP_STDERR")" \
 	"SIGTERM: not listening any more; closing 1 connection at once \(--drain-timeout 0\)"
 assert_eq "the connection log says shutdown" "$(connlog_count 'reason=shutdown')" 1
