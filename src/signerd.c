@@ -35,6 +35,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "privs.h"
 #include "signer.h"
 
 #define SIGNERD_SLACK	300	/* seconds of clock and queueing leeway */
@@ -403,6 +404,11 @@ signerd_run(const struct signer_conf *cf, int status_fd, const int *fds, unsigne
 	signerd_signals();
 	signerd_close_others(status_fd, fds, nfds);
 	if (signerd_load(&sd, cf) == -1 || signerd_drop(cf->sc_user) == -1)
+		goto out;
+	/* Dropping root empties the permitted set, but a signer exec'd by an
+	 * unprivileged daemon may have inherited ambient capabilities (a
+	 * service manager's AmbientCapabilities=): none, in any set. */
+	if (privs_clear_all() == -1)
 		goto out;
 	/* No core dump, no ptrace by the user it now runs as, no setuid
 	 * binary to regain anything; and no life after the daemon's. */
