@@ -2,12 +2,12 @@
  * signerd.c - the signer process: the only holder of the delegation CA key.
  *
  * Its life: load the CA certificate and key (as root, which can read the
- * key file), check they belong together, drop to --signer-user, make
- * itself undumpable and unable to gain privileges, close every descriptor
- * but its sockets and stderr, say "ready", then answer requests until
- * every worker socket is closed (the daemon stopped) or the daemon dies
- * (PR_SET_PDEATHSIG).  Terminal and service-manager signals are ignored:
- * the daemon decides when it ends.
+ * key file), check they belong together, drop to --signer-user and every
+ * capability, make itself undumpable and unable to gain privileges, close
+ * every descriptor but its sockets and stderr, say "ready", then answer
+ * requests until every worker socket is closed (the daemon stopped) or the
+ * daemon dies (PR_SET_PDEATHSIG).  Terminal and service-manager signals
+ * are ignored: the daemon decides when it ends.
  *
  * What it signs (signerd_check): only what forge.c builds, a forged client
  * certificate of this CA.  Whatever a compromised worker sends, it gets no
