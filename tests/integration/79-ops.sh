@@ -7,7 +7,8 @@
 #     SIGHUP reloads files readable by the user and refuses, saying why,
 #     one that is not; a signer restarted after the drop has no capability
 #     either, and loads the key only once the user may read it
-#   - --user mistakes (no such user, root) stop start-up and --check
+#   - --user mistakes (no such user, root) stop start-up and --check, and
+#     so does a listener that cannot be bound, leaving nothing behind
 #   - sd_notify: READY=1 once listening, RELOADING=1 / READY=1 around a
 #     SIGHUP, STOPPING=1 on SIGTERM, on $NOTIFY_SOCKET
 #   - dist/ktproxy.service passes systemd-analyze verify (installed)
@@ -108,6 +109,23 @@ out=$(in_gw timeout 20 "$KTPROXY_BUILD/ktproxy" "${daemon_flags[@]}" --stats "$R
 rc=$?
 assert_eq "--user root: no start (status 1)" "$rc" 1
 assert_contains "...saying why" "$out" "--user root has uid 0: name an unprivileged user"
+# The listeners are all bound before the drop: one that cannot be (its
+# port taken, without SO_REUSEPORT) stops start-up, and nothing is left.
+ip netns exec "$NS_GW" python3 -c 'import socket, time
+s = socket.socket(); s.bind(("0.0.0.0", '"$TPROXY_PORT"')); s.listen(1); time.sleep(15)' &
+holder=$!
+for i in $(seq 1 50); do
+	in_gw ss -Hltn "sport = :$TPROXY_PORT" | grep -q . && break
+	sleep 0.1
+done
+out=$(in_gw timeout 20 "$KTPROXY_BUILD/ktproxy" "${daemon_flags[@]}" --stats "$RUN_DIR/y.stats" \
+	--user daemon 2>&1)
+rc=$?
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+assert_eq "--user daemon, port taken: no start (status 1)" "$rc" 1
+assert_contains "...naming the listener" "$out" "--listen 0.0.0.0:$TPROXY_PORT: bind: Address already in use"
+assert_not_contains "...without a sanitizer report" "$out" "Sanitizer"
 assert_eq "--check with --user daemon: configuration OK" \
 	"$(in_gw "$KTPROXY_BUILD/ktproxy" "${daemon_flags[@]}" --user daemon --check 2>&1)" \
 	"configuration OK"
