@@ -11,7 +11,8 @@
 #     so does a listener that cannot be bound, leaving nothing behind
 #   - sd_notify: READY=1 once listening, RELOADING=1 / READY=1 around a
 #     SIGHUP, STOPPING=1 on SIGTERM, on $NOTIFY_SOCKET
-#   - dist/ktproxy.service passes systemd-analyze verify (installed)
+#   - dist/ktproxy.service passes systemd-analyze verify (installed), and
+#     its capability bounding set is enough to start, drop and serve
 #   - the man pages render without a warning and name every option
 #     of --help (ktproxy, ktproxy-stat) and every config key
 #   - make install / make uninstall into a DESTDIR
@@ -210,6 +211,29 @@ assert_eq "...with no capability in any set" \
 assert_eq "multi (a first mint) gets through" "$(code multi)" 200
 kill -TERM "$KTP_PID"
 assert_contains "sd_notify: STOPPING=1 on SIGTERM" "$(notify_wait STOPPING=1)" "STOPPING=1"
+ktproxy_stop
+
+section "Under the unit's capability bounding set"
+# What dist/ktproxy.service lets a root ktproxy have, with no_new_privs:
+# enough to start, drop to daemon, and serve.
+bset=$(sed -n 's/^CapabilityBoundingSet=//p' "$REPO/dist/ktproxy.service" | tr 'A-Z' 'a-z' |
+	sed -e 's/cap_/+/g' -e 's/ /,/g')
+assert_match "the unit names a bounding set" "$bset" '^\+net_admin,'
+KTP_STARTS=$((KTP_STARTS + 1))
+KTP_STDERR=$RUN_DIR/ktproxy.bset.stderr
+KTP_STATS=$RUN_DIR/ktproxy.bset.stats
+ip netns exec "$NS_GW" setpriv --bounding-set "-all,$bset" --inh-caps=-all --no-new-privs \
+	"$KTPROXY_BUILD/ktproxy" "${daemon_flags[@]}" --stats "$KTP_STATS" --log "$KTP_CONNLOG" \
+	--user daemon 2>"$KTP_STDERR" &
+KTP_PID=$!
+for i in $(seq 1 100); do
+	grep -q 'running as daemon' "$KTP_STDERR" && break
+	kill -0 "$KTP_PID" 2>/dev/null || break
+	sleep 0.1
+done
+assert_contains "ktproxy starts and drops to daemon" "$(cat "$KTP_STDERR")" "running as daemon (uid $DUID)"
+assert_eq "...keeping NET_ADMIN and NET_RAW" "$(status_field "$KTP_PID" CapEff)" "$CAPS_KEPT"
+assert_eq "alice gets through" "$(code alice)" 200
 ktproxy_stop
 
 section "Man pages"
