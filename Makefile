@@ -4,7 +4,7 @@
 #   make check      unit tests, fuzz smoke, integration suite; plain and ASan+UBSan builds
 #   make demo       install what is missing, build, run real traffic through ktproxy
 #   make bench      ktproxy, nginx and HAProxy side by side: docs/performance.md
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall: the same, removed)
 #   make fuzz       run the libFuzzer targets (FUZZ_SECONDS each)
 #   make SAN=1      build with AddressSanitizer and UndefinedBehaviorSanitizer
 #   V=1             show the commands
@@ -27,7 +27,7 @@ SANFLAGS :=
 OPT ?= -O2 -g
 endif
 
-PKGS := openssl liburing libmnl
+PKGS := openssl liburing libmnl libcap
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -123,13 +123,36 @@ fuzz: $(FUZZ_TARGETS)
 		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 fuzz/corpus-$$n fuzz/seeds/$$n || exit 1; done
 
 # ---------------------------------------------------------------- install
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+MANPAGES5 := man/ktproxy.conf.5
+MANPAGES8 := man/ktproxy.8 man/ktproxy-stat.8
+
+# The unit names the binary where SBINDIR puts it.
 install: $(BUILD)/ktproxy $(BUILD)/ktproxy-stat
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/ktproxy
 	install -m 0755 $(BUILD)/ktproxy $(DESTDIR)$(SBINDIR)/ktproxy
 	install -m 0755 $(BUILD)/ktproxy-stat $(DESTDIR)$(BINDIR)/ktproxy-stat
+	install -m 0644 $(MANPAGES5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MANPAGES8) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|/usr/local/sbin/ktproxy|$(SBINDIR)/ktproxy|g' \
+		-e 's|/etc/ktproxy/|$(SYSCONFDIR)/ktproxy/|g' dist/ktproxy.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/ktproxy.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/ktproxy.service
+	install -m 0644 dist/ktproxy.conf.example $(DESTDIR)$(SYSCONFDIR)/ktproxy/ktproxy.conf.example
+
+# Removes what install put there; a ktproxy.conf of the operator's stays.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ktproxy $(DESTDIR)$(BINDIR)/ktproxy-stat \
+		$(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MANPAGES5))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES8))) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/ktproxy.service \
+		$(DESTDIR)$(SYSCONFDIR)/ktproxy/ktproxy.conf.example
+	rmdir $(DESTDIR)$(SYSCONFDIR)/ktproxy 2>/dev/null || true
 
 clean:
 	rm -rf build
 
 .SECONDARY:
-.PHONY: all deps unit check demo bench fuzz install clean
+.PHONY: all deps unit check demo bench fuzz install uninstall clean

@@ -31,7 +31,7 @@ static const char usage_text[] =
 "               [--drain-timeout SEC]\n"
 "               [--forge-cache N] [--upstream-keepalive N]\n"
 "               [--upstream-keepalive-timeout SEC] [--ktls auto|off]\n"
-"               [--signer-user NAME] [--delegation-chain FILE]\n"
+"               [--signer-user NAME] [--user NAME] [--delegation-chain FILE]\n"
 "               [--forge-extensions LIST] [--forge-copy-oid OID]...\n"
 "               [--forge-lifetime TIME] [--forge-serial random|copy]\n"
 "               [--forge-key-type TYPE] [--forge-key-reuse MODE]\n"
@@ -63,6 +63,14 @@ static const char usage_text[] =
 "                           --delegation-key (default nobody; as root only).  If\n"
 "                           it dies it is restarted; meanwhile new connections\n"
 "                           that need a certificate minted fail closed\n"
+"  --user NAME              once the listeners are up, and before the workers\n"
+"                           start, become this user for good, keeping only\n"
+"                           CAP_NET_ADMIN and CAP_NET_RAW (default: none, stay\n"
+"                           as started).  Takes root.  Every file a reload reads\n"
+"                           must then be readable by NAME; a signer started\n"
+"                           later (after a crash, or a reload with a new\n"
+"                           delegation CA or key) runs as NAME and can read\n"
+"                           --delegation-key only if NAME can\n"
 "  --upstream-ca FILE       PEM CA certificates upstream server certificates must\n"
 "                           chain to; the name checked is the client's SNI, or the\n"
 "                           original destination address when there is none\n""\n"
@@ -274,7 +282,7 @@ static const char usage_text[] =
 "name (--delegation-key through a new signer); if all of it is good, new\n"
 "connections use it and established ones keep what they began with.  A mistake:\n"
 "the running configuration stays, stderr says why (FILE:LINE), reloads{failed}\n"
-"counts it.  listen, workers, stats, log, signer-user, ktls,\n"
+"counts it.  listen, workers, stats, log, signer-user, user, ktls,\n"
 "upstream-keepalive[-timeout] and ocsp-cache take a restart.\n"
 "The TPROXY rules ktproxy needs (gateway, IPv4, listener on port 8443):\n"
 "  nft add table ip ktproxy\n"
@@ -299,7 +307,7 @@ enum config_opt_id {
 	OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME, OPT_STATS, OPT_LOG,
 	OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_FORGE_CACHE,
 	OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_SIGNER_USER,
-	OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID,
+	OPT_USER, OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID,
 	OPT_FORGE_LIFETIME, OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE,
 	OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT, OPT_FORGE_ORIGIN_OID,
 	OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
@@ -349,6 +357,7 @@ static const struct config_opt {
 	[OPT_UP_KEEPALIVE_TIMEOUT] =	{ "upstream-keepalive-timeout", 0 },
 	[OPT_KTLS] =			{ "ktls", 0 },
 	[OPT_SIGNER_USER] =		{ "signer-user", 0 },
+	[OPT_USER] =			{ "user", 0 },
 	[OPT_DELEGATION_CHAIN] =	{ "delegation-chain", CO_PATH },
 	[OPT_FORGE_EXTENSIONS] =	{ "forge-extensions", 0 },
 	[OPT_FORGE_COPY_OID] =		{ "forge-copy-oid", CO_LIST },
@@ -573,6 +582,13 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 		cf->cf_signer_user = arg;
 		if (*arg == '\0') {
 			config_error("--signer-user: empty user name\n");
+			return -1;
+		}
+		return 0;
+	case OPT_USER:
+		cf->cf_user = arg;
+		if (*arg == '\0') {
+			config_error("--user: empty user name\n");
 			return -1;
 		}
 		return 0;

@@ -28,6 +28,8 @@ struct config {
 	const char		*cf_delegation_key;	/* read by the signer process only */
 	const char		*cf_delegation_chain;	/* NULL: send no intermediates */
 	const char		*cf_signer_user;	/* the signer runs as this user */
+	const char		*cf_user;		/* --user: the daemon's, after
+						 * start-up; NULL: stay as started */
 	const char		*cf_upstream_ca;
 	struct hdr_conf		 cf_hdr;		/* identity headers; By= filled by
 						 * main() from --server-cert */

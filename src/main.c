@@ -27,6 +27,8 @@
 #include "config.h"
 #include "forge.h"
 #include "ktls.h"
+#include "notify.h"
+#include "privs.h"
 #include "signer.h"
 #include "stats.h"
 #include "tls.h"
@@ -120,7 +122,7 @@ main_wait_handover(struct daemon *d, unsigned gen)
 static void
 main_keep_fixed(const struct config *run, struct config *cf)
 {
-	const char *changed[8];
+	const char *changed[12];
 	unsigned n = 0;
 
 	if (strcmp(run->cf_listen_str, cf->cf_listen_str) != 0) {
@@ -144,6 +146,11 @@ main_keep_fixed(const struct config *run, struct config *cf)
 	if (strcmp(run->cf_signer_user, cf->cf_signer_user) != 0) {
 		changed[n++] = "signer-user";
 		cf->cf_signer_user = run->cf_signer_user;
+	}
+	if ((run->cf_user == NULL) != (cf->cf_user == NULL) ||
+	    (run->cf_user != NULL && strcmp(run->cf_user, cf->cf_user) != 0)) {
+		changed[n++] = "user";
+		cf->cf_user = run->cf_user;
 	}
 	if (run->cf_ktls != cf->cf_ktls) {
 		changed[n++] = "ktls";
@@ -395,7 +402,9 @@ main_wait_for_stop(const sigset_t *set, struct daemon *d)
 			continue;
 		}
 		if (sig == SIGHUP) {
+			notify("RELOADING=1");
 			main_reload(d);
+			notify("READY=1");
 			/* A reload that started a new signer replaced a dead one too. */
 			if (down && d->d_signer->s_pid > 0)
 				down = false;
@@ -443,6 +452,7 @@ main_drain(const sigset_t *set, struct daemon *d, int sig)
 	uint64_t start = clock_ms(), deadline = start + timeout_s * 1000ULL, now;
 	char why[160];
 
+	notify("STOPPING=1");
 	for (unsigned i = 0; i < d->d_nworkers; i++)
 		worker_drain(&d->d_workers[i]);
 	if (!main_wait_drain_seen(d))
@@ -511,6 +521,7 @@ main(int argc, char **argv)
 	struct daemon d;
 	struct stats_segment stats;
 	struct config cf;
+	struct privs pv;
 	sigset_t set;
 	char ktls_why[256];
 	int log_fd = -1, rc = 1;
@@ -528,6 +539,11 @@ main(int argc, char **argv)
 	d.d_argc = argc;
 	d.d_argv = argv;
 	if ((d.d_tls = tls_load(&cf, 1)) == NULL) {
+		config_free(&cf);
+		return 1;
+	}
+	if (privs_lookup(&pv, cf.cf_user) == -1) {
+		tls_release(d.d_tls);
 		config_free(&cf);
 		return 1;
 	}
@@ -595,6 +611,16 @@ main(int argc, char **argv)
 		tls_enable_ktls(d.d_tls);
 	if ((d.d_workers = calloc(cf.cf_workers, sizeof(*d.d_workers))) == NULL)
 		goto out_stats;
+	/* Every listener before the workers: binding may take root, which
+	 * --user gives up here, before any thread exists (privs.c). */
+	for (unsigned i = 0; i < cf.cf_workers; i++)
+		d.d_workers[i].w_listen_fd = -1;
+	for (unsigned i = 0; i < cf.cf_workers; i++)
+		if ((d.d_workers[i].w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
+		    cf.cf_listen_str)) == -1)
+			goto out_workers;
+	if (privs_drop(&pv) == -1)
+		goto out_workers;
 	for (unsigned i = 0; i < cf.cf_workers; i++) {
 		struct worker *w = &d.d_workers[i];
 
@@ -605,9 +631,6 @@ main(int argc, char **argv)
 		w->w_log_fd = log_fd;
 		w->w_stats = stats_slab(&stats, i);
 		w->w_ktls = d.d_ktls;
-		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
-		    cf.cf_listen_str)) == -1)
-			goto out_worker;
 		if ((w->w_forge = forge_new(d.d_tls->tc_deleg_ca, d.d_tls->tc_deleg_chain,
 		    &cf.cf_forge, signer_sign, signer_chan(d.d_signer, i),
 		    cf.cf_forge_cache)) == NULL) {
@@ -630,14 +653,16 @@ out_worker:
 		ocsp_cache_free(w->w_ocsp);
 		upool_free(w->w_upool);
 		forge_free(w->w_forge);
-		if (w->w_listen_fd != -1)
-			close(w->w_listen_fd);
 		tls_release(w->w_tls);
 		goto out_workers;
 	}
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
 	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
 	    d.d_ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
+	if (pv.pv_user != NULL)
+		fprintf(stderr, "ktproxy: running as %s (uid %u), keeping CAP_NET_ADMIN and "
+		    "CAP_NET_RAW\n", pv.pv_user, (unsigned)pv.pv_uid);
+	notify("READY=1");
 	timed_out = main_drain(&set, &d, main_wait_for_stop(&set, &d));
 	rc = 0;
 
@@ -650,6 +675,9 @@ out_workers:
 		ocsp_cache_free(d.d_workers[i].w_ocsp);
 		forge_free(d.d_workers[i].w_forge);
 	}
+	for (unsigned i = started; i < cf.cf_workers; i++)	/* never started */
+		if (d.d_workers[i].w_listen_fd != -1)
+			close(d.d_workers[i].w_listen_fd);
 	free(d.d_workers);
 	/* From the counters, so the log and connections_closed agree. */
 	if (timed_out) {

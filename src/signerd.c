@@ -2,12 +2,12 @@
  * signerd.c - the signer process: the only holder of the delegation CA key.
  *
  * Its life: load the CA certificate and key (as root, which can read the
- * key file), check they belong together, drop to --signer-user, make
- * itself undumpable and unable to gain privileges, close every descriptor
- * but its sockets and stderr, say "ready", then answer requests until
- * every worker socket is closed (the daemon stopped) or the daemon dies
- * (PR_SET_PDEATHSIG).  Terminal and service-manager signals are ignored:
- * the daemon decides when it ends.
+ * key file), check they belong together, drop to --signer-user and every
+ * capability, make itself undumpable and unable to gain privileges, close
+ * every descriptor but its sockets and stderr, say "ready", then answer
+ * requests until every worker socket is closed (the daemon stopped) or the
+ * daemon dies (PR_SET_PDEATHSIG).  Terminal and service-manager signals
+ * are ignored: the daemon decides when it ends.
  *
  * What it signs (signerd_check): only what forge.c builds, a forged client
  * certificate of this CA.  Whatever a compromised worker sends, it gets no
@@ -35,6 +35,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "privs.h"
 #include "signer.h"
 
 #define SIGNERD_SLACK	300	/* seconds of clock and queueing leeway */
@@ -404,6 +405,11 @@ signerd_run(const struct signer_conf *cf, int status_fd, const int *fds, unsigne
 	signerd_signals();
 	signerd_close_others(status_fd, fds, nfds);
 	if (signerd_load(&sd, cf) == -1 || signerd_drop(cf->sc_user) == -1)
+		goto out;
+	/* Dropping root empties the permitted set, but a signer exec'd by an
+	 * unprivileged daemon may have inherited ambient capabilities (a
+	 * service manager's AmbientCapabilities=): none, in any set. */
+	if (privs_clear_all() == -1)
 		goto out;
 	/* No core dump, no ptrace by the user it now runs as, no setuid
 	 * binary to regain anything; and no life after the daemon's. */

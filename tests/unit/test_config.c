@@ -257,6 +257,7 @@ test_mistakes(void)
 		{ "forge-origin-ext maybe\n",
 		  "ktproxy: t.conf:1: forge-origin-ext: \"maybe\" is not yes or no\n" },
 		{ "signer-user \"\"\n", "ktproxy: t.conf:1: signer-user: empty user name\n" },
+		{ "user \"\"\n", "ktproxy: t.conf:1: user: empty user name\n" },
 		{ "forge-lifetime 30d\n", "ktproxy: t.conf:1: forge-lifetime: \"30d\" is not a "
 		  "lifetime from 60s to 7d (SEC, or a number with s, m, h or d)\n" },
 		{ "allow alice\n", "ktproxy: t.conf:1: allow: \"alice\" is not KIND:PATTERN with "
@@ -549,6 +550,7 @@ static const char *const every[][2] = {
 	{ "upstream-keepalive-timeout", "12" },
 	{ "ktls", "off" },
 	{ "signer-user", "daemon" },
+	{ "user", "ktproxy" },
 	{ "delegation-chain", crl2 },
 	{ "forge-extensions", "subjectAltName,keyUsage" },
 	{ "forge-copy-oid", "certificatePolicies" },
@@ -590,6 +592,7 @@ compare(const struct config *a, const struct config *b)
 	CHECK(streq(a->cf_delegation_key, b->cf_delegation_key));
 	CHECK(streq(a->cf_delegation_chain, b->cf_delegation_chain));
 	CHECK(streq(a->cf_signer_user, b->cf_signer_user));
+	CHECK(streq(a->cf_user, b->cf_user));
 	CHECK(streq(a->cf_upstream_ca, b->cf_upstream_ca));
 	CHECK(a->cf_hdr.hc_format == b->cf_hdr.hc_format);
 	CHECK(a->cf_hdr.hc_xfcc_mode == b->cf_hdr.hc_xfcc_mode);
