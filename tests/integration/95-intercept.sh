@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# 95-intercept: with --intercept ktproxy installs its own TPROXY steering
+# (nft table inet ktproxy, ip rule fwmark, local route) and removes it on
+# SIGTERM.  Killed with -9 it leaves the table, and the intercepted port is
+# dropped (fails closed), never forwarded around the proxy to the server;
+# a restart replaces the stale table, --intercept-remove cleans it up.
+#
+# The namespaces have no hand-made rules (env_up_bare).
+. "$(dirname "$0")/../lib/common"
+need_root
+need_ktproxy
+env_up_bare
+
+MARK=0x6b74
+TABLE=27508
+
+# steering_state: what the gateway has of ours, one fact a line
+steering_state() {
+	in_gw nft list tables 2>/dev/null | grep -x 'table inet ktproxy'
+	in_gw ip -4 rule show | grep -o "fwmark $MARK lookup $TABLE"
+	in_gw ip -6 rule show | grep -o "fwmark $MARK lookup $TABLE" | sed 's/^/v6 /'
+	in_gw ip -4 route show table "$TABLE" 2>/dev/null | grep -o '^local default dev lo'
+	in_gw ip -6 route show table "$TABLE" 2>/dev/null | grep -o '^local default dev lo' | sed 's/^/v6 /'
+}
+
+# whoami_ok WHAT: alice through the proxy, as the upstream sees her
+whoami_ok() {
+	local out
+	out=$(cli_curl alice "$URL/whoami")
+	assert_eq "$1: upstream sees alice's subject" "$(field "$out" subject)" "$(subject_of alice)"
+	assert_eq "$1: XFCC Hash is alice's certificate" \
+		"$(xfcc_get "$(field "$out" xfcc)" Hash)" "$(sha256_der alice)"
+}
+
+# blocked WHAT: a connection to server:443 gets nowhere within 3 s, and no
+# request reaches nginx
+blocked() {
+	local before rc
+	before=$(upstream_requests)
+	CURL_CONNECT_TIMEOUT=3 CURL_MAX_TIME=5 cli_curl alice "$URL/whoami" >/dev/null 2>&1
+	rc=$?
+	# 28: timed out (the SYN was dropped); 7 would be a refusal (RST)
+	assert_eq "$1: the connection times out (dropped, curl status 28)" "$rc" 28
+	assert_eq "$1: no request reached the upstream" "$(upstream_requests)" "$before"
+}
+
+kill9() {
+	kill -9 "$KTP_PID" 2>/dev/null
+	wait "$KTP_PID" 2>/dev/null
+	KTP_PID=
+}
+
+section "Without --intercept nothing steers"
+assert_eq "no table, rule or route in the gateway" "$(steering_state)" ""
+
+section "--intercept 443 installs the steering"
+ktproxy_start --intercept 443 || exit 1
+assert_match "it says what it installed" "$(cat "$KTP_STDERR")" \
+	'intercept: installed nft table inet ktproxy \(tcp dport 443 on every interface but lo -> tproxy to :8443'
+rs=$(in_gw nft list table inet ktproxy 2>&1)
+assert_match "prerouting chain at priority mangle" "$rs" \
+	'type filter hook prerouting priority mangle; policy accept;'
+# nft prints the mark as 0x00006b74
+assert_match "rule 1: socket transparent 1 -> mark, accept" "$rs" \
+	"meta l4proto tcp socket transparent 1 meta mark set 0x0*6b74 accept"
+assert_match "rule 2: tcp dport 443 -> tproxy to :8443, mark, accept" "$rs" \
+	"iifname != \"lo\" tcp dport 443 tproxy to :8443 meta mark set 0x0*6b74 accept"
+assert_match "rule 3: tcp dport 443 drop (fails closed)" "$rs" \
+	'iifname != "lo" tcp dport 443 drop'
+assert_eq "three rules, in that order" "$(printf '%s\n' "$rs" |
+	grep -oE 'socket transparent|tproxy to|dport 443 drop' | tr '\n' ,)" \
+	"socket transparent,tproxy to,dport 443 drop,"
+assert_eq "ip rule and local route, IPv4 and IPv6" "$(steering_state)" "table inet ktproxy
+fwmark $MARK lookup $TABLE
+v6 fwmark $MARK lookup $TABLE
+local default dev lo
+v6 local default dev lo"
+whoami_ok "intercepted"
+
+section "kill -9: the port fails closed"
+kill9
+assert_contains "the table stays" "$(steering_state)" "table inet ktproxy"
+blocked "after kill -9"
+
+section "A restart replaces the stale table"
+ktproxy_start --intercept 443 || exit 1
+assert_eq "one table of ours, with one tproxy rule" \
+	"$(in_gw nft list ruleset | grep -c 'tproxy to :8443')" 1
+whoami_ok "after the restart"
+
+section "SIGTERM removes everything"
+ktproxy_stop
+assert_match "it says what it removed" "$(cat "$KTP_STDERR")" 'intercept: removed nft table inet ktproxy'
+assert_eq "no table, rule or route left" "$(steering_state)" ""
+
+section "--intercept-remove after kill -9"
+ktproxy_start --intercept 443 --intercept-iface "$VETH_GW_CLI" --intercept-mark 0x77 \
+	--intercept-table 777 || exit 1
+MARK=0x77 TABLE=777
+assert_match "--intercept-iface: the rules name the interface" \
+	"$(in_gw nft list table inet ktproxy)" "iifname \"$VETH_GW_CLI\" tcp dport 443 tproxy to :8443"
+whoami_ok "on $VETH_GW_CLI, mark 0x77, table 777"
+kill9
+blocked "after kill -9"
+out=$(in_gw "$KTPROXY_BUILD/ktproxy" --intercept-remove --intercept-mark 0x77 --intercept-table 777 2>&1)
+assert_eq "--intercept-remove exits 0" "$?" 0
+assert_contains "it says it removed the table" "$out" "removed nft table inet ktproxy"
+assert_eq "no table, rule or route left" "$(steering_state)" ""
+out=$(in_gw "$KTPROXY_BUILD/ktproxy" --intercept-remove --intercept-mark 0x77 --intercept-table 777 2>&1)
+assert_eq "again, with nothing to remove: exit 0" "$?" 0
+assert_contains "and it says there was no table" "$out" "no nft table inet ktproxy"
+
+section "Mistakes"
+out=$("$KTPROXY_BUILD/ktproxy" --intercept 443,70000 --intercept-remove 2>&1)
+assert_eq "a port out of range: exit 2" "$?" 2
+assert_contains "named" "$out" '--intercept: "443,70000" is not a comma-separated list of ports'
+out=$("$KTPROXY_BUILD/ktproxy" --intercept-iface eth0 --intercept-remove 2>&1)
+assert_contains "--intercept-iface alone" "$out" "--intercept-iface needs --intercept PORTS"
+out=$("$KTPROXY_BUILD/ktproxy" --intercept-table 255 --intercept-remove 2>&1)
+assert_contains "the kernel's own table" "$out" "255 is one of the kernel's own tables"
+
+assert_summary
