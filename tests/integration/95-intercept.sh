@@ -110,6 +110,23 @@ out=$(in_gw "$KTPROXY_BUILD/ktproxy" --intercept-remove --intercept-mark 0x77 --
 assert_eq "again, with nothing to remove: exit 0" "$?" 0
 assert_contains "and it says there was no table" "$out" "no nft table inet ktproxy"
 
+section "IPv6: one [::] listener, both families"
+MARK=0x6b74 TABLE=27508
+topo_ipv6_up || { fail "IPv6 addresses in the namespaces"; exit 1; }
+UP_LISTEN_V6=$SRV_IP6 upstream_reconfigure || { fail "nginx on [$SRV_IP6]:443"; exit 1; }
+ktproxy_start --listen "[::]:$TPROXY_PORT" --intercept 443 || exit 1
+CLI_SRV_ADDR="[$SRV_IP6]" whoami_ok "IPv6 client"
+assert_match "ktproxy's log: the client came over IPv6, to the server's address" "$(connlog)" \
+	"client=\\[$CLI_IP6\\]:[0-9]+ dst=\\[$SRV_IP6\\]:443 .*result=ok"
+whoami_ok "IPv4 client on the same listener"
+kill9
+CLI_SRV_ADDR="[$SRV_IP6]" blocked "IPv6 after kill -9"
+blocked "IPv4 after kill -9"
+ktproxy_start --listen "[::]:$TPROXY_PORT" --intercept 443 || exit 1
+CLI_SRV_ADDR="[$SRV_IP6]" whoami_ok "IPv6 after the restart"
+ktproxy_stop
+assert_eq "SIGTERM: no table, rule or route left" "$(steering_state)" ""
+
 section "Mistakes"
 out=$("$KTPROXY_BUILD/ktproxy" --intercept 443,70000 --intercept-remove 2>&1)
 assert_eq "a port out of range: exit 2" "$?" 2
