@@ -365,7 +365,7 @@ intercept_batch_send(struct intercept_batch *b, char *err, size_t errlen)
 				continue;
 			first_err = -e->error;
 			i = nlh->nlmsg_seq - b->ib_seq0;
-			failed = i < b->ib_nmsgs ? b->ib_what[i] : "the transaction (commit)";
+			failed = i < b->ib_nmsgs ? b->ib_what[i] : "batch (as a whole)";
 		}
 	}
 	if (first_err != 0) {

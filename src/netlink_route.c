@@ -81,7 +81,8 @@ nlroute_apply(struct nlmsghdr *nlh, bool add, const char *what, bool *changed, c
 	}
 	if ((add && errno == EEXIST) || (!add && (errno == ENOENT || errno == ESRCH)))
 		return 0;
-	snprintf(err, errlen, "%s: %s", what, strerror(errno));
+	snprintf(err, errlen, "%s: %s%s", what, strerror(errno),
+	    errno == EPERM ? " (needs CAP_NET_ADMIN: run ktproxy as root)" : "");
 	return -1;
 }
 

@@ -135,5 +135,16 @@ out=$("$KTPROXY_BUILD/ktproxy" --intercept-iface eth0 --intercept-remove 2>&1)
 assert_contains "--intercept-iface alone" "$out" "--intercept-iface needs --intercept PORTS"
 out=$("$KTPROXY_BUILD/ktproxy" --intercept-table 255 --intercept-remove 2>&1)
 assert_contains "the kernel's own table" "$out" "255 is one of the kernel's own tables"
+if command -v setpriv >/dev/null; then
+	out=$(in_gw setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$KTPROXY_BUILD/ktproxy" --intercept-remove 2>&1)
+	assert_eq "--intercept-remove without CAP_NET_ADMIN: exit 1" "$?" 1
+	assert_contains "the nftables refusal is named" "$out" \
+		"nftables batch (as a whole): Operation not permitted (needs CAP_NET_ADMIN"
+	assert_contains "the rtnetlink refusal is named" "$out" \
+		"rtnetlink RTM_DELRULE (IPv4 fwmark 0x6b74 lookup 27508): Operation not permitted"
+else
+	skip "setpriv missing: no unprivileged --intercept-remove"
+fi
 
 assert_summary
