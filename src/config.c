@@ -36,7 +36,8 @@ static const char usage_text[] =
 "               [--forge-key-type TYPE] [--forge-key-reuse MODE]\n"
 "               [--forge-origin-ext] [--forge-origin-oid OID]\n"
 "               [--intercept PORTS] [--intercept-iface IFNAME]...\n"
-"               [--intercept-mark MARK] [--intercept-table TABLE] [--check]\n"
+"               [--intercept-mark MARK] [--intercept-table TABLE]\n"
+"               [--spoof-source] [--check]\n"
 "               [-c FILE] [--help] [--version]\n"
 "       ktproxy --intercept-remove [--intercept-mark MARK] [--intercept-table TABLE]\n"
 "\n"
@@ -246,6 +247,15 @@ static const char usage_text[] =
 "                           every interface but lo)\n"
 "  --intercept-mark MARK    the packet mark (default 0x6b74; decimal or 0x hex)\n"
 "  --intercept-table TABLE  the routing table (default 27508)\n"
+"  --spoof-source           connect upstream from the client's own address\n"
+"                           (IP_TRANSPARENT), not the gateway's: the server sees\n"
+"                           who is calling.  Its answers must route back through\n"
+"                           this gateway (the server's route to the clients goes\n"
+"                           through it), and the gateway must deliver them to\n"
+"                           ktproxy: the \"socket transparent 1 ... mark\" rule\n"
+"                           with the fwmark rule and local route (--intercept\n"
+"                           installs them).  Kept upstream connections are\n"
+"                           reused only for the same client address\n"
 "  --intercept-remove       remove what an --intercept ktproxy that was killed\n"
 "                           left (the table, the rules, the routes of this\n"
 "                           --intercept-mark and --intercept-table), say what was\n"
@@ -325,7 +335,7 @@ enum config_opt_id {
 	OPT_FORGE_LIFETIME, OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE,
 	OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT, OPT_FORGE_ORIGIN_OID,
 	OPT_INTERCEPT, OPT_INTERCEPT_IFACE, OPT_INTERCEPT_MARK, OPT_INTERCEPT_TABLE,
-	OPT_INTERCEPT_REMOVE, OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
+	OPT_INTERCEPT_REMOVE, OPT_SPOOF_SOURCE, OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
 	OPT__COUNT
 };
 
@@ -385,6 +395,7 @@ static const struct config_opt {
 	[OPT_INTERCEPT_MARK] =		{ "intercept-mark", 0 },
 	[OPT_INTERCEPT_TABLE] =		{ "intercept-table", 0 },
 	[OPT_INTERCEPT_REMOVE] =	{ "intercept-remove", CO_ARGV | CO_BOOL },
+	[OPT_SPOOF_SOURCE] =		{ "spoof-source", CO_BOOL },
 	[OPT_CONFIG] =			{ "config", CO_ARGV },
 	[OPT_CHECK] =			{ "check", CO_ARGV | CO_BOOL },
 	[OPT_VERSION] =			{ "version", CO_ARGV | CO_BOOL },
@@ -626,6 +637,8 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 		return intercept_parse_mark(&cf->cf_intercept, arg);
 	case OPT_INTERCEPT_TABLE:
 		return intercept_parse_table(&cf->cf_intercept, arg);
+	case OPT_SPOOF_SOURCE:
+		return config_yes_no("spoof-source", arg, &cf->cf_spoof_source);
 	case OPT_INTERCEPT_REMOVE:
 	case OPT_CONFIG:
 	case OPT_CHECK:

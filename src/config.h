@@ -42,6 +42,8 @@ struct config {
 	unsigned		 cf_up_keepalive;	/* idle upstream connections kept per worker */
 	unsigned		 cf_up_keepalive_timeout;	/* seconds one is kept */
 	struct intercept_conf	 cf_intercept;		/* --intercept* */
+	bool			 cf_spoof_source;	/* upstream legs leave from the
+						 * client's address */
 	bool			 cf_ktls;		/* --ktls auto (true) or off */
 	bool			 cf_check;		/* validate, print "configuration OK", exit */
 	const char		*cf_file;		/* the config file read; NULL: none */

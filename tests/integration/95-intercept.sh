@@ -5,6 +5,10 @@
 # dropped (fails closed), never forwarded around the proxy to the server;
 # a restart replaces the stale table, --intercept-remove cleans it up.
 #
+# --spoof-source: the upstream sees the client's address (IPv4 and IPv6);
+# the server's replies come back through the gateway, whose socket
+# transparent rule hands them to ktproxy.
+#
 # The namespaces have no hand-made rules (env_up_bare).
 . "$(dirname "$0")/../lib/common"
 need_root
@@ -23,13 +27,16 @@ steering_state() {
 	in_gw ip -6 route show table "$TABLE" 2>/dev/null | grep -o '^local default dev lo' | sed 's/^/v6 /'
 }
 
-# whoami_ok WHAT: alice through the proxy, as the upstream sees her
+# whoami_ok WHAT [REMOTE]: alice through the proxy, as the upstream sees
+# her; connecting from REMOTE when given
 whoami_ok() {
 	local out
 	out=$(cli_curl alice "$URL/whoami")
 	assert_eq "$1: upstream sees alice's subject" "$(field "$out" subject)" "$(subject_of alice)"
 	assert_eq "$1: XFCC Hash is alice's certificate" \
 		"$(xfcc_get "$(field "$out" xfcc)" Hash)" "$(sha256_der alice)"
+	[ -z "${2:-}" ] || assert_eq "$1: upstream sees the connection come from $2" \
+		"$(field "$out" remote)" "$2"
 }
 
 # blocked WHAT: a connection to server:443 gets nowhere within 3 s, and no
@@ -75,7 +82,7 @@ fwmark $MARK lookup $TABLE
 v6 fwmark $MARK lookup $TABLE
 local default dev lo
 v6 local default dev lo"
-whoami_ok "intercepted"
+whoami_ok "intercepted" "$GW_SRV_IP"
 
 section "kill -9: the port fails closed"
 kill9
@@ -110,6 +117,12 @@ out=$(in_gw "$KTPROXY_BUILD/ktproxy" --intercept-remove --intercept-mark 0x77 --
 assert_eq "again, with nothing to remove: exit 0" "$?" 0
 assert_contains "and it says there was no table" "$out" "no nft table inet ktproxy"
 
+section "--spoof-source: the upstream sees the client's address"
+ktproxy_start --intercept 443 --spoof-source || exit 1
+whoami_ok "spoofed" "$CLI_IP"
+whoami_ok "spoofed, again (a kept connection or a new one)" "$CLI_IP"
+ktproxy_stop
+
 section "IPv6: one [::] listener, both families"
 MARK=0x6b74 TABLE=27508
 topo_ipv6_up || { fail "IPv6 addresses in the namespaces"; exit 1; }
@@ -123,7 +136,10 @@ kill9
 CLI_SRV_ADDR="[$SRV_IP6]" blocked "IPv6 after kill -9"
 blocked "IPv4 after kill -9"
 ktproxy_start --listen "[::]:$TPROXY_PORT" --intercept 443 || exit 1
-CLI_SRV_ADDR="[$SRV_IP6]" whoami_ok "IPv6 after the restart"
+CLI_SRV_ADDR="[$SRV_IP6]" whoami_ok "IPv6 after the restart" "$GW_SRV_IP6"
+ktproxy_stop
+ktproxy_start --listen "[::]:$TPROXY_PORT" --intercept 443 --spoof-source || exit 1
+CLI_SRV_ADDR="[$SRV_IP6]" whoami_ok "IPv6, --spoof-source" "$CLI_IP6"
 ktproxy_stop
 assert_eq "SIGTERM: no table, rule or route left" "$(steering_state)" ""
 

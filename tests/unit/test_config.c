@@ -578,6 +578,7 @@ static const char *const every[][2] = {
 	{ "intercept-iface", "eth1,eth2" },
 	{ "intercept-mark", "0x10" },
 	{ "intercept-table", "100" },
+	{ "spoof-source", NULL },
 };
 
 static void
@@ -645,6 +646,7 @@ compare(const struct config *a, const struct config *b)
 	CHECK(a->cf_intercept.ic_mark == b->cf_intercept.ic_mark &&
 	    a->cf_intercept.ic_table == b->cf_intercept.ic_table &&
 	    a->cf_intercept.ic_remove == b->cf_intercept.ic_remove);
+	CHECK(a->cf_spoof_source == b->cf_spoof_source);
 	CHECK((fa->fp_origin_oid == NULL) == (fb->fp_origin_oid == NULL));
 	if (fa->fp_origin_oid != NULL && fb->fp_origin_oid != NULL)
 		CHECK(OBJ_cmp(fa->fp_origin_oid, fb->fp_origin_oid) == 0);
@@ -696,6 +698,7 @@ test_round_trip(void)
 	    fromfile.cf_intercept.ic_port_hi[1] == 8099);
 	CHECK(strcmp(fromfile.cf_intercept.ic_iface[2], "eth2") == 0);
 	CHECK(fromfile.cf_intercept.ic_mark == 0x10 && fromfile.cf_intercept.ic_table == 100);
+	CHECK(fromfile.cf_spoof_source && !defaults.cf_spoof_source);
 	config_free(&defaults);
 	for (unsigned k = 0; config_key(k) != NULL; k++) {
 		const char *key = config_key(k);
