@@ -367,6 +367,14 @@ intercept_batch_send(struct intercept_batch *b, char *err, size_t errlen)
 			i = nlh->nlmsg_seq - b->ib_seq0;
 			failed = i < b->ib_nmsgs ? b->ib_what[i] : "batch (as a whole)";
 		}
+		/* A refused batch as a whole answers once: wait for the other
+		 * answers only briefly. */
+		if (first_err != 0 && acked < b->ib_nmsgs) {
+			struct timeval brief = { 0, 200 * 1000 };
+
+			setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &brief,
+			    sizeof(brief));
+		}
 	}
 	if (first_err != 0) {
 		snprintf(err, errlen, "nftables %s: %s%s", failed, strerror(first_err),
@@ -405,12 +413,14 @@ intercept_batch_port_rules(struct intercept_batch *b, const char *iface, uint16_
 	    intercept_set_mark(r, ic->ic_mark) && intercept_verdict(r, NF_ACCEPT);
 	intercept_batch_rule(b, r, ok, what);
 
-	/* Reached only when tproxy found no listener: fail closed. */
-	snprintf(what, sizeof(what), "NFT_MSG_NEWRULE (iifname %s%s tcp dport %s drop)",
+	/* Reached only when tproxy found no listener: fail closed, counted
+	 * (nft list table inet ktproxy shows how many were dropped). */
+	snprintf(what, sizeof(what), "NFT_MSG_NEWRULE (iifname %s%s tcp dport %s counter drop)",
 	    iface != NULL ? "" : "!= ", iface != NULL ? iface : "lo", ports);
 	r = intercept_rule_new();
 	ok = r != NULL && intercept_match_iface(r, iface) && intercept_match_tcp(r) &&
-	    intercept_match_dport(r, lo, hi) && intercept_verdict(r, NF_DROP);
+	    intercept_match_dport(r, lo, hi) && intercept_expr(r, "counter") != NULL &&
+	    intercept_verdict(r, NF_DROP);
 	intercept_batch_rule(b, r, ok, what);
 }
 

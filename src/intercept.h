@@ -11,7 +11,7 @@
  *     meta l4proto tcp socket transparent 1 meta mark set MARK accept
  *     [iifname IF | iifname != "lo"] tcp dport PORTS
  *         tproxy to :LISTEN-PORT meta mark set MARK accept
- *     [iifname IF | iifname != "lo"] tcp dport PORTS drop
+ *     [iifname IF | iifname != "lo"] tcp dport PORTS counter drop
  *   ip rule fwmark MARK lookup TABLE            (IPv4 and IPv6)
  *   ip route add local default dev lo table TABLE (IPv4 and IPv6)
  *

@@ -72,11 +72,11 @@ assert_match "rule 1: socket transparent 1 -> mark, accept" "$rs" \
 	"meta l4proto tcp socket transparent 1 meta mark set 0x0*6b74 accept"
 assert_match "rule 2: tcp dport 443 -> tproxy to :8443, mark, accept" "$rs" \
 	"iifname != \"lo\" tcp dport 443 tproxy to :8443 meta mark set 0x0*6b74 accept"
-assert_match "rule 3: tcp dport 443 drop (fails closed)" "$rs" \
-	'iifname != "lo" tcp dport 443 drop'
+assert_match "rule 3: tcp dport 443 counter drop (fails closed)" "$rs" \
+	'iifname != "lo" tcp dport 443 counter packets 0 bytes 0 drop'
 assert_eq "three rules, in that order" "$(printf '%s\n' "$rs" |
-	grep -oE 'socket transparent|tproxy to|dport 443 drop' | tr '\n' ,)" \
-	"socket transparent,tproxy to,dport 443 drop,"
+	grep -oE 'socket transparent|tproxy to|dport 443 counter' | tr '\n' ,)" \
+	"socket transparent,tproxy to,dport 443 counter,"
 assert_eq "ip rule and local route, IPv4 and IPv6" "$(steering_state)" "table inet ktproxy
 fwmark $MARK lookup $TABLE
 v6 fwmark $MARK lookup $TABLE
@@ -85,9 +85,14 @@ v6 local default dev lo"
 whoami_ok "intercepted" "$GW_SRV_IP"
 
 section "kill -9: the port fails closed"
+whoami_ok "intercepted, again"
+assert_match "while ktproxy listens nothing is dropped" "$(in_gw nft list table inet ktproxy)" \
+	'dport 443 counter packets 0 bytes 0 drop'
 kill9
 assert_contains "the table stays" "$(steering_state)" "table inet ktproxy"
 blocked "after kill -9"
+assert_match "the drop rule counted the client's SYNs" "$(in_gw nft list table inet ktproxy)" \
+	'dport 443 counter packets [1-9][0-9]* bytes [0-9]+ drop'
 
 section "A restart replaces the stale table"
 ktproxy_start --intercept 443 || exit 1
