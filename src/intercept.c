@@ -37,6 +37,7 @@ struct intercept_batch {
 	char			*ib_buf;
 	uint32_t		 ib_seq0;	/* the first message's sequence number */
 	unsigned		 ib_nmsgs;	/* messages that the kernel acknowledges */
+	const char		*ib_oom;	/* the message that could not be built */
 	char			 ib_what[INTERCEPT_MSG_MAX][96];
 };
 
@@ -258,12 +259,13 @@ intercept_batch_table(struct intercept_batch *b, uint16_t type, uint16_t flags, 
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh = intercept_batch_msg(b, type, flags, what);
 
-	/* out of memory: an empty message, which the kernel refuses, named */
 	if (t != NULL) {
 		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 		nftnl_table_set_str(t, NFTNL_TABLE_NAME, INTERCEPT_NFT_TABLE);
 		nftnl_table_nlmsg_build_payload(nlh, t);
 		nftnl_table_free(t);
+	} else if (b->ib_oom == NULL) {
+		b->ib_oom = b->ib_what[b->ib_nmsgs - 1];
 	}
 	intercept_batch_next(b);
 }
@@ -285,12 +287,14 @@ intercept_batch_chain(struct intercept_batch *b)
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 		nftnl_chain_nlmsg_build_payload(nlh, c);
 		nftnl_chain_free(c);
+	} else if (b->ib_oom == NULL) {
+		b->ib_oom = b->ib_what[b->ib_nmsgs - 1];
 	}
 	intercept_batch_next(b);
 }
 
-/* Adds r (and frees it); a NULL r or one that ran out of memory while
- * being built goes in empty, and the kernel's refusal names it. */
+/* Adds r and frees it; ok false (or r NULL): it ran out of memory while
+ * being built, and the batch will not be sent. */
 static void
 intercept_batch_rule(struct intercept_batch *b, struct nftnl_rule *r, bool ok, const char *what)
 {
@@ -299,6 +303,8 @@ intercept_batch_rule(struct intercept_batch *b, struct nftnl_rule *r, bool ok, c
 
 	if (r != NULL && ok)
 		nftnl_rule_nlmsg_build_payload(nlh, r);
+	else if (b->ib_oom == NULL)
+		b->ib_oom = b->ib_what[b->ib_nmsgs - 1];
 	if (r != NULL)
 		nftnl_rule_free(r);
 	intercept_batch_next(b);
@@ -319,6 +325,11 @@ intercept_batch_send(struct intercept_batch *b, char *err, size_t errlen)
 	int first_err = 0, rc = -1;
 	const char *failed = NULL;
 
+	if (b->ib_oom != NULL) {
+		snprintf(err, errlen, "nftables %s: out of memory building it", b->ib_oom);
+		errno = ENOMEM;
+		return -1;
+	}
 	nftnl_batch_end(mnl_nlmsg_batch_current(b->ib_batch), b->ib_seq0 + b->ib_nmsgs);
 	mnl_nlmsg_batch_next(b->ib_batch);
 	if ((nl = mnl_socket_open(NETLINK_NETFILTER)) == NULL) {
@@ -471,7 +482,7 @@ static int
 intercept_nft_remove(bool *existed, char *err, size_t errlen)
 {
 	struct intercept_batch *b;
-	int rc;
+	int rc, saved;
 
 	*existed = false;
 	if ((b = malloc(sizeof(*b))) == NULL || intercept_batch_init(b, 1) == -1) {
@@ -481,12 +492,13 @@ intercept_nft_remove(bool *existed, char *err, size_t errlen)
 	}
 	intercept_batch_table(b, NFT_MSG_DELTABLE, 0, "NFT_MSG_DELTABLE (inet ktproxy)");
 	rc = intercept_batch_send(b, err, errlen);
+	saved = errno;
 	intercept_batch_free(b);
 	free(b);
 	if (rc == 0)
 		*existed = true;
-	else if (errno == ENOENT)
-		rc = 0;
+	else if (saved == ENOENT)
+		rc = 0;		/* nothing to remove */
 	return rc;
 }
 
