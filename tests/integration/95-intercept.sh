@@ -122,6 +122,15 @@ out=$(in_gw "$KTPROXY_BUILD/ktproxy" --intercept-remove --intercept-mark 0x77 --
 assert_eq "again, with nothing to remove: exit 0" "$?" 0
 assert_contains "and it says there was no table" "$out" "no nft table inet ktproxy"
 
+section "Ranges and several interfaces"
+ktproxy_start --intercept 443,8000-8099 --intercept-iface "$VETH_GW_CLI,$VETH_GW_SRV" || exit 1
+rs=$(in_gw nft list table inet ktproxy)
+assert_eq "a tproxy rule per interface and port range" "$(printf '%s\n' "$rs" | grep -c 'tproxy to :8443')" 4
+assert_eq "a drop rule after each" "$(printf '%s\n' "$rs" | grep -c ' counter packets 0 bytes 0 drop')" 4
+assert_contains "the range as one rule" "$rs" "iifname \"$VETH_GW_SRV\" tcp dport 8000-8099 tproxy to :8443"
+whoami_ok "443 among them"
+ktproxy_stop
+
 section "--spoof-source: the upstream sees the client's address"
 ktproxy_start --intercept 443 --spoof-source || exit 1
 whoami_ok "spoofed" "$CLI_IP"
