@@ -27,7 +27,7 @@ SANFLAGS :=
 OPT ?= -O2 -g
 endif
 
-PKGS := openssl liburing libmnl libcap
+PKGS := openssl liburing libmnl libnftnl libcap
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

@@ -35,8 +35,12 @@ static const char usage_text[] =
 "               [--forge-extensions LIST] [--forge-copy-oid OID]...\n"
 "               [--forge-lifetime TIME] [--forge-serial random|copy]\n"
 "               [--forge-key-type TYPE] [--forge-key-reuse MODE]\n"
-"               [--forge-origin-ext] [--forge-origin-oid OID] [--check]\n"
+"               [--forge-origin-ext] [--forge-origin-oid OID]\n"
+"               [--intercept PORTS] [--intercept-iface IFNAME]...\n"
+"               [--intercept-mark MARK] [--intercept-table TABLE]\n"
+"               [--spoof-source] [--check]\n"
 "               [-c FILE] [--help] [--version]\n"
+"       ktproxy --intercept-remove [--intercept-mark MARK] [--intercept-table TABLE]\n"
 "\n"
 "Transparent mTLS delegation proxy.  Connections that nftables TPROXY steers to\n"
 "the listener are terminated with mutual TLS; the client certificate is verified,\n"
@@ -235,6 +239,48 @@ static const char usage_text[] =
 "                           RFC 5612: a placeholder; see --forge-origin-oid)\n"
 "  --forge-origin-oid OID   the same extension under a dotted OID of your own\n"
 "\n"
+"Interception (without --intercept the operator installs the TPROXY rules: see\n"
+"the end of this text):\n"
+"  --intercept PORTS        install the steering at start, through netlink, and\n"
+"                           remove it on SIGTERM and SIGINT: TCP to these\n"
+"                           destination ports (comma-separated, ranges LOW-HIGH,\n"
+"                           e.g. 443,8443) goes to the --listen port.  nftables\n"
+"                           table inet ktproxy (IPv4 and IPv6), chain prerouting:\n"
+"                           socket transparent 1 -> mark, accept; tcp dport PORTS\n"
+"                           -> tproxy to :LISTEN-PORT, mark, accept; tcp dport\n"
+"                           PORTS -> counter, drop.  The last one fails closed:\n"
+"                           while no ktproxy listens (killed, crashed) those\n"
+"                           ports are dropped, never forwarded around the proxy\n"
+"                           (nft list table inet ktproxy counts them).  And, for\n"
+"                           IPv4 and IPv6: ip rule fwmark MARK lookup TABLE\n"
+"                           priority 32700; ip route add local default dev lo\n"
+"                           table TABLE.  32 ports or ranges at most.  A table\n"
+"                           left by a killed ktproxy is replaced atomically.  With\n"
+"                           --listen 0.0.0.0:PORT IPv6 connections are dropped:\n"
+"                           listen on [::]:PORT to serve both.  These four\n"
+"                           settings take a restart (SIGHUP leaves the steering\n"
+"                           as it is)\n"
+"  --intercept-iface IFNAME only intercept what arrives on these interfaces\n"
+"                           (comma-separated or repeated, 16 at most, and at\n"
+"                           most 64 ports x interfaces; default: every\n"
+"                           interface but lo)\n"
+"  --intercept-mark MARK    the packet mark (default 0x6b74; decimal or 0x hex)\n"
+"  --intercept-table TABLE  the routing table (default 27508)\n"
+"  --spoof-source           connect upstream from the client's own address\n"
+"                           (IP_TRANSPARENT), not the gateway's: the server sees\n"
+"                           who is calling.  Its answers must route back through\n"
+"                           this gateway (the server's route to the clients goes\n"
+"                           through it), and the gateway must deliver them to\n"
+"                           ktproxy: the \"socket transparent 1 ... mark\" rule\n"
+"                           with the fwmark rule and local route (--intercept\n"
+"                           installs them).  Kept upstream connections are\n"
+"                           reused only for the same client address\n"
+"  --intercept-remove       remove what an --intercept ktproxy that was killed\n"
+"                           left (the table, the rules, the routes of this\n"
+"                           --intercept-mark and --intercept-table), say what was\n"
+"                           removed, exit 0 (1 when netlink refused).  Command\n"
+"                           line only; needs no certificates\n"
+"\n"
 "Observability:\n"
 "  --stats FILE             shared-memory stats segment read by ktproxy-stat\n"
 "                           (default /run/ktproxy/stats)\n"
@@ -283,8 +329,10 @@ static const char usage_text[] =
 "connections use it and established ones keep what they began with.  A mistake:\n"
 "the running configuration stays, stderr says why (FILE:LINE), reloads{failed}\n"
 "counts it.  listen, workers, stats, log, signer-user, user, ktls,\n"
-"upstream-keepalive[-timeout] and ocsp-cache take a restart.\n"
-"The TPROXY rules ktproxy needs (gateway, IPv4, listener on port 8443):\n"
+"upstream-keepalive[-timeout] and ocsp-cache take a restart.  The --intercept*\n"
+"steering is installed at start only: a reload leaves it as it is, unmentioned.\n"
+"The TPROXY rules ktproxy needs without --intercept (gateway, IPv4, listener on\n"
+"port 8443):\n"
 "  nft add table ip ktproxy\n"
 "  nft add chain ip ktproxy pre '{ type filter hook prerouting priority mangle; }'\n"
 "  nft add rule ip ktproxy pre meta l4proto tcp socket transparent 1 meta mark set 1 accept\n"
@@ -310,7 +358,8 @@ enum config_opt_id {
 	OPT_USER, OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID,
 	OPT_FORGE_LIFETIME, OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE,
 	OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT, OPT_FORGE_ORIGIN_OID,
-	OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
+	OPT_INTERCEPT, OPT_INTERCEPT_IFACE, OPT_INTERCEPT_MARK, OPT_INTERCEPT_TABLE,
+	OPT_INTERCEPT_REMOVE, OPT_SPOOF_SOURCE, OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
 	OPT__COUNT
 };
 
@@ -367,6 +416,12 @@ static const struct config_opt {
 	[OPT_FORGE_KEY_REUSE] =		{ "forge-key-reuse", 0 },
 	[OPT_FORGE_ORIGIN_EXT] =	{ "forge-origin-ext", CO_BOOL },
 	[OPT_FORGE_ORIGIN_OID] =	{ "forge-origin-oid", 0 },
+	[OPT_INTERCEPT] =		{ "intercept", 0 },
+	[OPT_INTERCEPT_IFACE] =		{ "intercept-iface", CO_LIST },
+	[OPT_INTERCEPT_MARK] =		{ "intercept-mark", 0 },
+	[OPT_INTERCEPT_TABLE] =		{ "intercept-table", 0 },
+	[OPT_INTERCEPT_REMOVE] =	{ "intercept-remove", CO_ARGV | CO_BOOL },
+	[OPT_SPOOF_SOURCE] =		{ "spoof-source", CO_BOOL },
 	[OPT_CONFIG] =			{ "config", CO_ARGV },
 	[OPT_CHECK] =			{ "check", CO_ARGV | CO_BOOL },
 	[OPT_VERSION] =			{ "version", CO_ARGV | CO_BOOL },
@@ -473,6 +528,7 @@ config_init(struct config *cf)
 	verify_conf_init(&cf->cf_verify);
 	ocsp_conf_init(&cf->cf_ocsp);
 	forge_policy_init(&cf->cf_forge);
+	intercept_conf_init(&cf->cf_intercept);
 	cf->cf_stats_path = "/run/ktproxy/stats";
 	cf->cf_log_path = "-";
 	cf->cf_workers = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -609,6 +665,17 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 		return config_yes_no("forge-origin-ext", arg, &cf->cf_forge.fp_origin);
 	case OPT_FORGE_ORIGIN_OID:
 		return forge_policy_set_origin_oid(&cf->cf_forge, arg);
+	case OPT_INTERCEPT:
+		return intercept_parse_ports(&cf->cf_intercept, arg);
+	case OPT_INTERCEPT_IFACE:
+		return intercept_add_ifaces(&cf->cf_intercept, arg);
+	case OPT_INTERCEPT_MARK:
+		return intercept_parse_mark(&cf->cf_intercept, arg);
+	case OPT_INTERCEPT_TABLE:
+		return intercept_parse_table(&cf->cf_intercept, arg);
+	case OPT_SPOOF_SOURCE:
+		return config_yes_no("spoof-source", arg, &cf->cf_spoof_source);
+	case OPT_INTERCEPT_REMOVE:
 	case OPT_CONFIG:
 	case OPT_CHECK:
 	case OPT_VERSION:
@@ -801,6 +868,9 @@ config_argv(struct config *cf, int argc, char **argv, bool apply, bool *on_argv,
 		case OPT_CHECK:
 			cf->cf_check = true;
 			break;
+		case OPT_INTERCEPT_REMOVE:
+			cf->cf_intercept.ic_remove = true;
+			break;
 		case OPT_VERSION:
 			printf("ktproxy %s\n", KTPROXY_VERSION);
 			exit(0);
@@ -835,6 +905,10 @@ config_finish(const struct config *cf)
 {
 	int errors = 0;
 
+	errors += intercept_conf_check(&cf->cf_intercept);
+	/* --intercept-remove needs only the mark and the table */
+	if (cf->cf_intercept.ic_remove)
+		return errors;
 	errors += hdr_conf_check(&cf->cf_hdr) == -1;
 	if (cf->cf_ocsp.oc_responder != NULL && cf->cf_ocsp.oc_mode == OCSP_OFF) {
 		config_error("--ocsp-responder needs --ocsp soft or hard\n");

@@ -10,6 +10,7 @@
 
 #include "forge.h"
 #include "headers.h"
+#include "intercept.h"
 #include "ocsp.h"
 #include "verify.h"
 
@@ -44,6 +45,9 @@ struct config {
 	struct forge_policy	 cf_forge;		/* what forged certificates look like */
 	unsigned		 cf_up_keepalive;	/* idle upstream connections kept per worker */
 	unsigned		 cf_up_keepalive_timeout;	/* seconds one is kept */
+	struct intercept_conf	 cf_intercept;		/* --intercept* */
+	bool			 cf_spoof_source;	/* upstream legs leave from the
+						 * client's address */
 	bool			 cf_ktls;		/* --ktls auto (true) or off */
 	bool			 cf_check;		/* validate, print "configuration OK", exit */
 	const char		*cf_file;		/* the config file read; NULL: none */

@@ -26,6 +26,7 @@
 #include "ktls.h"
 #include "stats.h"
 #include "tls.h"
+#include "tproxy.h"
 #include "upool.h"
 #include "verify.h"
 #include "worker.h"
@@ -269,7 +270,9 @@ conn_is_loop(struct conn *c)
 }
 
 /* What an upstream session is kept under, besides the identity: where it
- * was established (address, port) and the name it was verified for. */
+ * was established (address, port) and the name it was verified for; with
+ * --spoof-source the client's address too, which a kept connection
+ * carries as its source. */
 static int
 conn_upstream_dest(struct conn *c)
 {
@@ -286,6 +289,10 @@ conn_upstream_dest(struct conn *c)
 	    EVP_DigestUpdate(md, &((const struct sockaddr_in6 *)d)->sin6_port, 2) == 1 &&
 	    EVP_DigestUpdate(md, &((const struct sockaddr_in6 *)d)->sin6_addr, 16) == 1) &&
 	    EVP_DigestUpdate(md, c->c_sni ? c->c_sni : "", c->c_sni ? strlen(c->c_sni) + 1 : 0) == 1 &&
+	    (!c->c_tls->tc_cf->cf_spoof_source ||
+	    (c->c_peer.ss_family == AF_INET ?
+	    EVP_DigestUpdate(md, &((const struct sockaddr_in *)&c->c_peer)->sin_addr, 4) == 1 :
+	    EVP_DigestUpdate(md, &((const struct sockaddr_in6 *)&c->c_peer)->sin6_addr, 16) == 1)) &&
 	    EVP_DigestFinal_ex(md, c->c_up_dest, NULL) == 1;
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -1;
@@ -598,6 +605,11 @@ conn_upstream_connect(struct conn *c)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (c->c_tls->tc_cf->cf_spoof_source && tproxy_bind_source(fd, &c->c_peer) == -1) {
+		close(fd);
+		conn_upstream_broken(c, STAT_up_fail_connect, "spoof_source_bind_failed");
+		return;
+	}
 	c->c_up.l_fd = fd;
 	sqe = worker_sqe(c->c_worker);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&c->c_dst, c->c_dst_len);

@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "forge.h"
+#include "intercept.h"
 #include "ktls.h"
 #include "notify.h"
 #include "privs.h"
@@ -534,6 +535,11 @@ main(int argc, char **argv)
 		config_free(&cf);
 		return 2;
 	}
+	if (cf.cf_intercept.ic_remove) {
+		rc = intercept_remove(&cf.cf_intercept, true) == 0 ? 0 : 1;
+		config_free(&cf);
+		return rc;
+	}
 	memset(&d, 0, sizeof(d));
 	d.d_cf0 = &cf;
 	d.d_argc = argc;
@@ -656,6 +662,10 @@ out_worker:
 		tls_release(w->w_tls);
 		goto out_workers;
 	}
+	/* After the listeners exist: the steered ports are never dropped for
+	 * want of one. */
+	if (intercept_install(&cf.cf_intercept, &cf.cf_listen) == -1)
+		goto out_workers;
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
 	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
 	    d.d_ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
@@ -664,7 +674,7 @@ out_worker:
 		    "CAP_NET_RAW\n", pv.pv_user, (unsigned)pv.pv_uid);
 	notify("READY=1");
 	timed_out = main_drain(&set, &d, main_wait_for_stop(&set, &d));
-	rc = 0;
+	rc = intercept_remove(&cf.cf_intercept, false) == 0 ? 0 : 1;
 
 out_workers:
 	for (unsigned i = 0; i < started; i++)

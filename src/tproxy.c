@@ -47,6 +47,30 @@ fail:
 	return -1;
 }
 
+int
+tproxy_bind_source(int fd, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage src = *peer;
+	int one = 1;
+	socklen_t len;
+
+	if (peer->ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&src)->sin6_port = 0;
+		len = sizeof(struct sockaddr_in6);
+		if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == -1)
+			return -1;
+	} else {
+		((struct sockaddr_in *)&src)->sin_port = 0;
+		len = sizeof(struct sockaddr_in);
+		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1)
+			return -1;
+	}
+	/* The port is chosen at connect time, free for the whole 4-tuple, not
+	 * reserved by the bind (best effort: without it bind picks one). */
+	(void)setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (const struct sockaddr *)&src, len);
+}
+
 const char *
 tproxy_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 {

@@ -275,6 +275,21 @@ test_mistakes(void)
 		  "read /nonexistent/ktproxy.crt: No such file or directory\n" },
 		{ "crl /nonexistent/c.pem\n", "ktproxy: t.conf:1: crl: cannot read "
 		  "/nonexistent/c.pem: No such file or directory\n" },
+		{ "intercept 443,\n", "ktproxy: t.conf:1: intercept: \"443,\" is not a "
+		  "comma-separated list of ports (1-65535) or ranges LOW-HIGH, e.g. 443,8443 or "
+		  "8000-8099\n" },
+		{ "intercept 9000-8000\n", "ktproxy: t.conf:1: intercept: \"9000-8000\" is not a "
+		  "comma-separated list of ports (1-65535) or ranges LOW-HIGH, e.g. 443,8443 or "
+		  "8000-8099\n" },
+		{ "intercept-iface eth0,,eth1\n", "ktproxy: t.conf:1: intercept-iface: "
+		  "\"eth0,,eth1\": an interface name is 1 to 15 characters, names separated by "
+		  "commas\n" },
+		{ "intercept-mark 0\n", "ktproxy: t.conf:1: intercept-mark: \"0\" is not a number "
+		  "from 1 to 4294967295 (decimal or 0x hexadecimal)\n" },
+		{ "intercept-table 254\n", "ktproxy: t.conf:1: intercept-table: 254 is one of the "
+		  "kernel's own tables (default, main, local); choose another\n" },
+		{ "intercept-remove\n", "ktproxy: t.conf:1: intercept-remove: only on the command "
+		  "line (--intercept-remove), not in a file\n" },
 	};
 	struct config cf;
 	char *out;
@@ -561,6 +576,12 @@ static const char *const every[][2] = {
 	{ "forge-key-reuse", "pool:3" },
 	{ "forge-origin-ext", NULL },
 	{ "forge-origin-oid", "1.3.6.1.4.1.99999.42" },
+	{ "intercept", "443,8000-8099" },
+	{ "intercept-iface", "eth0" },
+	{ "intercept-iface", "eth1,eth2" },
+	{ "intercept-mark", "0x10" },
+	{ "intercept-table", "100" },
+	{ "spoof-source", NULL },
 };
 
 static void
@@ -619,6 +640,18 @@ compare(const struct config *a, const struct config *b)
 	CHECK(fa->fp_lifetime == fb->fp_lifetime && fa->fp_serial == fb->fp_serial);
 	CHECK(fa->fp_key_type == fb->fp_key_type && fa->fp_key_reuse == fb->fp_key_reuse);
 	CHECK(fa->fp_pool_size == fb->fp_pool_size && fa->fp_origin == fb->fp_origin);
+	CHECK(a->cf_intercept.ic_nports == b->cf_intercept.ic_nports &&
+	    memcmp(a->cf_intercept.ic_port_lo, b->cf_intercept.ic_port_lo,
+	    sizeof(a->cf_intercept.ic_port_lo)) == 0 &&
+	    memcmp(a->cf_intercept.ic_port_hi, b->cf_intercept.ic_port_hi,
+	    sizeof(a->cf_intercept.ic_port_hi)) == 0);
+	CHECK(a->cf_intercept.ic_nifaces == b->cf_intercept.ic_nifaces &&
+	    memcmp(a->cf_intercept.ic_iface, b->cf_intercept.ic_iface,
+	    sizeof(a->cf_intercept.ic_iface)) == 0);
+	CHECK(a->cf_intercept.ic_mark == b->cf_intercept.ic_mark &&
+	    a->cf_intercept.ic_table == b->cf_intercept.ic_table &&
+	    a->cf_intercept.ic_remove == b->cf_intercept.ic_remove);
+	CHECK(a->cf_spoof_source == b->cf_spoof_source);
 	CHECK((fa->fp_origin_oid == NULL) == (fb->fp_origin_oid == NULL));
 	if (fa->fp_origin_oid != NULL && fb->fp_origin_oid != NULL)
 		CHECK(OBJ_cmp(fa->fp_origin_oid, fb->fp_origin_oid) == 0);
@@ -666,6 +699,12 @@ test_round_trip(void)
 	CHECK(fromfile.cf_hdr.hc_xfcc_mode != defaults.cf_hdr.hc_xfcc_mode);
 	CHECK(!fromfile.cf_ktls && fromfile.cf_up_keepalive == 0);
 	CHECK(fromfile.cf_drain_timeout == 0 && defaults.cf_drain_timeout == 30);
+	CHECK(fromfile.cf_intercept.ic_nports == 2 && fromfile.cf_intercept.ic_nifaces == 3);
+	CHECK(fromfile.cf_intercept.ic_port_lo[1] == 8000 &&
+	    fromfile.cf_intercept.ic_port_hi[1] == 8099);
+	CHECK(strcmp(fromfile.cf_intercept.ic_iface[2], "eth2") == 0);
+	CHECK(fromfile.cf_intercept.ic_mark == 0x10 && fromfile.cf_intercept.ic_table == 100);
+	CHECK(fromfile.cf_spoof_source && !defaults.cf_spoof_source);
 	config_free(&defaults);
 	for (unsigned k = 0; config_key(k) != NULL; k++) {
 		const char *key = config_key(k);
@@ -674,13 +713,14 @@ test_round_trip(void)
 		for (size_t i = 0; i < n; i++)
 			found |= strcmp(every[i][0], key) == 0;
 		if (!found && strcmp(key, "config") != 0 && strcmp(key, "check") != 0 &&
-		    strcmp(key, "help") != 0 && strcmp(key, "version") != 0) {
+		    strcmp(key, "help") != 0 && strcmp(key, "version") != 0 &&
+		    strcmp(key, "intercept-remove") != 0) {
 			fprintf(stderr, "key %s is not in every[]\n", key);
 			CHECK(found);
 		}
 		nkeys++;
 	}
-	CHECK(nkeys == n - 4 + 4);	/* 4 repeats; 4 for the command line only */
+	CHECK(nkeys == n - 5 + 5);	/* 5 repeats; 5 for the command line only */
 
 	/* Parsing the same argv again (what a reload does) gives the same. */
 	config_free(&fromargv);

@@ -1,0 +1,79 @@
+/*
+ * intercept.h - ktproxy installs its own TPROXY steering (--intercept).
+ *
+ * Without --intercept the operator writes the nftables rules, the fwmark
+ * rule and the local route by hand (ktproxy --help shows them).  With it,
+ * ktproxy installs the same through netlink once its listeners exist, and
+ * removes them on SIGTERM/SIGINT:
+ *
+ *   nft table inet ktproxy, chain prerouting (filter, hook prerouting,
+ *   priority mangle):
+ *     meta l4proto tcp socket transparent 1 meta mark set MARK accept
+ *     [iifname IF | iifname != "lo"] tcp dport PORTS
+ *         tproxy to :LISTEN-PORT meta mark set MARK accept
+ *     [iifname IF | iifname != "lo"] tcp dport PORTS counter drop
+ *   ip rule fwmark MARK lookup TABLE            (IPv4 and IPv6)
+ *   ip route add local default dev lo table TABLE (IPv4 and IPv6)
+ *
+ * The third rule fails closed: tproxy breaks out of its rule when no
+ * transparent socket listens on LISTEN-PORT (ktproxy died), and the packet
+ * is dropped instead of being forwarded to its destination unproxied.
+ * After a kill -9 the table stays and the ports stay closed until ktproxy
+ * starts again (which replaces the stale table in one transaction) or
+ * `ktproxy --intercept-remove` takes it away.
+ */
+#ifndef KTPROXY_INTERCEPT_H
+#define KTPROXY_INTERCEPT_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define INTERCEPT_MAX_PORTS	32	/* ports or ranges in --intercept */
+#define INTERCEPT_MAX_IFACES	16	/* --intercept-iface names */
+#define INTERCEPT_MAX_PAIRS	64	/* ports x interfaces: rules in one batch */
+#define INTERCEPT_MARK_DEFAULT	0x6b74	/* "kt" */
+#define INTERCEPT_TABLE_DEFAULT	27508	/* 0x6b74 */
+#define INTERCEPT_NFT_TABLE	"ktproxy"	/* family inet */
+#define INTERCEPT_NFT_CHAIN	"prerouting"
+
+struct intercept_conf {
+	uint16_t	 ic_port_lo[INTERCEPT_MAX_PORTS];	/* host order */
+	uint16_t	 ic_port_hi[INTERCEPT_MAX_PORTS];	/* == lo: one port */
+	unsigned	 ic_nports;		/* 0: no --intercept */
+	const char	*ic_ports_str;		/* as given, for the log */
+	char		 ic_iface[INTERCEPT_MAX_IFACES][IFNAMSIZ];
+	unsigned	 ic_nifaces;		/* 0: every interface but lo */
+	uint32_t	 ic_mark;
+	uint32_t	 ic_table;
+	bool		 ic_remove;		/* --intercept-remove: clean up, exit */
+};
+
+/* intercept_conf.c: the options.  0, or -1 after config_error(). */
+void	 intercept_conf_init(struct intercept_conf *ic);
+int	 intercept_parse_ports(struct intercept_conf *ic, const char *arg);
+int	 intercept_add_ifaces(struct intercept_conf *ic, const char *arg);
+int	 intercept_parse_mark(struct intercept_conf *ic, const char *arg);
+int	 intercept_parse_table(struct intercept_conf *ic, const char *arg);
+/* What no single option can say (e.g. --intercept-iface without
+ * --intercept).  The number of mistakes reported. */
+int	 intercept_conf_check(const struct intercept_conf *ic);
+
+/*
+ * intercept.c: install the steering towards the port of listen, or
+ * do nothing when --intercept is not given.  A table of ours left by an
+ * earlier instance is replaced in the same transaction.  Says what it
+ * installed on stderr; 0, or -1 after naming the netlink operation that
+ * failed and why (then nothing of it is left installed).
+ */
+int	 intercept_install(const struct intercept_conf *ic, const struct sockaddr_storage *listen);
+/*
+ * Remove what intercept_install installed (or an earlier, killed instance
+ * left): the nft table, the fwmark rules, the local routes.  What was not
+ * there is no error.  With --intercept not given and force false, does
+ * nothing.  0, or -1 after saying what could not be removed.
+ */
+int	 intercept_remove(const struct intercept_conf *ic, bool force);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * intercept_conf.c - the --intercept* options (intercept.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_msg.h"
+#include "intercept.h"
+
+void
+intercept_conf_init(struct intercept_conf *ic)
+{
+	memset(ic, 0, sizeof(*ic));
+	ic->ic_mark = INTERCEPT_MARK_DEFAULT;
+	ic->ic_table = INTERCEPT_TABLE_DEFAULT;
+}
+
+/* One port, 1 to 65535, ending at end; *next is where it stopped. */
+static int
+intercept_port(const char *s, const char **next, uint16_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || v < 1 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	*next = end;
+	return 0;
+}
+
+/* "443", "443,8443", "8000-8099,443": replaces what an earlier value set. */
+int
+intercept_parse_ports(struct intercept_conf *ic, const char *arg)
+{
+	const char *p = arg;
+	unsigned n = 0;
+
+	for (;;) {
+		uint16_t lo, hi;
+
+		if (n == INTERCEPT_MAX_PORTS) {
+			config_error("--intercept: \"%s\": more than %d ports or ranges\n", arg,
+			    INTERCEPT_MAX_PORTS);
+			return -1;
+		}
+		if (intercept_port(p, &p, &lo) == -1)
+			goto bad;
+		hi = lo;
+		if (*p == '-' && (intercept_port(p + 1, &p, &hi) == -1 || hi < lo))
+			goto bad;
+		ic->ic_port_lo[n] = lo;
+		ic->ic_port_hi[n] = hi;
+		n++;
+		if (*p == '\0')
+			break;
+		if (*p++ != ',')
+			goto bad;
+	}
+	ic->ic_nports = n;
+	ic->ic_ports_str = arg;
+	return 0;
+bad:
+	config_error("--intercept: \"%s\" is not a comma-separated list of ports (1-65535) or "
+	    "ranges LOW-HIGH, e.g. 443,8443 or 8000-8099\n", arg);
+	return -1;
+}
+
+/* "eth0" or "eth0,eth1"; each occurrence adds to the list. */
+int
+intercept_add_ifaces(struct intercept_conf *ic, const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= IFNAMSIZ) {
+			config_error("--intercept-iface: \"%s\": an interface name is 1 to %d "
+			    "characters, names separated by commas\n", arg, IFNAMSIZ - 1);
+			return -1;
+		}
+		if (ic->ic_nifaces == INTERCEPT_MAX_IFACES) {
+			config_error("--intercept-iface: more than %d interfaces\n",
+			    INTERCEPT_MAX_IFACES);
+			return -1;
+		}
+		memcpy(ic->ic_iface[ic->ic_nifaces], p, len);
+		ic->ic_iface[ic->ic_nifaces][len] = '\0';
+		ic->ic_nifaces++;
+		p += len;
+		if (*p == '\0')
+			return 0;
+		p++;
+	}
+}
+
+/* A number from 1 to 2^32-1, decimal or 0x hexadecimal. */
+static int
+intercept_u32(const char *opt, const char *arg, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 0);
+	if (errno || *end || end == arg || *arg == '-' || v < 1 || v > 0xffffffffULL) {
+		config_error("--%s: \"%s\" is not a number from 1 to 4294967295 (decimal or "
+		    "0x hexadecimal)\n", opt, arg);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int
+intercept_parse_mark(struct intercept_conf *ic, const char *arg)
+{
+	return intercept_u32("intercept-mark", arg, &ic->ic_mark);
+}
+
+int
+intercept_parse_table(struct intercept_conf *ic, const char *arg)
+{
+	uint32_t t;
+
+	if (intercept_u32("intercept-table", arg, &t) == -1)
+		return -1;
+	/* 253 default, 254 main, 255 local: the kernel's own */
+	if (t >= 253 && t <= 255) {
+		config_error("--intercept-table: %u is one of the kernel's own tables (default, "
+		    "main, local); choose another\n", t);
+		return -1;
+	}
+	ic->ic_table = t;
+	return 0;
+}
+
+int
+intercept_conf_check(const struct intercept_conf *ic)
+{
+	if (ic->ic_nifaces > 0 && ic->ic_nports == 0) {
+		config_error("--intercept-iface needs --intercept PORTS\n");
+		return 1;
+	}
+	/* two rules each, all in one netlink message batch */
+	if (ic->ic_nports * (ic->ic_nifaces > 0 ? ic->ic_nifaces : 1) > INTERCEPT_MAX_PAIRS) {
+		config_error("--intercept: %u ports or ranges on %u interfaces make more than %d "
+		    "pairs; give ranges (LOW-HIGH) or fewer interfaces\n", ic->ic_nports,
+		    ic->ic_nifaces, INTERCEPT_MAX_PAIRS);
+		return 1;
+	}
+	return 0;
+}
