@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# 81-observe: what an operator watches a running ktproxy with.
+#
+#   - ktproxy-stat -w SEC -n COUNT: COUNT frames, SEC apart, each counter's
+#     total and its rate per second; no terminal control codes into a pipe
+. "$(dirname "$0")/../lib/common"
+need_root
+need_ktproxy
+env_up
+
+STAT=$KTPROXY_BUILD/ktproxy-stat
+# Background processes of this script, killed at exit whatever happens.
+OBS_PIDS=()
+obs_cleanup() {
+	local p
+	for p in "${OBS_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	OBS_PIDS=()
+}
+ktp_on_exit obs_cleanup
+
+section "ktproxy-stat refuses bad -w and -n"
+for bad in "-w 0" "-w abc" "-w 1x" "-w 100000" "-n 0" "-n -3" "-w 1 --json"; do
+	# shellcheck disable=SC2086
+	"$STAT" --stats /nonexistent $bad >/dev/null 2>&1
+	assert_eq "ktproxy-stat $bad: usage error" "$?" 2
+done
+out=$("$STAT" --stats /nonexistent -w 1 -n 1 2>&1)
+rc=$?
+assert_eq "-w without a daemon: status 1" "$rc" 1
+assert_contains "-w without a daemon says why" "$out" "is ktproxy running"
+
+ktproxy_start || exit 1
+
+section "ktproxy-stat -w: a live view with rates"
+# Three frames one second apart, while a client makes requests: the first
+# frame comes after one interval, so three frames take about 3 s.
+in_gw timeout 20 "$STAT" --stats "$KTP_STATS" -w 1 -n 3 >"$RUN_DIR/watch.out" 2>"$RUN_DIR/watch.err" &
+OBS_PIDS+=($!)
+t0=$(date +%s%N)
+for i in 1 2 3 4 5 6; do
+	cli_curl alice -o /dev/null "$URL/whoami"
+	sleep 0.3
+done
+wait "${OBS_PIDS[-1]}"
+rc=$?
+t1=$(date +%s%N)
+assert_eq "-w 1 -n 3 exits 0 by itself" "$rc" 0
+watch=$(cat "$RUN_DIR/watch.out")
+assert_eq "three frames" "$(grep -c '^ktproxy pid ' <<<"$watch")" 3
+ms=$(( (t1 - t0) / 1000000 ))
+if [ "$ms" -ge 2500 ] && [ "$ms" -le 8000 ]; then
+	pass "three frames 1 s apart took ${ms} ms"
+else
+	fail "three frames 1 s apart took ${ms} ms (expected about 3000)"
+fi
+assert_no_match "no control codes into a pipe" "$watch" $'\e'
+assert_contains "a header with the columns" "$watch" "per second"
+# connections_accepted: the total and a rate; over three frames the totals
+# add up to the six connections, and some rate was positive.
+acc=$(awk '$1 == "connections_accepted" { print $2, $3 }' <<<"$watch")
+last_total=$(tail -n 1 <<<"$acc" | cut -d' ' -f1)
+assert_ge "connections_accepted reached 5 by the last frame" "$last_total" 5
+if awk '{ if ($2 + 0 > 0) found = 1 } END { exit !found }' <<<"$acc"; then
+	pass "connections_accepted had a positive rate per second"
+else
+	fail "connections_accepted had a positive rate per second" "$acc"
+fi
+assert_match "a gauge has no rate" "$watch" '^connections_active +[0-9]+ +-$'
+assert_match "bytes are split by direction, with a rate" "$watch" '^  upstream_to_client +[0-9]+ +[0-9]+\.[0-9]$'
+assert_no_match "reasons that never happened are left out" "$watch" '^  chain_too_long '
+
+if command -v script >/dev/null; then
+	tty_out=$(in_gw timeout 10 script -qec "$STAT --stats $KTP_STATS -w 0.2 -n 1" /dev/null 2>&1)
+	assert_contains "on a terminal the screen is redrawn" "$tty_out" $'\e[H\e[2J'
+else
+	skip "on a terminal the screen is redrawn: no script(1)"
+fi
+
+ktproxy_stop
