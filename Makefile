@@ -50,7 +50,7 @@ endif
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/src/main.o $(LIB_OBJS)
-STAT_OBJS := $(BUILD)/tools/ktproxy-stat.o $(BUILD)/src/stats.o
+STAT_OBJS := $(BUILD)/tools/ktproxy-stat.o $(BUILD)/src/stats.o $(BUILD)/src/metrics.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 

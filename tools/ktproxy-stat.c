@@ -15,10 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "stats.h"
 
 static const char usage_text[] =
-"usage: ktproxy-stat [--stats FILE] [--json | -w SEC [-n COUNT]] [--help]\n"
+"usage: ktproxy-stat [--stats FILE] [--json | --prometheus | -w SEC [-n COUNT]] [--help]\n"
 "\n"
 "Print the counters of a running ktproxy, summed over its workers.\n"
 "\n"
@@ -26,6 +27,12 @@ static const char usage_text[] =
 "  --json         one JSON object: plain counters as numbers, counters split by\n"
 "                 reason as objects {\"reason\": n}, plus \"workers\", \"pid\" and\n"
 "                 \"uptime_seconds\"\n"
+"  --prometheus   the Prometheus text exposition format (version 0.0.4), the\n"
+"                 same as ktproxy --metrics serves: ktproxy_<name>_total for\n"
+"                 counters, ktproxy_<name> for gauges, a family split by\n"
+"                 reason labelled reason=\"...\" (direction=\"...\" for bytes,\n"
+"                 path=\"...\" for relay_path, result=\"...\" for client_ocsp),\n"
+"                 plus ktproxy_workers and ktproxy_start_time_seconds\n"
 "  -w, --watch SEC\n"
 "                 live view: every SEC seconds (0.1 to 86400, fractions allowed)\n"
 "                 print each counter's total and its rate per second over the\n"
@@ -225,6 +232,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "stats", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "prometheus", no_argument, NULL, 'p' },
 		{ "watch", required_argument, NULL, 'w' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
@@ -235,13 +243,14 @@ main(int argc, char **argv)
 	char err[512];
 	double interval = 0;
 	long count = 0;
-	int json = 0, c;
+	int json = 0, prom = 0, c;
 	char *end;
 
 	while ((c = getopt_long(argc, argv, "s:jw:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
 		case 'j': json = 1; break;
+		case 'p': prom = 1; break;
 		case 'w':
 			errno = 0;
 			interval = strtod(optarg, &end);
@@ -269,11 +278,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "ktproxy-stat: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
+	if (json + prom > 1) {
+		fputs("ktproxy-stat: --json and --prometheus: choose one\n", stderr);
+		return 2;
+	}
 	if (count > 0 && interval == 0)
 		interval = 1;
 	if (interval > 0) {
-		if (json) {
-			fputs("ktproxy-stat: -w is a text view; --json prints one snapshot\n", stderr);
+		if (json || prom) {
+			fputs("ktproxy-stat: -w is a text view; --json and --prometheus print one snapshot\n",
+			    stderr);
 			return 2;
 		}
 		return stat_watch(path, interval, count);
@@ -282,7 +296,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "ktproxy-stat: %s\n", err);
 		return 1;
 	}
-	if (json)
+	if (prom) {
+		if (metrics_write_prometheus(stdout, &s) == -1 || fflush(stdout) == EOF) {
+			fprintf(stderr, "ktproxy-stat: writing: %s\n", strerror(errno));
+			stats_close(&s);
+			return 1;
+		}
+	} else if (json)
 		stat_print_json(&s);
 	else
 		stat_print_text(&s);

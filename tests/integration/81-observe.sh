@@ -3,6 +3,8 @@
 #
 #   - ktproxy-stat -w SEC -n COUNT: COUNT frames, SEC apart, each counter's
 #     total and its rate per second; no terminal control codes into a pipe
+#   - ktproxy-stat --prometheus: valid exposition format (tests/lib/promcheck),
+#     every counter of src/counters.h, the same numbers as --json
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
@@ -78,5 +80,41 @@ if command -v script >/dev/null; then
 else
 	skip "on a terminal the screen is redrawn: no script(1)"
 fi
+
+section "ktproxy-stat --prometheus"
+wait_idle 5
+prom=$(in_gw "$STAT" --stats "$KTP_STATS" --prometheus 2>&1)
+assert_eq "--prometheus exits 0" "$?" 0
+check "valid Prometheus text format" "$REPO/tests/lib/promcheck" <<<"$prom"
+json=$(stat_json)
+n=0 wrong=()
+# X(id, "group", "reason", KIND, ...) -> the sample the exposition must have
+while read -r group reason kind; do
+	n=$((n + 1))
+	name=ktproxy_$group
+	[ "$kind" = GAUGE ] || name=${name}_total
+	if [ -z "$reason" ] || [ "$reason" = - ]; then
+		want="$name $(stat_get ".$group" "$json")"
+	else
+		label=reason
+		case $group in bytes*) label=direction ;; relay_path) label=path ;; client_ocsp) label=result ;; esac
+		want="$name{$label=\"$reason\"} $(stat_get ".$group.$reason" "$json")"
+	fi
+	grep -qxF -- "$want" <<<"$prom" || wrong+=("$want")
+done < <(sed -n 's/^[[:space:]]*X([a-z0-9_]*,[[:space:]]*"\([a-z0-9_]*\)",[[:space:]]*"\([a-z0-9_]*\)",[[:space:]]*\([A-Z]*\).*/\1 \2 \3/p' \
+	"$REPO/src/counters.h" | awk '{ print $1, ($3 == "" ? "-" : $2), ($3 == "" ? $2 : $3) }')
+if [ "$n" -lt 20 ]; then
+	fail "read the counter list from src/counters.h" "only $n counters found"
+elif [ ${#wrong[@]} = 0 ]; then
+	pass "all $n counters, with the values --json has"
+else
+	fail "all $n counters, with the values --json has" "missing or different: ${wrong[*]:0:5}"
+fi
+assert_match "the accepted connections are counted" "$prom" '^ktproxy_connections_accepted_total [1-9][0-9]*$'
+assert_contains "a counter has its TYPE" "$prom" "# TYPE ktproxy_client_handshake_failures_total counter"
+assert_contains "a gauge has its TYPE" "$prom" "# TYPE ktproxy_connections_active gauge"
+assert_match "workers as a gauge" "$prom" "^ktproxy_workers $KTPROXY_WORKERS\$"
+"$STAT" --stats "$KTP_STATS" --prometheus --json >/dev/null 2>&1
+assert_eq "--prometheus with --json: usage error" "$?" 2
 
 ktproxy_stop
