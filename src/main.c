@@ -28,6 +28,7 @@
 #include "forge.h"
 #include "ktls.h"
 #include "signer.h"
+#include "conntab.h"
 #include "stats.h"
 #include "tls.h"
 #include "tproxy.h"
@@ -344,6 +345,8 @@ main(int argc, char **argv)
 {
 	struct daemon d;
 	struct stats_segment stats;
+	struct conntab conntab = { 0 };
+	char conntab_file[4096];
 	struct config cf;
 	sigset_t set;
 	char ktls_why[256];
@@ -419,6 +422,12 @@ main(int argc, char **argv)
 		goto out_tls;
 	}
 	d.d_stats = stats_slab_main(&stats);
+	if (conntab_path(conntab_file, sizeof(conntab_file), cf.cf_stats_path) == -1 ||
+	    conntab_create(&conntab, conntab_file, cf.cf_workers) == -1) {
+		fprintf(stderr, "ktproxy: --stats %s: the connection table %s.conns: %s\n",
+		    cf.cf_stats_path, cf.cf_stats_path, strerror(errno));
+		goto out_stats;
+	}
 	if (cf.cf_ktls && !(d.d_ktls = ktls_probe(ktls_why, sizeof(ktls_why))))
 		fprintf(stderr, "ktproxy: kTLS unavailable, relaying in userspace: %s\n", ktls_why);
 	if (d.d_ktls)
@@ -434,6 +443,7 @@ main(int argc, char **argv)
 		atomic_init(&w->w_gen, d.d_tls->tc_gen);
 		w->w_log_fd = log_fd;
 		w->w_stats = stats_slab(&stats, i);
+		w->w_conntab = conntab_region(&conntab, i);
 		w->w_ktls = d.d_ktls;
 		if ((w->w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
 		    cf.cf_listen_str)) == -1)
@@ -482,6 +492,9 @@ out_workers:
 	}
 	free(d.d_workers);
 out_stats:
+	if (conntab.ct_hdr != NULL)
+		unlink(conntab_file);
+	conntab_close(&conntab);
 	unlink(cf.cf_stats_path);
 	stats_close(&stats);
 out_tls:

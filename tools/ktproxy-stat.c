@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "stat_conns.h"
 #include "stats.h"
 
 static const char usage_text[] =
-"usage: ktproxy-stat [--stats FILE] [--json | --prometheus | -w SEC [-n COUNT]] [--help]\n"
+"usage: ktproxy-stat [--stats FILE] [--json | --prometheus | -w SEC [-n COUNT]]\n"
+"       ktproxy-stat [--stats FILE] --conns [--json]\n"
 "\n"
 "Print the counters of a running ktproxy, summed over its workers.\n"
 "\n"
@@ -33,6 +35,16 @@ static const char usage_text[] =
 "                 reason labelled reason=\"...\" (direction=\"...\" for bytes,\n"
 "                 path=\"...\" for relay_path, result=\"...\" for client_ocsp),\n"
 "                 plus ktproxy_workers and ktproxy_start_time_seconds\n"
+"  --conns        list the live connections, as the workers published them in\n"
+"                 their last second (FILE.conns): client, original destination,\n"
+"                 state, path (ktls, userspace, \"-\" before the relay), age,\n"
+"                 plaintext bytes in (client to upstream) and out, and the\n"
+"                 client's identity (subject, first URI, DNS or email SAN).\n"
+"                 Joined by address and port with the kernel's view of both\n"
+"                 sockets (sock_diag): the client leg's RTT, and the TLS ULP the\n"
+"                 kernel reports on each leg (version, cipher, tx/rx sw or hw),\n"
+"                 \"-\" when the socket has none.  Run it in ktproxy's network\n"
+"                 namespace.  With --json: one array of objects.\n"
 "  -w, --watch SEC\n"
 "                 live view: every SEC seconds (0.1 to 86400, fractions allowed)\n"
 "                 print each counter's total and its rate per second over the\n"
@@ -233,6 +245,7 @@ main(int argc, char **argv)
 		{ "stats", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "prometheus", no_argument, NULL, 'p' },
+		{ "conns", no_argument, NULL, 'c' },
 		{ "watch", required_argument, NULL, 'w' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
@@ -243,7 +256,7 @@ main(int argc, char **argv)
 	char err[512];
 	double interval = 0;
 	long count = 0;
-	int json = 0, prom = 0, c;
+	int json = 0, prom = 0, conns = 0, c;
 	char *end;
 
 	while ((c = getopt_long(argc, argv, "s:jw:n:h", opts, NULL)) != -1) {
@@ -251,6 +264,7 @@ main(int argc, char **argv)
 		case 's': path = optarg; break;
 		case 'j': json = 1; break;
 		case 'p': prom = 1; break;
+		case 'c': conns = 1; break;
 		case 'w':
 			errno = 0;
 			interval = strtod(optarg, &end);
@@ -281,6 +295,13 @@ main(int argc, char **argv)
 	if (json + prom > 1) {
 		fputs("ktproxy-stat: --json and --prometheus: choose one\n", stderr);
 		return 2;
+	}
+	if (conns) {
+		if (prom || interval > 0 || count > 0) {
+			fputs("ktproxy-stat: --conns goes with --json only\n", stderr);
+			return 2;
+		}
+		return stat_conns(path, json);
 	}
 	if (count > 0 && interval == 0)
 		interval = 1;

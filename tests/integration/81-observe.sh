@@ -5,6 +5,10 @@
 #     total and its rate per second; no terminal control codes into a pipe
 #   - ktproxy-stat --prometheus: valid exposition format (tests/lib/promcheck),
 #     every counter of src/counters.h, the same numbers as --json
+#   - ktproxy-stat --conns: a connection held open is listed with its client,
+#     destination, identity, path, bytes and age, joined with the kernel's
+#     view of both sockets (sock_diag: RTT; no kTLS here, so the TLS ULP
+#     column says "-"); it is gone once closed
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
@@ -116,5 +120,56 @@ assert_contains "a gauge has its TYPE" "$prom" "# TYPE ktproxy_connections_activ
 assert_match "workers as a gauge" "$prom" "^ktproxy_workers $KTPROXY_WORKERS\$"
 "$STAT" --stats "$KTP_STATS" --prometheus --json >/dev/null 2>&1
 assert_eq "--prometheus with --json: usage error" "$?" 2
+
+section "ktproxy-stat --conns"
+# alice keeps one connection open for 5 s after a request, then her input
+# ends and s_client closes it (bounded by cli_sclient's timeout as well).
+(printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\n\r\n'; sleep 5) |
+	cli_sclient alice >"$RUN_DIR/held.out" 2>&1 &
+OBS_PIDS+=($!)
+held=$!
+conns_json=
+for i in $(seq 1 50); do
+	conns_json=$(in_gw "$STAT" --stats "$KTP_STATS" --conns --json 2>"$RUN_DIR/conns.err")
+	# listed, relaying, and the response went out (published each second)
+	[ "$(jq -r '[.[] | select(.state == "relay" and .bytes_out > 0)] | length' <<<"$conns_json" 2>/dev/null)" = 1 ] && break
+	sleep 0.2
+done
+assert_eq "--conns --json: one connection relaying" \
+	"$(jq -r '[.[] | select(.state == "relay")] | length' <<<"$conns_json" 2>/dev/null)" 1
+c=$(jq -c '.[0]' <<<"$conns_json" 2>/dev/null)
+assert_match "its client address" "$(jq -r .client <<<"$c")" "^$CLI_IP:[0-9]+\$"
+assert_eq "its original destination" "$(jq -r .dst <<<"$c")" "$SRV_IP:443"
+assert_eq "its client's subject" "$(jq -r .subject <<<"$c")" "$(subject_of alice)"
+assert_eq "its client's first URI SAN" "$(jq -r .san <<<"$c")" "spiffe://example.test/alice"
+assert_eq "the userspace path (no kTLS on this kernel)" "$(jq -r .path <<<"$c")" userspace
+assert_ge "plaintext bytes in" "$(jq -r .bytes_in <<<"$c")" 30
+assert_ge "plaintext bytes out" "$(jq -r .bytes_out <<<"$c")" 100
+assert_ge "an age" "$(jq -r .age_ms <<<"$c")" 1
+assert_match "the kernel's client socket was found, with an RTT" \
+	"$(jq -r '.kernel_client.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
+assert_ge "the kernel counted the client's bytes" "$(jq -r '.kernel_client.bytes_received' <<<"$c")" 100
+assert_match "the kernel's upstream socket was found" "$(jq -r '.kernel_upstream.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
+assert_eq "no TLS ULP on the client socket: -" "$(jq -r '.kernel_client.tls' <<<"$c")" "-"
+assert_eq "no TLS ULP on the upstream socket: -" "$(jq -r '.kernel_upstream.tls' <<<"$c")" "-"
+table=$(in_gw "$STAT" --stats "$KTP_STATS" --conns 2>&1)
+row=$(grep -F "$CLI_IP:" <<<"$table")
+assert_match "the table has a row for it" "$row" "^$CLI_IP:[0-9]+ +$SRV_IP:443 +relay +userspace "
+assert_contains "... naming the client" "$row" "$(subject_of alice) (spiffe://example.test/alice)"
+assert_match "... with the kernel's RTT and no kernel TLS" "$row" ' [0-9]+\.[0-9]{3} +- +- +CN='
+assert_match "a count at the end" "$table" '^1 connection \(as of'
+printf '%s\n' "$table" >"$RUN_DIR/conns.table"
+wait "$held" 2>/dev/null
+wait_idle 5
+n=
+for i in $(seq 1 30); do
+	n=$(in_gw "$STAT" --stats "$KTP_STATS" --conns --json 2>/dev/null | jq length 2>/dev/null)
+	[ "$n" = 0 ] && break
+	sleep 0.2
+done
+assert_eq "closed: no longer listed" "$n" 0
+out=$("$STAT" --stats /nonexistent --conns 2>&1)
+assert_eq "--conns without a daemon: status 1" "$?" 1
+assert_contains "... saying why" "$out" "is ktproxy running"
 
 ktproxy_stop
