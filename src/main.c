@@ -29,6 +29,7 @@
 #include "ktls.h"
 #include "signer.h"
 #include "conntab.h"
+#include "metrics_http.h"
 #include "stats.h"
 #include "tls.h"
 #include "tproxy.h"
@@ -119,7 +120,7 @@ main_wait_handover(struct daemon *d, unsigned gen)
 static void
 main_keep_fixed(const struct config *run, struct config *cf)
 {
-	const char *changed[8];
+	const char *changed[10];
 	unsigned n = 0;
 
 	if (strcmp(run->cf_listen_str, cf->cf_listen_str) != 0) {
@@ -139,6 +140,17 @@ main_keep_fixed(const struct config *run, struct config *cf)
 	if (strcmp(run->cf_log_path, cf->cf_log_path) != 0) {
 		changed[n++] = "log";
 		cf->cf_log_path = run->cf_log_path;
+	}
+	if (run->cf_log_json != cf->cf_log_json) {
+		changed[n++] = "log-format";
+		cf->cf_log_json = run->cf_log_json;
+	}
+	if ((run->cf_metrics_str == NULL) != (cf->cf_metrics_str == NULL) ||
+	    (run->cf_metrics_str != NULL && strcmp(run->cf_metrics_str, cf->cf_metrics_str) != 0)) {
+		changed[n++] = "metrics";
+		cf->cf_metrics = run->cf_metrics;
+		cf->cf_metrics_len = run->cf_metrics_len;
+		cf->cf_metrics_str = run->cf_metrics_str;
 	}
 	if (strcmp(run->cf_signer_user, cf->cf_signer_user) != 0) {
 		changed[n++] = "signer-user";
@@ -346,6 +358,7 @@ main(int argc, char **argv)
 	struct daemon d;
 	struct stats_segment stats;
 	struct conntab conntab = { 0 };
+	struct metrics_http *metrics = NULL;
 	char conntab_file[4096];
 	struct config cf;
 	sigset_t set;
@@ -475,6 +488,12 @@ out_worker:
 		tls_release(w->w_tls);
 		goto out_workers;
 	}
+	if (cf.cf_metrics_str != NULL) {
+		if ((metrics = metrics_http_start(&cf.cf_metrics, cf.cf_metrics_len,
+		    cf.cf_metrics_str, &stats)) == NULL)
+			goto out_workers;
+		fprintf(stderr, "ktproxy: metrics on http://%s/metrics\n", cf.cf_metrics_str);
+	}
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
 	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
 	    d.d_ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
@@ -482,6 +501,7 @@ out_worker:
 	rc = 0;
 
 out_workers:
+	metrics_http_stop(metrics);
 	for (unsigned i = 0; i < started; i++)
 		worker_stop(&d.d_workers[i]);
 	for (unsigned i = 0; i < started; i++) {

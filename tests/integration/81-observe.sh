@@ -9,6 +9,9 @@
 #     destination, identity, path, bytes and age, joined with the kernel's
 #     view of both sockets (sock_diag: RTT; no kTLS here, so the TLS ULP
 #     column says "-"); it is gone once closed
+#   - ktproxy --metrics 127.0.0.1:PORT: GET /metrics is the same exposition,
+#     valid; other paths and methods are refused; a silent scraper holds
+#     neither the proxy nor, past 2 s, the next scrape; non-loopback refused
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
@@ -38,7 +41,8 @@ rc=$?
 assert_eq "-w without a daemon: status 1" "$rc" 1
 assert_contains "-w without a daemon says why" "$out" "is ktproxy running"
 
-ktproxy_start || exit 1
+METRICS=127.0.0.1:19464
+ktproxy_start --metrics "$METRICS" || exit 1
 
 section "ktproxy-stat -w: a live view with rates"
 # Three frames one second apart, while a client makes requests: the first
@@ -171,5 +175,37 @@ assert_eq "closed: no longer listed" "$n" 0
 out=$("$STAT" --stats /nonexistent --conns 2>&1)
 assert_eq "--conns without a daemon: status 1" "$?" 1
 assert_contains "... saying why" "$out" "is ktproxy running"
+
+section "ktproxy --metrics"
+assert_contains "the daemon says where" "$(cat "$KTP_STDERR")" "metrics on http://$METRICS/metrics"
+hdrs=$RUN_DIR/metrics.hdrs
+scrape=$(in_gw curl -sS --max-time 5 -D "$hdrs" "http://$METRICS/metrics" 2>&1)
+assert_match "GET /metrics: 200" "$(head -n 1 "$hdrs")" '^HTTP/1.1 200'
+assert_contains "the exposition's content type" "$(cat "$hdrs")" "Content-Type: text/plain; version=0.0.4"
+check "valid Prometheus text format" "$REPO/tests/lib/promcheck" <<<"$scrape"
+names() { grep -v '^#' | sed 's/ [0-9]*$//' | sort; }
+assert_eq "the same samples as ktproxy-stat --prometheus" \
+	"$(names <<<"$scrape")" "$(in_gw "$STAT" --stats "$KTP_STATS" --prometheus | names)"
+assert_match "the counters are live" "$scrape" '^ktproxy_connections_accepted_total [1-9]'
+code() { in_gw curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@"; }
+assert_eq "GET /metrics?x=1: 200" "$(code "http://$METRICS/metrics?x=1")" 200
+assert_eq "GET /: 404" "$(code "http://$METRICS/")" 404
+assert_eq "POST /metrics: 405" "$(code -X POST -d x "http://$METRICS/metrics")" 405
+head_out=$(in_gw curl -sS --max-time 5 -I "http://$METRICS/metrics" 2>&1)
+assert_match "HEAD /metrics: 200, with a length" "$head_out" 'Content-Length: [1-9]'
+# A scraper that connects and says nothing: the proxy goes on at once, and
+# the endpoint answers again once its 2 s are up.
+in_gw timeout 10 bash -c "exec 3<>/dev/tcp/${METRICS%:*}/${METRICS#*:}; sleep 4" &
+OBS_PIDS+=($!)
+sleep 0.3
+t0=$(date +%s%N)
+out=$(cli_curl alice "$URL/whoami")
+t1=$(date +%s%N)
+assert_contains "the proxy serves while a scraper is silent" "$out" "CN=alice"
+assert_ge "... at once (under 1.5 s)" $(( 1500 - (t1 - t0) / 1000000 )) 0
+assert_eq "the next scrape is answered (within its 5 s)" "$(code "http://$METRICS/metrics")" 200
+out=$(in_gw "$KTPROXY_BUILD/ktproxy" -c /dev/null --metrics 0.0.0.0:19465 --check 2>&1)
+assert_eq "--metrics 0.0.0.0:PORT: exit 2" "$?" 2
+assert_contains "... saying it is not loopback" "$out" "is not a loopback address"
 
 ktproxy_stop
