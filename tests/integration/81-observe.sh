@@ -12,6 +12,9 @@
 #   - ktproxy --metrics 127.0.0.1:PORT: GET /metrics is the same exposition,
 #     valid; other paths and methods are refused; a silent scraper holds
 #     neither the proxy nor, past 2 s, the next scrape; non-loopback refused
+#   - --log-format json: one valid JSON object a line, the text log's keys in
+#     its order, counts as numbers; a subject with a quote and a backslash
+#     comes back intact
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
@@ -208,4 +211,39 @@ out=$(in_gw "$KTPROXY_BUILD/ktproxy" -c /dev/null --metrics 0.0.0.0:19465 --chec
 assert_eq "--metrics 0.0.0.0:PORT: exit 2" "$?" 2
 assert_contains "... saying it is not loopback" "$out" "is not a loopback address"
 
+ktproxy_stop
+
+section "--log-format json"
+text_keys=$(connlog | tail -n 1 | grep -oE '(^| )[a-z_]+=' | tr -d ' =' | paste -sd, -)
+# A client whose subject has a double quote and a backslash in its CN.
+Q=$RUN_DIR/quote
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$Q.key" \
+	-subj '/O=Example Corp/CN=quo"te\\back' -out "$Q.csr" 2>/dev/null &&
+	openssl x509 -req -in "$Q.csr" -CA "$PKI/client-ca.crt" -CAkey "$PKI/client-ca.key" \
+		-set_serial 0x5151 -days 2 -out "$Q.crt" 2>/dev/null
+quote_subject=$(openssl x509 -in "$Q.crt" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+assert_contains "the test client's subject has a quote and a backslash" "$quote_subject" 'quo\"te\\back'
+ktproxy_start --log-format json || exit 1
+cli_curl alice -o /dev/null "$URL/whoami"
+in_cli curl -sS --max-time 10 --resolve "server.test:443:$SRV_IP" --cacert "$PKI/proxy-ca.crt" \
+	--cert "$Q.crt" --key "$Q.key" -o /dev/null "$URL/whoami"
+printf 'GET / HTTP/1.1\r\nHost: server.test\r\n\r\n' | cli_sclient expired -ign_eof >/dev/null
+for i in $(seq 1 50); do [ "$(connlog_count .)" -ge 3 ] && break; sleep 0.1; done
+assert_eq "three lines" "$(connlog_count .)" 3
+if connlog | jq -e . >/dev/null 2>&1 && [ "$(connlog | jq -s 'length')" = 3 ]; then
+	pass "each line is one JSON object"
+else
+	fail "each line is one JSON object" "$(connlog | head -n 3)"
+fi
+assert_eq "the text log's keys, in its order" \
+	"$(connlog | head -n 1 | jq -r 'keys_unsorted | join(",")')" "$text_keys"
+first=$(connlog | head -n 1)
+assert_eq "alice's subject" "$(jq -r .subject <<<"$first")" "$(subject_of alice)"
+assert_eq "counts are numbers" "$(jq -r '[.requests, .bytes_in, .bytes_out, .duration_ms] | map(type) | unique | join(",")' <<<"$first")" number
+assert_eq "result ok" "$(jq -r .result <<<"$first")" ok
+assert_eq "the quoted subject comes back intact" \
+	"$(connlog | jq -r 'select(.serial == "5151") | .subject')" "$quote_subject"
+refused=$(connlog | jq -c 'select(.result == "error")')
+assert_eq "the expired client: an error line naming why" "$(jq -r .reason <<<"$refused")" client_cert_expired
+assert_eq "unknown values are \"-\"" "$(jq -r .upstream_tls <<<"$refused")" "-"
 ktproxy_stop
