@@ -149,7 +149,18 @@ assert_match "its client address" "$(jq -r .client <<<"$c")" "^$CLI_IP:[0-9]+\$"
 assert_eq "its original destination" "$(jq -r .dst <<<"$c")" "$SRV_IP:443"
 assert_eq "its client's subject" "$(jq -r .subject <<<"$c")" "$(subject_of alice)"
 assert_eq "its client's first URI SAN" "$(jq -r .san <<<"$c")" "spiffe://example.test/alice"
-assert_eq "the userspace path (no kTLS on this kernel)" "$(jq -r .path <<<"$c")" userspace
+# On a kernel with kTLS (tests/vm) the connection is on the kTLS path and
+# sock_diag reports the TLS ULP on both legs; here neither.
+have_ktls=0
+grep -q 'kTLS on' "$KTP_STDERR" && have_ktls=1
+if [ "$have_ktls" = 1 ]; then
+	assert_eq "the kTLS path" "$(jq -r .path <<<"$c")" ktls
+	want_path=ktls want_tls_re='^tls1\.[23] [a-z0-9-]+ tx=(sw|hw) rx=(sw|hw)$'
+	row_tls_re='tls1\.[23] [a-z0-9-]+ tx=[a-z]+ rx=[a-z]+ +tls1\.[23] [a-z0-9-]+ tx=[a-z]+ rx=[a-z]+'
+else
+	assert_eq "the userspace path (no kTLS on this kernel)" "$(jq -r .path <<<"$c")" userspace
+	want_path=userspace want_tls_re='^-$' row_tls_re='- +-'
+fi
 assert_ge "plaintext bytes in" "$(jq -r .bytes_in <<<"$c")" 30
 assert_ge "plaintext bytes out" "$(jq -r .bytes_out <<<"$c")" 100
 assert_ge "an age" "$(jq -r .age_ms <<<"$c")" 1
@@ -157,13 +168,15 @@ assert_match "the kernel's client socket was found, with an RTT" \
 	"$(jq -r '.kernel_client.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
 assert_ge "the kernel counted the client's bytes" "$(jq -r '.kernel_client.bytes_received' <<<"$c")" 100
 assert_match "the kernel's upstream socket was found" "$(jq -r '.kernel_upstream.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
-assert_eq "no TLS ULP on the client socket: -" "$(jq -r '.kernel_client.tls' <<<"$c")" "-"
-assert_eq "no TLS ULP on the upstream socket: -" "$(jq -r '.kernel_upstream.tls' <<<"$c")" "-"
+assert_match "the kernel's TLS ULP on the client socket (- without kTLS)" \
+	"$(jq -r '.kernel_client.tls' <<<"$c")" "$want_tls_re"
+assert_match "the kernel's TLS ULP on the upstream socket (- without kTLS)" \
+	"$(jq -r '.kernel_upstream.tls' <<<"$c")" "$want_tls_re"
 table=$(in_gw "$STAT" --stats "$KTP_STATS" --conns 2>&1)
 row=$(grep -F "$CLI_IP:" <<<"$table")
-assert_match "the table has a row for it" "$row" "^$CLI_IP:[0-9]+ +$SRV_IP:443 +relay +userspace "
+assert_match "the table has a row for it" "$row" "^$CLI_IP:[0-9]+ +$SRV_IP:443 +relay +$want_path "
 assert_contains "... naming the client" "$row" "$(subject_of alice) (spiffe://example.test/alice)"
-assert_match "... with the kernel's RTT and no kernel TLS" "$row" ' [0-9]+\.[0-9]{3} +- +- +CN='
+assert_match "... with the kernel's RTT and TLS ULPs" "$row" " [0-9]+\\.[0-9]{3} +$row_tls_re +CN="
 assert_match "a count at the end" "$table" '^1 connection \(as of'
 printf '%s\n' "$table" >"$RUN_DIR/conns.table"
 wait "$held" 2>/dev/null
