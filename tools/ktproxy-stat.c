@@ -22,6 +22,7 @@
 static const char usage_text[] =
 "usage: ktproxy-stat [--stats FILE] [--json | --prometheus | -w SEC [-n COUNT]]\n"
 "       ktproxy-stat [--stats FILE] --conns [--json]\n"
+"       ktproxy-stat --help\n"
 "\n"
 "Print the counters of a running ktproxy, summed over its workers.\n"
 "\n"

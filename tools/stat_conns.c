@@ -80,8 +80,9 @@ stat_conns_json_kernel(const char *key, const struct sockdiag_sock *s)
 		return;
 	}
 	sockdiag_tls_str(s, tls, sizeof(tls));
-	printf("{\"rtt_us\":%s%u,\"bytes_acked\":%" PRIu64 ",\"bytes_received\":%" PRIu64
-	    ",\"ulp\":", "", s->sd_has_info ? s->sd_rtt_us : 0, s->sd_bytes_acked,
+	/* rtt_us 0: the kernel sent no tcp_info for it. */
+	printf("{\"rtt_us\":%u,\"bytes_acked\":%" PRIu64 ",\"bytes_received\":%" PRIu64
+	    ",\"ulp\":", s->sd_has_info ? s->sd_rtt_us : 0, s->sd_bytes_acked,
 	    s->sd_bytes_received);
 	json_put_string(stdout, s->sd_ulp[0] ? s->sd_ulp : "-");
 	printf(",\"tls\":");
