@@ -23,8 +23,11 @@ env_up
 STAT=$KTPROXY_BUILD/ktproxy-stat
 # Background processes of this script, killed at exit whatever happens.
 OBS_PIDS=()
+RELEASE=
 obs_cleanup() {
 	local p
+	# let a held connection end by itself, then stop what is left
+	[ -n "$RELEASE" ] && [ -d "$(dirname "$RELEASE")" ] && touch "$RELEASE"
 	for p in "${OBS_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -128,10 +131,13 @@ assert_match "workers as a gauge" "$prom" "^ktproxy_workers $KTPROXY_WORKERS\$"
 assert_eq "--prometheus with --json: usage error" "$?" 2
 
 section "ktproxy-stat --conns"
-# alice keeps one connection open for 8 s after a request, then her input
-# ends and s_client closes it (bounded by cli_sclient's timeout as well).
-(printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\n\r\n'; sleep 8) |
-	cli_sclient alice >"$RUN_DIR/held.out" 2>&1 &
+# alice keeps one connection open after a request until the test is done
+# looking (RELEASE appears; 30 s at most), then her input ends and s_client
+# closes it (cli_sclient's own timeout bounds it too).
+RELEASE=$RUN_DIR/release-held
+(printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\n\r\n'
+ for i in $(seq 1 150); do [ -e "$RELEASE" ] && break; sleep 0.2; done) |
+	SCLIENT_TIMEOUT=40 cli_sclient alice >"$RUN_DIR/held.out" 2>&1 &
 OBS_PIDS+=($!)
 held=$!
 conns_json=
@@ -167,10 +173,10 @@ assert_match "the kernel's client socket was found, with an RTT" \
 	"$(jq -r '.kernel_client.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
 assert_ge "the kernel counted the client's bytes" "$(jq -r '.kernel_client.bytes_received' <<<"$c")" 100
 assert_match "the kernel's upstream socket was found" "$(jq -r '.kernel_upstream.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
-assert_match "the kernel's TLS ULP on the client socket (- without kTLS)" \
-	"$(jq -r '.kernel_client.tls' <<<"$c")" "$want_tls_re"
-assert_match "the kernel's TLS ULP on the upstream socket (- without kTLS)" \
-	"$(jq -r '.kernel_upstream.tls' <<<"$c")" "$want_tls_re"
+v=$(jq -r '.kernel_client.tls' <<<"$c")
+assert_match "the kernel's TLS ULP on the client socket: $v" "$v" "$want_tls_re"
+v=$(jq -r '.kernel_upstream.tls' <<<"$c")
+assert_match "the kernel's TLS ULP on the upstream socket: $v" "$v" "$want_tls_re"
 table=$(in_gw "$STAT" --stats "$KTP_STATS" --conns 2>&1)
 row=$(grep -F "$CLI_IP:" <<<"$table")
 assert_match "the table has a row for it" "$row" "^$CLI_IP:[0-9]+ +$SRV_IP:443 +relay +$want_path "
@@ -178,6 +184,7 @@ assert_contains "... naming the client" "$row" "$(subject_of alice) (spiffe://ex
 assert_match "... with the kernel's RTT and TLS ULPs" "$row" " [0-9]+\\.[0-9]{3} +$row_tls_re +CN="
 assert_match "a count at the end" "$table" '^1 connection \(as of'
 printf '%s\n' "$table" >"$RUN_DIR/conns.table"
+touch "$RELEASE"
 wait "$held" 2>/dev/null
 wait_idle 5
 n=
