@@ -20,6 +20,13 @@
 #define CONNTAB_VERSION	1
 #define CONNTAB_SLOTS	4096
 
+enum conntab_upstream {
+	CONNTAB_UP_NONE = 0,		/* not connected yet, or failed */
+	CONNTAB_UP_CONNECTED,		/* its own upstream socket */
+	CONNTAB_UP_KEPT_IDLE,		/* idle between requests: the upstream went
+					 * to the keepalive pool (upool.h) */
+};
+
 enum conntab_path {
 	CONNTAB_PATH_NONE = 0,		/* not relaying yet */
 	CONNTAB_PATH_USERSPACE,
@@ -36,7 +43,8 @@ struct conntab_entry {
 	uint16_t	 ce_peer_port;
 	uint16_t	 ce_dst_port;
 	uint16_t	 ce_up_port;		/* our side of the upstream socket */
-	uint8_t		 ce_pad[6];
+	uint8_t		 ce_up_state;		/* enum conntab_upstream */
+	uint8_t		 ce_pad[5];
 	uint8_t		 ce_peer[16];		/* the client */
 	uint8_t		 ce_dst[16];		/* original destination */
 	uint8_t		 ce_up_local[16];

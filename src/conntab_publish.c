@@ -62,6 +62,8 @@ conntab_fill(struct conntab_entry *e, const struct conn *c, uint64_t now_unix_ms
 	 * One getsockname per connection per second. */
 	if (c->c_up.l_fd >= 0 && getsockname(c->c_up.l_fd, (struct sockaddr *)&up, &uplen) == 0)
 		e->ce_has_up = conntab_addr(&up, NULL, e->ce_up_local, &e->ce_up_port);
+	e->ce_up_state = c->c_up_detached ? CONNTAB_UP_KEPT_IDLE :
+	    c->c_up.l_fd >= 0 ? CONNTAB_UP_CONNECTED : CONNTAB_UP_NONE;
 	e->ce_state = c->c_state;
 	if (c->c_relaying)
 		e->ce_path = c->c_mode == RELAY_KTLS ? CONNTAB_PATH_KTLS : CONNTAB_PATH_USERSPACE;

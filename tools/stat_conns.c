@@ -39,6 +39,12 @@ stat_conns_state(uint8_t state)
 }
 
 static const char *
+stat_conns_upstream(uint8_t up)
+{
+	return up == CONNTAB_UP_CONNECTED ? "connected" : up == CONNTAB_UP_KEPT_IDLE ? "kept_idle" : "-";
+}
+
+static const char *
 stat_conns_path(uint8_t path)
 {
 	return path == CONNTAB_PATH_KTLS ? "ktls" : path == CONNTAB_PATH_USERSPACE ? "userspace" : "-";
@@ -111,7 +117,7 @@ stat_conns_one(const struct conntab_entry *e, unsigned worker, uint64_t now_ms,
 		printf("%s{\"worker\":%u,\"client\":\"%s\",\"dst\":\"%s\",\"state\":\"%s\",\"path\":\"%s\"",
 		    first ? "" : ",", worker, client, dst, stat_conns_state(e->ce_state),
 		    stat_conns_path(e->ce_path));
-		printf(",\"ktls_fallback\":");
+		printf(",\"upstream\":\"%s\",\"ktls_fallback\":", stat_conns_upstream(e->ce_up_state));
 		json_put_string(stdout, e->ce_fallback[0] ? e->ce_fallback : "-");
 		printf(",\"subject\":");
 		json_put_string(stdout, e->ce_subject[0] ? e->ce_subject : "-");
@@ -133,6 +139,10 @@ stat_conns_one(const struct conntab_entry *e, unsigned worker, uint64_t now_ms,
 		snprintf(rtt, sizeof(rtt), "-");
 	sockdiag_tls_str(kc, ktc, sizeof(ktc));
 	sockdiag_tls_str(ku, ktu, sizeof(ktu));
+	/* Between requests the upstream socket is the pool's, not this
+	 * connection's: say so rather than "-". */
+	if (e->ce_up_state == CONNTAB_UP_KEPT_IDLE)
+		snprintf(ktu, sizeof(ktu), "(kept idle)");
 	/* The identity last: it is the one column of any length.  Control
 	 * bytes would be the terminal's to interpret: shown escaped. */
 	char subj[sizeof(e->ce_subject) * 6], san[sizeof(e->ce_san) * 6];

@@ -5,10 +5,11 @@
 #     total and its rate per second; no terminal control codes into a pipe
 #   - ktproxy-stat --prometheus: valid exposition format (tests/lib/promcheck),
 #     every counter of src/counters.h, the same numbers as --json
-#   - ktproxy-stat --conns: a connection held open is listed with its client,
-#     destination, identity, path, bytes and age, joined with the kernel's
-#     view of both sockets (sock_diag: RTT; no kTLS here, so the TLS ULP
-#     column says "-"); it is gone once closed
+#   - ktproxy-stat --conns: a download and an idle connection are listed
+#     with client, destination, identity, path, bytes, age and upstream
+#     (connected, or kept idle in the pool), joined with the kernel's view of
+#     their sockets (sock_diag: RTT, and the TLS ULP: "-" on this kernel,
+#     version and cipher in tests/vm); gone once closed
 #   - ktproxy --metrics 127.0.0.1:PORT: GET /metrics is the same exposition,
 #     valid; other paths and methods are refused; a silent scraper holds
 #     neither the proxy nor, past 2 s, the next scrape; non-loopback refused
@@ -131,30 +132,43 @@ assert_match "workers as a gauge" "$prom" "^ktproxy_workers $KTPROXY_WORKERS\$"
 assert_eq "--prometheus with --json: usage error" "$?" 2
 
 section "ktproxy-stat --conns"
-# alice keeps one connection open after a request until the test is done
-# looking (RELEASE appears; 30 s at most), then her input ends and s_client
-# closes it (cli_sclient's own timeout bounds it too).
+# Two connections: bob downloads /big slowly (relaying, its upstream busy),
+# alice made one request and keeps her connection open, idle, until the
+# test has looked (RELEASE; 30 s at most; cli_sclient's timeout bounds it
+# too).  An idle connection's upstream goes to the keepalive pool after 1 s.
 RELEASE=$RUN_DIR/release-held
 (printf 'GET /whoami HTTP/1.1\r\nHost: server.test\r\n\r\n'
  for i in $(seq 1 150); do [ -e "$RELEASE" ] && break; sleep 0.2; done) |
 	SCLIENT_TIMEOUT=40 cli_sclient alice >"$RUN_DIR/held.out" 2>&1 &
 OBS_PIDS+=($!)
 held=$!
+ip netns exec "$NS_CLI" curl -sS --max-time 60 --limit-rate 100k --resolve "server.test:443:$SRV_IP" \
+	--cacert "$PKI/proxy-ca.crt" --cert "$PKI/bob.crt" --key "$PKI/bob.key" \
+	-o /dev/null "$URL/big" 2>/dev/null &
+OBS_PIDS+=($!)
+download=$!
 conns_json=
-for i in $(seq 1 50); do
+ready() {	# both listed; bob's bytes flowing; alice's upstream in the pool
+	jq -e '(map(select(.san == "spiffe://example.test/bob" and .bytes_out > 0 and .upstream == "connected")) | length == 1)
+		and (map(select(.san == "spiffe://example.test/alice" and .upstream == "kept_idle")) | length == 1)' \
+		<<<"$1" >/dev/null 2>&1
+}
+for i in $(seq 1 75); do
 	conns_json=$(in_gw "$STAT" --stats "$KTP_STATS" --conns --json 2>"$RUN_DIR/conns.err")
-	# listed, relaying, and the response went out (published each second)
-	[ "$(jq -r '[.[] | select(.state == "relay" and .bytes_out > 0)] | length' <<<"$conns_json" 2>/dev/null)" = 1 ] && break
+	ready "$conns_json" && break
 	sleep 0.2
 done
-assert_eq "--conns --json: one connection relaying" \
-	"$(jq -r '[.[] | select(.state == "relay")] | length' <<<"$conns_json" 2>/dev/null)" 1
-c=$(jq -c '.[0]' <<<"$conns_json" 2>/dev/null)
-assert_match "its client address" "$(jq -r .client <<<"$c")" "^$CLI_IP:[0-9]+\$"
-assert_eq "its original destination" "$(jq -r .dst <<<"$c")" "$SRV_IP:443"
-assert_eq "its client's subject" "$(jq -r .subject <<<"$c")" "$(subject_of alice)"
-assert_eq "its client's first URI SAN" "$(jq -r .san <<<"$c")" "spiffe://example.test/alice"
-# On a kernel with kTLS (tests/vm) the connection is on the kTLS path and
+assert_eq "--conns --json: two connections relaying" \
+	"$(jq -r '[.[] | select(.state == "relay")] | length' <<<"$conns_json" 2>/dev/null)" 2
+c=$(jq -c '.[] | select(.san == "spiffe://example.test/bob")' <<<"$conns_json" 2>/dev/null)
+idle=$(jq -c '.[] | select(.san == "spiffe://example.test/alice")' <<<"$conns_json" 2>/dev/null)
+assert_match "bob's client address" "$(jq -r .client <<<"$c")" "^$CLI_IP:[0-9]+\$"
+assert_eq "bob's original destination" "$(jq -r .dst <<<"$c")" "$SRV_IP:443"
+assert_eq "bob's subject" "$(jq -r .subject <<<"$c")" "$(subject_of bob)"
+assert_eq "alice's subject" "$(jq -r .subject <<<"$idle")" "$(subject_of alice)"
+assert_eq "bob's upstream is connected" "$(jq -r .upstream <<<"$c")" connected
+assert_eq "alice's idle upstream is kept in the pool" "$(jq -r .upstream <<<"$idle")" kept_idle
+# On a kernel with kTLS (tests/vm) the connections are on the kTLS path and
 # sock_diag reports the TLS ULP on both legs; here neither.
 have_ktls=0
 grep -q 'kTLS on' "$KTP_STDERR" && have_ktls=1
@@ -162,12 +176,13 @@ if [ "$have_ktls" = 1 ]; then
 	assert_eq "the kTLS path" "$(jq -r .path <<<"$c")" ktls
 	want_path=ktls want_tls_re='^tls1\.[23] [a-z0-9-]+ tx=(sw|hw) rx=(sw|hw)$'
 	row_tls_re='tls1\.[23] [a-z0-9-]+ tx=[a-z]+ rx=[a-z]+ +tls1\.[23] [a-z0-9-]+ tx=[a-z]+ rx=[a-z]+'
+	idle_tls_re='tls1\.[23] [a-z0-9-]+ tx=[a-z]+ rx=[a-z]+ +\(kept idle\)'
 else
 	assert_eq "the userspace path (no kTLS on this kernel)" "$(jq -r .path <<<"$c")" userspace
-	want_path=userspace want_tls_re='^-$' row_tls_re='- +-'
+	want_path=userspace want_tls_re='^-$' row_tls_re='- +-' idle_tls_re='- +\(kept idle\)'
 fi
 assert_ge "plaintext bytes in" "$(jq -r .bytes_in <<<"$c")" 30
-assert_ge "plaintext bytes out" "$(jq -r .bytes_out <<<"$c")" 100
+assert_ge "plaintext bytes out" "$(jq -r .bytes_out <<<"$c")" 1000
 assert_ge "an age" "$(jq -r .age_ms <<<"$c")" 1
 assert_match "the kernel's client socket was found, with an RTT" \
 	"$(jq -r '.kernel_client.rtt_us' <<<"$c")" '^[1-9][0-9]*$'
@@ -177,15 +192,19 @@ v=$(jq -r '.kernel_client.tls' <<<"$c")
 assert_match "the kernel's TLS ULP on the client socket: $v" "$v" "$want_tls_re"
 v=$(jq -r '.kernel_upstream.tls' <<<"$c")
 assert_match "the kernel's TLS ULP on the upstream socket: $v" "$v" "$want_tls_re"
+assert_eq "no upstream socket while it is in the pool" "$(jq -r '.kernel_upstream' <<<"$idle")" null
 table=$(in_gw "$STAT" --stats "$KTP_STATS" --conns 2>&1)
-row=$(grep -F "$CLI_IP:" <<<"$table")
-assert_match "the table has a row for it" "$row" "^$CLI_IP:[0-9]+ +$SRV_IP:443 +relay +$want_path "
-assert_contains "... naming the client" "$row" "$(subject_of alice) (spiffe://example.test/alice)"
-assert_match "... with the kernel's RTT and TLS ULPs" "$row" " [0-9]+\\.[0-9]{3} +$row_tls_re +CN="
-assert_match "a count at the end" "$table" '^1 connection \(as of'
 printf '%s\n' "$table" >"$RUN_DIR/conns.table"
+row=$(grep -F "spiffe://example.test/bob" <<<"$table")
+assert_match "the table has a row for bob" "$row" "^$CLI_IP:[0-9]+ +$SRV_IP:443 +relay +$want_path "
+assert_contains "... naming him" "$row" "$(subject_of bob) (spiffe://example.test/bob)"
+assert_match "... with the kernel's RTT and TLS ULPs" "$row" " [0-9]+\\.[0-9]{3} +$row_tls_re +CN="
+assert_match "alice's row says her upstream is kept idle" \
+	"$(grep -F "spiffe://example.test/alice" <<<"$table")" " $idle_tls_re +CN="
+assert_match "a count at the end" "$table" '^2 connections \(as of'
 touch "$RELEASE"
-wait "$held" 2>/dev/null
+kill "$download" 2>/dev/null
+wait "$held" "$download" 2>/dev/null
 wait_idle 5
 n=
 for i in $(seq 1 30); do
