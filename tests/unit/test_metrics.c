@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "metrics.h"
+#include "metrics_http.h"
 
 static int
 name_ok(const char *p, size_t n)
@@ -181,9 +182,61 @@ test_escapers(void)
 	CHECK_STREQ(metrics_label_name("client_handshake_failures"), "reason");
 }
 
+/* The endpoint's answers, without a socket. */
+static void
+test_http_answers(void)
+{
+	char path[] = "/tmp/ktproxy-test-metrics-http.XXXXXX";
+	struct stats_segment w = { 0 };
+	static const struct {
+		const char	*req;
+		const char	*status;
+		int		 body;		/* has the exposition */
+	} cases[] = {
+		{ "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\n", 1 },
+		{ "GET /metrics?name[]=x HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n", 1 },
+		{ "HEAD /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n", 0 },
+		{ "GET /metricsx HTTP/1.1\r\n\r\n", "HTTP/1.1 404 ", 0 },
+		{ "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 404 ", 0 },
+		{ "POST /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 405 ", 0 },
+		{ "garbage\r\n\r\n", "HTTP/1.1 400 ", 0 },
+		{ "", "HTTP/1.1 400 ", 0 },
+	};
+	int fd = mkstemp(path);
+
+	CHECK(fd != -1);
+	close(fd);
+	CHECK(stats_create(&w, path, 1) == 0);
+	stats_add(stats_slab(&w, 0), STAT_conn_accepted, 3);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *resp = NULL;
+		size_t len = 0;
+
+		metrics_http_answer(&w, cases[i].req, strlen(cases[i].req), &resp, &len);
+		CHECK(resp != NULL && len == strlen(resp));
+		if (resp == NULL)
+			continue;
+		CHECK(strncmp(resp, cases[i].status, strlen(cases[i].status)) == 0);
+		CHECK(strstr(resp, "\r\nConnection: close\r\n") != NULL);
+		CHECK((strstr(resp, "\nktproxy_connections_accepted_total 3\n") != NULL) == cases[i].body);
+		if (cases[i].body) {
+			const char *body = strstr(resp, "\r\n\r\n") + 4;
+			char want[64];
+
+			snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(body));
+			CHECK(strstr(resp, want) != NULL);
+			CHECK(strstr(resp, "Content-Type: " METRICS_CONTENT_TYPE "\r\n") != NULL);
+		}
+		free(resp);
+	}
+	stats_close(&w);
+	unlink(path);
+}
+
 int
 main(void)
 {
+	test_http_answers();
 	test_exposition_parses();
 	test_group_kinds();
 	test_escapers();
