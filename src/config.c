@@ -27,6 +27,7 @@ static const char usage_text[] =
 "               --delegation-ca FILE --delegation-key FILE --upstream-ca FILE\n"
 "               [--headers FORMAT] [--xfcc-mode MODE] [--xfcc-fields LIST]\n"
 "               [--header-name CANONICAL=NAME]... [--stats FILE] [--log FILE|-]\n"
+"               [--log-format text|json] [--metrics ADDR:PORT]\n"
 "               [--workers N] [--handshake-timeout SEC] [--idle-timeout SEC]\n"
 "               [--drain-timeout SEC]\n"
 "               [--forge-cache N] [--upstream-keepalive N]\n"
@@ -283,9 +284,20 @@ static const char usage_text[] =
 "\n"
 "Observability:\n"
 "  --stats FILE             shared-memory stats segment read by ktproxy-stat\n"
-"                           (default /run/ktproxy/stats)\n"
+"                           (default /run/ktproxy/stats); the live connections\n"
+"                           go beside it, to FILE.conns (ktproxy-stat --conns)\n"
 "  --log FILE|-             connection log, one line per connection (default -:\n"
 "                           stderr)\n"
+"  --log-format text|json   text (default): key=value pairs, values quoted when\n"
+"                           they hold blanks or quotes; json: one JSON object per\n"
+"                           line with the same keys, numbers as numbers, \"-\" for\n"
+"                           a value not known\n"
+"  --metrics ADDR:PORT      serve GET /metrics (Prometheus text format, the same\n"
+"                           as ktproxy-stat --prometheus) over plain HTTP from a\n"
+"                           thread of its own, e.g. 127.0.0.1:9464.  Loopback\n"
+"                           addresses only (127.0.0.0/8, [::1]): the endpoint has\n"
+"                           neither TLS nor authentication; scrape it from the\n"
+"                           host, or through a proxy that adds them\n"
 "\n"
 "Config file:\n"
 "  -c, --config FILE        read settings from FILE before the command line\n"
@@ -328,11 +340,11 @@ static const char usage_text[] =
 "name (--delegation-key through a new signer); if all of it is good, new\n"
 "connections use it and established ones keep what they began with.  A mistake:\n"
 "the running configuration stays, stderr says why (FILE:LINE), reloads{failed}\n"
-"counts it.  listen, workers, stats, log, signer-user, user, ktls,\n"
-"upstream-keepalive[-timeout] and ocsp-cache take a restart.  The --intercept*\n"
-"steering is installed at start only: a reload leaves it as it is, unmentioned.\n"
-"The TPROXY rules ktproxy needs without --intercept (gateway, IPv4, listener on\n"
-"port 8443):\n"
+"counts it.  listen, workers, stats, log, log-format, metrics, signer-user, user,\n"
+"ktls, upstream-keepalive[-timeout] and ocsp-cache take a restart.  The\n"
+"--intercept* steering is installed at start only: a reload leaves it as it is,\n"
+"unmentioned.  The TPROXY rules ktproxy needs without --intercept (gateway,\n"
+"IPv4, listener on port 8443):\n"
 "  nft add table ip ktproxy\n"
 "  nft add chain ip ktproxy pre '{ type filter hook prerouting priority mangle; }'\n"
 "  nft add rule ip ktproxy pre meta l4proto tcp socket transparent 1 meta mark set 1 accept\n"
@@ -353,6 +365,7 @@ enum config_opt_id {
 	OPT_OCSP_TIMEOUT, OPT_OCSP_CACHE, OPT_OCSP_CACHE_TTL,
 	OPT_DELEGATION_CA, OPT_DELEGATION_KEY, OPT_UPSTREAM_CA, OPT_HEADERS,
 	OPT_XFCC_MODE, OPT_XFCC_FIELDS, OPT_HEADER_NAME, OPT_STATS, OPT_LOG,
+	OPT_LOG_FORMAT, OPT_METRICS,
 	OPT_WORKERS, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_FORGE_CACHE,
 	OPT_UP_KEEPALIVE, OPT_UP_KEEPALIVE_TIMEOUT, OPT_KTLS, OPT_SIGNER_USER,
 	OPT_USER, OPT_DELEGATION_CHAIN, OPT_FORGE_EXTENSIONS, OPT_FORGE_COPY_OID,
@@ -397,6 +410,8 @@ static const struct config_opt {
 	[OPT_HEADER_NAME] =		{ "header-name", CO_LIST },
 	[OPT_STATS] =			{ "stats", 0 },
 	[OPT_LOG] =			{ "log", 0 },
+	[OPT_LOG_FORMAT] =		{ "log-format", 0 },
+	[OPT_METRICS] =			{ "metrics", 0 },
 	[OPT_WORKERS] =			{ "workers", 0 },
 	[OPT_HS_TIMEOUT] =		{ "handshake-timeout", 0 },
 	[OPT_IDLE_TIMEOUT] =		{ "idle-timeout", 0 },
@@ -484,6 +499,20 @@ config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 		*len = sizeof(*sin6);
 	}
 	return 0;
+}
+
+/* 127.0.0.0/8, ::1, or ::ffff:127.x.y.z. */
+static bool
+config_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
 }
 
 static int
@@ -609,6 +638,29 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 		return hdr_parse_name(&cf->cf_hdr, arg);
 	case OPT_STATS:		cf->cf_stats_path = arg; return 0;
 	case OPT_LOG:		cf->cf_log_path = arg; return 0;
+	case OPT_LOG_FORMAT:
+		if (strcmp(arg, "text") == 0)
+			cf->cf_log_json = false;
+		else if (strcmp(arg, "json") == 0)
+			cf->cf_log_json = true;
+		else {
+			config_error("--log-format: \"%s\" is not text or json\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_METRICS:
+		cf->cf_metrics_str = arg;
+		if (config_parse_addr(arg, &cf->cf_metrics, &cf->cf_metrics_len) == -1) {
+			config_error("--metrics: \"%s\" is not ADDR:PORT "
+			    "(e.g. 127.0.0.1:9464 or [::1]:9464)\n", arg);
+			return -1;
+		}
+		if (!config_is_loopback(&cf->cf_metrics)) {
+			config_error("--metrics: %s is not a loopback address: the endpoint has "
+			    "neither TLS nor authentication (use 127.0.0.1:PORT or [::1]:PORT)\n", arg);
+			return -1;
+		}
+		return 0;
 	case OPT_WORKERS:
 		return config_uint("workers", arg, 1, 256, &cf->cf_workers);
 	case OPT_HS_TIMEOUT:

@@ -36,6 +36,10 @@ struct config {
 						 * main() from --server-cert */
 	const char		*cf_stats_path;
 	const char		*cf_log_path;		/* "-" is stderr */
+	bool			 cf_log_json;		/* --log-format json */
+	struct sockaddr_storage	 cf_metrics;		/* --metrics (loopback) */
+	socklen_t		 cf_metrics_len;
+	const char		*cf_metrics_str;	/* NULL: no endpoint */
 	unsigned		 cf_workers;
 	unsigned		 cf_handshake_timeout;	/* seconds, both handshakes */
 	unsigned		 cf_idle_timeout;	/* seconds without a byte either way */

@@ -8,6 +8,12 @@
  *   serial=HEX ocsp=STATUS[,cached] client_tls=VER/CIPHER upstream_tls=VER/CIPHER path=userspace
  *   forged=minted|cached|held|not_requested requests=N bytes_in=N bytes_out=N handshake_ms=N
  *   duration_ms=N result=ok|error reason=TOKEN
+ *
+ * or, with --log-format json, one JSON object a line with the same keys in
+ * the same order, counts as numbers, strings escaped by json.c (invalid
+ * UTF-8 from a certificate becomes U+FFFD), "-" where the text says "-":
+ *
+ *   {"time":"...","client":"IP:PORT",...,"requests":1,...,"reason":"ok"}
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,13 +22,20 @@
 
 #include "config.h"
 #include "conn.h"
+#include "json.h"
 #include "tproxy.h"
 #include "worker.h"
 
 struct line {
 	char	 buf[8192];
 	size_t	 len;
+	bool	 json;
 };
+
+/* A JSON string value's escaped bytes at most: with the fixed keys, the
+ * longest fields (subject, issuer, sni) still fit the buffer, so a line is
+ * always a whole object.  A longer value is cut at a character. */
+#define LINE_JSON_VALUE_MAX	2048
 
 static void
 line_raw(struct line *l, const char *s, size_t n)
@@ -40,6 +53,17 @@ line_field(struct line *l, const char *key, const char *value)
 
 	if (value == NULL || *value == '\0')
 		value = "-";
+	if (l->json) {
+		char esc[LINE_JSON_VALUE_MAX + 1];
+		size_t n = json_escape(esc, sizeof(esc), value);
+
+		line_raw(l, l->len > 0 ? ",\"" : "{\"", 2);
+		line_raw(l, key, strlen(key));
+		line_raw(l, "\":\"", 3);
+		line_raw(l, esc, n < sizeof(esc) ? n : strlen(esc));
+		line_raw(l, "\"", 1);
+		return;
+	}
 	for (const char *p = value; *p; p++)
 		if (*p == ' ' || *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
 			quote = true;
@@ -75,14 +99,21 @@ line_u64(struct line *l, const char *key, unsigned long long v)
 	char num[24];
 
 	snprintf(num, sizeof(num), "%llu", v);
-	line_field(l, key, num);
+	if (!l->json) {
+		line_field(l, key, num);
+		return;
+	}
+	line_raw(l, l->len > 0 ? ",\"" : "{\"", 2);
+	line_raw(l, key, strlen(key));
+	line_raw(l, "\":", 2);
+	line_raw(l, num, strlen(num));
 }
 
 void
 connlog_write(struct conn *c)
 {
 	struct worker *w = c->c_worker;
-	struct line l = { .len = 0 };
+	struct line l = { .len = 0, .json = w->w_cf->cf_log_json };
 	char addr[64], now[40];
 	struct timespec ts;
 	struct tm tm;
@@ -118,6 +149,8 @@ connlog_write(struct conn *c)
 	line_u64(&l, "duration_ms", w->w_now_ms - c->c_start_ms);
 	line_field(&l, "result", c->c_failed ? "error" : "ok");
 	line_field(&l, "reason", c->c_reason);
+	if (l.json)
+		line_raw(&l, "}", 1);
 	l.buf[l.len++] = '\n';
 	/* One write per line: with O_APPEND (or a pipe, up to PIPE_BUF) lines
 	 * from different workers do not interleave. */

@@ -31,6 +31,8 @@
 #include "notify.h"
 #include "privs.h"
 #include "signer.h"
+#include "conntab.h"
+#include "metrics_http.h"
 #include "stats.h"
 #include "tls.h"
 #include "tproxy.h"
@@ -123,7 +125,7 @@ main_wait_handover(struct daemon *d, unsigned gen)
 static void
 main_keep_fixed(const struct config *run, struct config *cf)
 {
-	const char *changed[12];
+	const char *changed[16];
 	unsigned n = 0;
 
 	if (strcmp(run->cf_listen_str, cf->cf_listen_str) != 0) {
@@ -143,6 +145,17 @@ main_keep_fixed(const struct config *run, struct config *cf)
 	if (strcmp(run->cf_log_path, cf->cf_log_path) != 0) {
 		changed[n++] = "log";
 		cf->cf_log_path = run->cf_log_path;
+	}
+	if (run->cf_log_json != cf->cf_log_json) {
+		changed[n++] = "log-format";
+		cf->cf_log_json = run->cf_log_json;
+	}
+	if ((run->cf_metrics_str == NULL) != (cf->cf_metrics_str == NULL) ||
+	    (run->cf_metrics_str != NULL && strcmp(run->cf_metrics_str, cf->cf_metrics_str) != 0)) {
+		changed[n++] = "metrics";
+		cf->cf_metrics = run->cf_metrics;
+		cf->cf_metrics_len = run->cf_metrics_len;
+		cf->cf_metrics_str = run->cf_metrics_str;
 	}
 	if (strcmp(run->cf_signer_user, cf->cf_signer_user) != 0) {
 		changed[n++] = "signer-user";
@@ -521,6 +534,9 @@ main(int argc, char **argv)
 {
 	struct daemon d;
 	struct stats_segment stats;
+	struct conntab conntab = { 0 };
+	struct metrics_http *metrics = NULL;
+	char conntab_file[4096];
 	struct config cf;
 	struct privs pv;
 	sigset_t set;
@@ -611,6 +627,12 @@ main(int argc, char **argv)
 		goto out_tls;
 	}
 	d.d_stats = stats_slab_main(&stats);
+	if (conntab_path(conntab_file, sizeof(conntab_file), cf.cf_stats_path) == -1 ||
+	    conntab_create(&conntab, conntab_file, cf.cf_workers) == -1) {
+		fprintf(stderr, "ktproxy: --stats %s: the connection table %s.conns: %s\n",
+		    cf.cf_stats_path, cf.cf_stats_path, strerror(errno));
+		goto out_stats;
+	}
 	if (cf.cf_ktls && !(d.d_ktls = ktls_probe(ktls_why, sizeof(ktls_why))))
 		fprintf(stderr, "ktproxy: kTLS unavailable, relaying in userspace: %s\n", ktls_why);
 	if (d.d_ktls)
@@ -636,6 +658,7 @@ main(int argc, char **argv)
 		atomic_init(&w->w_gen, d.d_tls->tc_gen);
 		w->w_log_fd = log_fd;
 		w->w_stats = stats_slab(&stats, i);
+		w->w_conntab = conntab_region(&conntab, i);
 		w->w_ktls = d.d_ktls;
 		if ((w->w_forge = forge_new(d.d_tls->tc_deleg_ca, d.d_tls->tc_deleg_chain,
 		    &cf.cf_forge, signer_sign, signer_chan(d.d_signer, i),
@@ -662,8 +685,14 @@ out_worker:
 		tls_release(w->w_tls);
 		goto out_workers;
 	}
+	if (cf.cf_metrics_str != NULL) {
+		if ((metrics = metrics_http_start(&cf.cf_metrics, cf.cf_metrics_len,
+		    cf.cf_metrics_str, &stats)) == NULL)
+			goto out_workers;
+		fprintf(stderr, "ktproxy: metrics on http://%s/metrics\n", cf.cf_metrics_str);
+	}
 	/* After the listeners exist: the steered ports are never dropped for
-	 * want of one. */
+	 * want of one; last of what can fail, so no failure leaves them behind. */
 	if (intercept_install(&cf.cf_intercept, &cf.cf_listen) == -1)
 		goto out_workers;
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
@@ -677,6 +706,7 @@ out_worker:
 	rc = intercept_remove(&cf.cf_intercept, false) == 0 ? 0 : 1;
 
 out_workers:
+	metrics_http_stop(metrics);
 	for (unsigned i = 0; i < started; i++)
 		worker_stop(&d.d_workers[i], timed_out);
 	for (unsigned i = 0; i < started; i++) {
@@ -697,6 +727,9 @@ out_workers:
 		    n == 1 ? "" : "s");
 	}
 out_stats:
+	if (conntab.ct_hdr != NULL)
+		unlink(conntab_file);
+	conntab_close(&conntab);
 	unlink(cf.cf_stats_path);
 	stats_close(&stats);
 out_tls:

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "forge.h"
 #include "ocsp.h"
+#include "conntab.h"
 #include "stats.h"
 #include "tls.h"
 #include "upool.h"
@@ -153,6 +154,7 @@ worker_tick(struct worker *w)
 	 * objects of others; without this, their pages stay resident. */
 	if (trimmed > 0)
 		malloc_trim(0);
+	conntab_publish(w);
 	if ((expired = upool_expire(w->w_upool, w->w_now_ms)) > 0) {
 		stats_add(w->w_stats, STAT_up_ka_expired, expired);
 		stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)expired);

@@ -20,6 +20,7 @@ struct forge;
 struct upool;
 struct conn;
 struct ocsp_cache;
+struct conntab_region;
 
 /*
  * What an io_uring completion is about, kept in the low bits of user_data
@@ -72,6 +73,7 @@ struct worker {
 	uint64_t		 w_wake_buf;
 	struct __kernel_timespec w_tick;
 	uint64_t		*w_stats;		/* this worker's counter slab */
+	struct conntab_region	*w_conntab;		/* its live connections (conntab.h) */
 	struct forge		*w_forge;
 	struct upool		*w_upool;		/* idle upstream connections */
 	struct ocsp_cache	*w_ocsp;		/* OCSP answers (--ocsp; else NULL) */

@@ -343,6 +343,45 @@ test_mistakes_bytes(void)
 	free(text);
 }
 
+/* --metrics takes loopback addresses only; --log-format text or json. */
+static void
+test_observe_options(void)
+{
+	static const char *const good[] = { "127.0.0.1:9464", "127.3.4.5:1", "[::1]:9464",
+	    "[::ffff:127.0.0.1]:9464" };
+	static const char *const remote[] = { "0.0.0.0:9464", "10.0.0.1:9464", "[::]:9464",
+	    "[2001:db8::1]:9464", "[::ffff:10.0.0.1]:9464" };
+	struct config cf;
+	char line[128];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		config_init(&cf);
+		snprintf(line, sizeof(line), "metrics %s\nlog-format text\n", good[i]);
+		CHECK(config_load_text(&cf, "t.conf", line, strlen(line)) == 0);
+		CHECK_STREQ(cf.cf_metrics_str, good[i]);
+		CHECK(!cf.cf_log_json);
+		config_free(&cf);
+	}
+	for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
+		config_init(&cf);
+		capture();
+		snprintf(line, sizeof(line), "metrics %s\n", remote[i]);
+		CHECK(config_load_text(&cf, "t.conf", line, strlen(line)) == -1);
+		CHECK(strstr(captured(), "is not a loopback address") != NULL);
+		release();
+		config_free(&cf);
+	}
+	config_init(&cf);
+	capture();
+	snprintf(line, sizeof(line), "metrics 9464\nlog-format xml\n");
+	CHECK(config_load_text(&cf, "t.conf", line, strlen(line)) == -1);
+	CHECK_STREQ(captured(), "ktproxy: t.conf:1: metrics: \"9464\" is not ADDR:PORT "
+	    "(e.g. 127.0.0.1:9464 or [::1]:9464)\n"
+	    "ktproxy: t.conf:2: log-format: \"xml\" is not text or json\n");
+	release();
+	config_free(&cf);
+}
+
 /* Every mistake is reported, each at its own line, in the file's order. */
 static void
 test_all_reported(void)
@@ -556,6 +595,8 @@ static const char *const every[][2] = {
 	{ "header-name", "Client-Cert=X-Cc" },
 	{ "stats", "/run/k/stats" },
 	{ "log", "/var/log/k.log" },
+	{ "log-format", "json" },
+	{ "metrics", "[::1]:9464" },
 	{ "workers", "7" },
 	{ "handshake-timeout", "9" },
 	{ "idle-timeout", "99" },
@@ -625,6 +666,10 @@ compare(const struct config *a, const struct config *b)
 		CHECK(streq(a->cf_hdr.hc_strip[i], b->cf_hdr.hc_strip[i]));
 	CHECK(streq(a->cf_stats_path, b->cf_stats_path));
 	CHECK(streq(a->cf_log_path, b->cf_log_path));
+	CHECK(a->cf_log_json == b->cf_log_json);
+	CHECK(streq(a->cf_metrics_str, b->cf_metrics_str));
+	CHECK(a->cf_metrics_len == b->cf_metrics_len &&
+	    memcmp(&a->cf_metrics, &b->cf_metrics, a->cf_metrics_len) == 0);
 	CHECK(a->cf_workers == b->cf_workers);
 	CHECK(a->cf_handshake_timeout == b->cf_handshake_timeout);
 	CHECK(a->cf_idle_timeout == b->cf_idle_timeout);
@@ -705,6 +750,7 @@ test_round_trip(void)
 	CHECK(strcmp(fromfile.cf_intercept.ic_iface[2], "eth2") == 0);
 	CHECK(fromfile.cf_intercept.ic_mark == 0x10 && fromfile.cf_intercept.ic_table == 100);
 	CHECK(fromfile.cf_spoof_source && !defaults.cf_spoof_source);
+	CHECK(fromfile.cf_log_json && fromfile.cf_metrics_str != NULL);
 	config_free(&defaults);
 	for (unsigned k = 0; config_key(k) != NULL; k++) {
 		const char *key = config_key(k);
@@ -750,6 +796,7 @@ main(void)
 	test_mistakes_bytes();
 	test_all_reported();
 	test_precedence();
+	test_observe_options();
 	test_overridden_checked();
 	test_files();
 	test_round_trip();
