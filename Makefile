@@ -51,7 +51,8 @@ LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/src/main.o $(LIB_OBJS)
 STAT_OBJS := $(BUILD)/tools/ktproxy-stat.o $(BUILD)/tools/stat_conns.o $(BUILD)/tools/sockdiag.o \
-	$(BUILD)/src/stats.o $(BUILD)/src/metrics.o $(BUILD)/src/conntab.o $(BUILD)/src/json.o
+	$(BUILD)/src/stats.o $(BUILD)/src/metrics.o $(BUILD)/src/conntab.o $(BUILD)/src/json.o \
+	$(BUILD)/src/shmfile.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 

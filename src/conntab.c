@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conntab.h"
+#include "shmfile.h"
 
 _Static_assert(sizeof(struct conntab_entry) == 464, "conntab_entry layout changed: bump CONNTAB_VERSION");
 _Static_assert(sizeof(struct conntab_header) == 64, "conntab_header is 64 bytes");
@@ -29,47 +30,31 @@ conntab_size(unsigned nworkers)
 	return sizeof(struct conntab_header) + (size_t)nworkers * sizeof(struct conntab_region);
 }
 
+/* The header of a new table (shmfile_create's init). */
+static void
+conntab_init_header(void *map, void *arg)
+{
+	struct conntab_header *h = map;
+
+	memcpy(h->ch_magic, CONNTAB_MAGIC, 8);
+	h->ch_version = CONNTAB_VERSION;
+	h->ch_nworkers = *(const unsigned *)arg;
+	h->ch_slots = CONNTAB_SLOTS;
+	h->ch_entry_size = sizeof(struct conntab_entry);
+	h->ch_pid = getpid();
+}
+
 int
 conntab_create(struct conntab *t, const char *path, unsigned nworkers)
 {
 	size_t size = conntab_size(nworkers);
-	char tmp[4096];
-	void *map;
-	int fd;
 
-	/* As the stats segment: built aside, renamed into place.  The file
-	 * is sparse; pages are touched only as regions fill. */
-	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
+	/* As the stats segment, but 0640: subjects and addresses are not for
+	 * every local user. */
+	if ((t->ct_hdr = shmfile_create(path, size, 0640, conntab_init_header, &nworkers)) == NULL)
 		return -1;
-	}
-	/* 0640: subjects and addresses are not for every local user. */
-	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) == -1)
-		return -1;
-	if (ftruncate(fd, size) == -1)
-		goto fail;
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		goto fail;
-	t->ct_hdr = map;
 	t->ct_size = size;
-	memcpy(t->ct_hdr->ch_magic, CONNTAB_MAGIC, 8);
-	t->ct_hdr->ch_version = CONNTAB_VERSION;
-	t->ct_hdr->ch_nworkers = nworkers;
-	t->ct_hdr->ch_slots = CONNTAB_SLOTS;
-	t->ct_hdr->ch_entry_size = sizeof(struct conntab_entry);
-	t->ct_hdr->ch_pid = getpid();
-	if (rename(tmp, path) == -1) {
-		munmap(map, size);
-		t->ct_hdr = NULL;
-		goto fail;
-	}
-	close(fd);
 	return 0;
-fail:
-	unlink(tmp);
-	close(fd);
-	return -1;
 }
 
 struct conntab_region *
@@ -107,36 +92,21 @@ int
 conntab_open(struct conntab *t, const char *path, char *err, size_t errlen)
 {
 	struct conntab_header *h;
-	struct stat st;
-	void *map;
-	int fd;
+	size_t size;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s (is ktproxy running, with this --stats? "
-		    "--conns needs a ktproxy that publishes its connections)", path, strerror(errno));
+	if ((h = shmfile_map(path, sizeof(*h), &size, "ktproxy connection table",
+	    "is ktproxy running, with this --stats? --conns needs a ktproxy that "
+	    "publishes its connections", err, errlen)) == NULL)
 		return -1;
-	}
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size < sizeof(*h)) {
-		snprintf(err, errlen, "%s: not a ktproxy connection table (too small)", path);
-		close(fd);
-		return -1;
-	}
-	map = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
-		return -1;
-	}
-	h = map;
 	if (memcmp(h->ch_magic, CONNTAB_MAGIC, 8) != 0 || h->ch_version != CONNTAB_VERSION ||
 	    h->ch_slots != CONNTAB_SLOTS || h->ch_entry_size != sizeof(struct conntab_entry) ||
-	    conntab_size(h->ch_nworkers) > (size_t)st.st_size) {
+	    conntab_size(h->ch_nworkers) > size) {
 		snprintf(err, errlen, "%s: not a connection table of this ktproxy version", path);
-		munmap(map, st.st_size);
+		munmap(h, size);
 		return -1;
 	}
 	t->ct_hdr = h;
-	t->ct_size = st.st_size;
+	t->ct_size = size;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shmfile.h"
 #include "stats.h"
 
 const struct stats_counter_info stats_info[STAT__COUNT] = {
@@ -43,49 +44,34 @@ stats_mkdir_parent(const char *path)
 	return rc;
 }
 
+/* The header of a new segment (shmfile_create's init). */
+static void
+stats_init_header(void *map, void *arg)
+{
+	struct stats_header *h = map;
+	unsigned nworkers = *(const unsigned *)arg;
+
+	memcpy(h->sh_magic, STATS_MAGIC, 8);
+	h->sh_version = STATS_VERSION;
+	h->sh_nworkers = nworkers;
+	h->sh_nslabs = nworkers + 1;
+	h->sh_ncounters = STAT__COUNT;
+	h->sh_slab_size = stats_slab_size();
+	h->sh_start_time = time(NULL);
+	h->sh_pid = getpid();
+}
+
 int
 stats_create(struct stats_segment *s, const char *path, unsigned nworkers)
 {
-	size_t size = sizeof(struct stats_header) + (nworkers + 1) * stats_slab_size();
-	char tmp[4096];
-	void *map;
-	int fd;
+	size_t size = sizeof(struct stats_header) + (size_t)(nworkers + 1) * stats_slab_size();
 
 	if (stats_mkdir_parent(path) == -1)
 		return -1;
-	/* Build the segment under a temporary name and rename it into place, so
-	 * a reader never maps a half-initialised file. */
-	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
+	if ((s->ss_hdr = shmfile_create(path, size, 0644, stats_init_header, &nworkers)) == NULL)
 		return -1;
-	}
-	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
-		return -1;
-	if (ftruncate(fd, size) == -1)
-		goto fail;
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		goto fail;
-	s->ss_hdr = map;
 	s->ss_size = size;
-	memcpy(s->ss_hdr->sh_magic, STATS_MAGIC, 8);
-	s->ss_hdr->sh_version = STATS_VERSION;
-	s->ss_hdr->sh_nworkers = nworkers;
-	s->ss_hdr->sh_nslabs = nworkers + 1;
-	s->ss_hdr->sh_ncounters = STAT__COUNT;
-	s->ss_hdr->sh_slab_size = stats_slab_size();
-	s->ss_hdr->sh_start_time = time(NULL);
-	s->ss_hdr->sh_pid = getpid();
-	if (rename(tmp, path) == -1) {
-		munmap(map, size);
-		goto fail;
-	}
-	close(fd);
 	return 0;
-fail:
-	unlink(tmp);
-	close(fd);
-	return -1;
 }
 
 uint64_t *
@@ -104,36 +90,22 @@ int
 stats_open(struct stats_segment *s, const char *path, char *err, size_t errlen)
 {
 	struct stats_header *h;
-	struct stat st;
-	void *map;
-	int fd;
+	char hint[4200];
+	size_t size;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s (is ktproxy running, with --stats %s?)",
-		    path, strerror(errno), path);
+	snprintf(hint, sizeof(hint), "is ktproxy running, with --stats %s?", path);
+	if ((h = shmfile_map(path, sizeof(*h), &size, "ktproxy stats segment", hint,
+	    err, errlen)) == NULL)
 		return -1;
-	}
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size < sizeof(*h)) {
-		snprintf(err, errlen, "%s: not a ktproxy stats segment (too small)", path);
-		close(fd);
-		return -1;
-	}
-	map = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
-		return -1;
-	}
-	h = map;
 	if (memcmp(h->sh_magic, STATS_MAGIC, 8) != 0 || h->sh_version != STATS_VERSION ||
 	    h->sh_ncounters != STAT__COUNT || h->sh_nslabs != h->sh_nworkers + 1 ||
-	    sizeof(*h) + (size_t)h->sh_nslabs * h->sh_slab_size > (size_t)st.st_size) {
+	    sizeof(*h) + (size_t)h->sh_nslabs * h->sh_slab_size > size) {
 		snprintf(err, errlen, "%s: not a stats segment of this ktproxy version", path);
-		munmap(map, st.st_size);
+		munmap(h, size);
 		return -1;
 	}
 	s->ss_hdr = h;
-	s->ss_size = st.st_size;
+	s->ss_size = size;
 	return 0;
 }
 
