@@ -55,15 +55,6 @@ download() {
 	  echo "$out" > "$2" ) &
 	DL_PID=$!
 }
-# wait_for_active N: until N connections are open (5 s at most).
-wait_for_active() {
-	local i
-	for i in $(seq 1 50); do
-		[ "$(stat_get .connections_active)" -ge "$1" ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 signer_pid() { pgrep -P "$KTP_PID" -x ktproxy-signer | head -n 1; }
 
 section "A new server certificate, an established download untouched"

@@ -58,15 +58,6 @@ downloads_exact() {
 	done
 	echo "$n"
 }
-# wait_for_active N: until N connections are open (5 s at most).
-wait_for_active() {
-	local i
-	for i in $(seq 1 50); do
-		[ "$(stat_get .connections_active)" -ge "$1" ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # stderr_wait REGEX [SECONDS]: until the daemon's stderr has a line
 # matching REGEX (5 s at most).
 stderr_wait() {
