@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -328,7 +329,11 @@ static const char usage_text[] =
 "                           and exit 0, or say what is wrong: exit 2 for a\n"
 "                           mistake in the flags or the config file, 1 for a file\n"
 "                           that cannot be used (a key that does not match its\n"
-"                           certificate, a delegation CA that is not a CA, ...)\n"
+"                           certificate; a --server-cert that has expired, is\n"
+"                           not valid yet or is a CA; a --client-ca,\n"
+"                           --upstream-ca or --delegation-ca file holding a\n"
+"                           certificate that is not a CA; ...), named FILE:LINE\n"
+"                           when the config file set it\n"
 "  --help, --version\n"
 "\n"
 "Signals: SIGTERM and SIGINT stop listening at once (no new connection reaches\n"
@@ -375,6 +380,8 @@ enum config_opt_id {
 	OPT_INTERCEPT_REMOVE, OPT_SPOOF_SOURCE, OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
 	OPT__COUNT
 };
+
+_Static_assert(OPT__COUNT <= CONFIG_KEYS_MAX, "struct config's cf_key_line is too small");
 
 #define CO_LIST		0x01	/* repeatable: each occurrence adds to a list */
 #define CO_BOOL		0x02	/* no value on the command line; yes|no in the file */
@@ -448,6 +455,7 @@ static int	 config_yes_no(const char *, const char *, bool *);
 static int	 config_apply(struct config *, enum config_opt_id, const char *);
 static int	 config_lookup(const char *);
 static int	 config_lookup_n(const char *, size_t);
+static int	 config_path_readable(const char *, const char *);
 static int	 config_apply_file(struct config *, const char *, const bool *);
 static int	 config_argv(struct config *, int, char **, bool, bool *, const char **);
 static int	 config_finish(const struct config *);
@@ -738,6 +746,36 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 	return 0;	/* the command line's own, taken by config_argv */
 }
 
+/* A file the config file names: there, readable, and not a directory
+ * (which open() and access() accept, and OpenSSL then calls "no start
+ * line"). */
+static int
+config_path_readable(const char *key, const char *path)
+{
+	struct stat st;
+
+	if (access(path, R_OK) == -1 || stat(path, &st) == -1) {
+		config_error("%s: cannot read %s: %s\n", key, path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		config_error("%s: cannot read %s: it is a directory, not a file\n", key, path);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_msg_key(const struct config *cf, const char *key)
+{
+	int id = config_lookup(key);
+
+	if (id != -1 && cf->cf_file != NULL && cf->cf_key_line[id] != 0)
+		config_msg_at(cf->cf_file, cf->cf_key_line[id]);
+	else
+		config_msg_at(NULL, 0);
+}
+
 const char *
 config_key(unsigned i)
 {
@@ -832,15 +870,13 @@ config_apply_file(struct config *cf, const char *name, const bool *on_argv)
 				config_init(scratch);
 			}
 			to = scratch;
-		}
+		} else if (cf->cf_key_line[id] == 0)
+			cf->cf_key_line[id] = cl->cl_line;
 		if (config_apply(to, id, cl->cl_value) == -1)
 			errors++;
 		else if ((config_opts[id].co_flags & CO_PATH) &&
-		    access(cl->cl_value, R_OK) == -1) {
-			config_error("%s: cannot read %s: %s\n", key, cl->cl_value,
-			    strerror(errno));
+		    config_path_readable(key, cl->cl_value) == -1)
 			errors++;
-		}
 	}
 	config_msg_at(NULL, 0);
 	if (scratch != NULL) {

@@ -122,12 +122,52 @@ assert_eq "...each one reported" "$(printf '%s\n' "$out" | grep -c "^ktproxy: $B
 assert_eq "...in the file's order" "$(printf '%s\n' "$out" | sed -n "s|^ktproxy: $BAD:\([0-9]*\):.*|\1|p" | tr '\n' ' ')" \
 	"$(seq -s ' ' "$n" $((n + 6))) "
 
-section "Mistakes in what the files hold (exit 1)"
+section "Mistakes in what the files hold (exit 1), named FILE:LINE"
+# line KEY: the line of $CONF that sets KEY
+line() { grep -n "^$1 " "$CONF" | cut -d: -f1; }
 sed "s|^server-key .*|server-key $PKI/alice.key|" "$CONF" > "$BAD"
-run_ktp 1 "does not match" "server-key of another certificate" -c "$BAD" --check
+run_ktp 1 "^ktproxy: $BAD:$(line server-key): server-key $PKI/alice.key does not match the certificate in $PKI/proxy.crt" \
+	"server-key of another certificate" -c "$BAD" --check
 sed -e "s|^delegation-ca .*|delegation-ca $PKI/alice.crt|" \
 	-e "s|^delegation-key .*|delegation-key $PKI/alice.key|" "$CONF" > "$BAD"
-run_ktp 1 "not a CA certificate" "delegation-ca that is not a CA" -c "$BAD" --check
+run_ktp 1 "^ktproxy: $BAD:$(line delegation-ca): delegation-ca $PKI/alice.crt is not a CA certificate" \
+	"delegation-ca that is not a CA" -c "$BAD" --check
+sed "s|^client-ca .*|client-ca $PKI/alice.crt|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line client-ca): client-ca $PKI/alice.crt holds a certificate that is not a CA certificate (/C=US/O=Example Corp/OU=Engineering/CN=alice;" \
+	"client-ca that is a client's certificate, not a CA" -c "$BAD" --check
+sed "s|^upstream-ca .*|upstream-ca $PKI/server.crt|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line upstream-ca): upstream-ca $PKI/server.crt holds a certificate that is not a CA" \
+	"upstream-ca that is a server's certificate, not a CA" -c "$BAD" --check
+: > "$RUN_DIR/empty.pem"
+sed "s|^client-ca .*|client-ca $RUN_DIR/empty.pem|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line client-ca): client-ca: cannot load CA certificates from $RUN_DIR/empty.pem" \
+	"client-ca of an empty file" -c "$BAD" --check
+sed -e "s|^server-cert .*|server-cert $PKI/expired.crt|" \
+	-e "s|^server-key .*|server-key $PKI/expired.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert $PKI/expired.crt has expired (notAfter 2021-01-01 00:00:00 UTC)" \
+	"an expired server-cert" -c "$BAD" --check
+sed -e "s|^server-cert .*|server-cert $PKI/notyet.crt|" \
+	-e "s|^server-key .*|server-key $PKI/notyet.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert $PKI/notyet.crt is not valid yet" \
+	"a server-cert not valid yet" -c "$BAD" --check
+sed -e "s|^server-cert .*|server-cert $PKI/proxy-ca.crt|" \
+	-e "s|^server-key .*|server-key $PKI/proxy-ca.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert $PKI/proxy-ca.crt is a CA certificate" \
+	"a CA certificate as server-cert" -c "$BAD" --check
+sed "s|^server-cert .*|server-cert $PKI/proxy.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert: cannot load the certificate chain in $PKI/proxy.key" \
+	"a server-cert file with no certificate" -c "$BAD" --check
+sed "s|^server-key .*|server-key $PKI/proxy.crt|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-key): server-key: cannot load the private key in $PKI/proxy.crt" \
+	"a server-key file with no key" -c "$BAD" --check
+sed "s|^client-ca .*|client-ca $RUN_DIR|" "$CONF" > "$BAD"
+run_ktp 2 "^ktproxy: $BAD:$(line client-ca): client-ca: cannot read $RUN_DIR: it is a directory, not a file" \
+	"a directory where a file is named" -c "$BAD" --check
+sed "s|^upstream-ca .*|upstream-ca $RUN_DIR/none.pem|" "$CONF" > "$BAD"
+run_ktp 2 "^ktproxy: $BAD:$(line upstream-ca): upstream-ca: cannot read $RUN_DIR/none.pem: No such file or directory" \
+	"a required file that is not there" -c "$BAD" --check
+run_ktp 1 "^ktproxy: --server-key $PKI/alice.key does not match" \
+	"a flag's file: named as the flag, not by the file's line" -c "$CONF" --server-key "$PKI/alice.key" --check
 grep -v '^upstream-ca' "$CONF" > "$BAD"
 run_ktp 2 "--upstream-ca is required (on the command line, or \"upstream-ca\" in $BAD)" \
 	"a required key missing" -c "$BAD" --check
