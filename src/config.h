@@ -15,6 +15,7 @@
 #include "verify.h"
 
 #define CONFIG_KEYS_MAX		64	/* room for every option (config.c) */
+#define CONFIG_LISTENERS_MAX	16	/* listener blocks in a file */
 
 struct config {
 	struct sockaddr_storage	 cf_listen;
@@ -60,6 +61,14 @@ struct config {
 	char			*cf_text;		/* its bytes: the values from it
 						 * point in here (config_free) */
 	size_t			 cf_text_len;
+	struct config		*cf_lis[CONFIG_LISTENERS_MAX];	/* the file's listener
+						 * blocks: each a copy of these settings
+						 * with the block's own keys applied */
+	unsigned		 cf_nlis;		/* 0: no blocks, these are the one
+						 * listener's ("default") */
+	const char		*cf_lis_name;		/* a block's copy: its NAME (it owns
+						 * nothing; NULL: not a copy) */
+	unsigned		 cf_lis_line;		/* ... and the line it starts on */
 	unsigned		 cf_key_line[CONFIG_KEYS_MAX];	/* by option: the line of
 						 * cf_file that set it; 0: not the
 						 * file (a flag, or the default) */

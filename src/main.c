@@ -560,7 +560,25 @@ main(int argc, char **argv)
 	d.d_cf0 = &cf;
 	d.d_argc = argc;
 	d.d_argv = argv;
-	if ((d.d_tls = tls_load(&cf, 1)) == NULL) {
+	/* Several listener blocks come this far only with --check (config.c):
+	 * each one's files are loaded, and every mistake said. */
+	if (cf.cf_nlis > 1) {
+		unsigned bad;
+
+		d.d_tls = tls_load(cf.cf_lis[0], 1);
+		bad = d.d_tls == NULL;
+		for (unsigned i = 1; i < cf.cf_nlis; i++) {
+			struct tls_contexts *tc = tls_load(cf.cf_lis[i], 1);
+
+			bad += tc == NULL;
+			tls_release(tc);
+		}
+		if (bad > 0) {
+			tls_release(d.d_tls);
+			config_free(&cf);
+			return 1;
+		}
+	} else if ((d.d_tls = tls_load(&cf, 1)) == NULL) {
 		config_free(&cf);
 		return 1;
 	}

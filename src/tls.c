@@ -77,7 +77,10 @@ tls_key_fail(const struct config *cf, const char *key, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	config_msg_key(cf, key);
-	config_error("--%s%s\n", key, msg);
+	if (cf->cf_lis_name != NULL)
+		config_error("--%s%s (listener \"%s\")\n", key, msg, cf->cf_lis_name);
+	else
+		config_error("--%s%s\n", key, msg);
 	config_msg_at(NULL, 0);
 	tls_print_errors("ktproxy:   ");
 	return -1;
