@@ -52,7 +52,10 @@ static const char usage_text[] =
 "\n"
 "Listener and certificates:\n"
 "  --listen ADDR:PORT       transparent listener (IP_TRANSPARENT, one SO_REUSEPORT\n"
-"                           socket per worker), e.g. 0.0.0.0:8443 or [::]:8443\n"
+"                           socket per worker), e.g. 0.0.0.0:8443 or [::]:8443.\n"
+"                           Several listeners, each with its own certificates,\n"
+"                           trust, policy and headers: listener blocks in the\n"
+"                           config file (-c)\n"
 "  --server-cert FILE       PEM certificate chain presented to clients (leaf first)\n"
 "  --server-key FILE        PEM private key of --server-cert\n"
 "  --client-ca FILE         PEM CA certificates client certificates must chain to\n"
@@ -326,9 +329,9 @@ static const char usage_text[] =
 "                           \"listener NAME {\" ... \"}\" holds one listener's\n"
 "                           keys (listen, required, and those of client\n"
 "                           verification, certificates and headers); outside,\n"
-"                           they are every block's defaults.  --check validates\n"
-"                           every block; ktproxy runs a file with one (see\n"
-"                           ktproxy.conf(5), LISTENERS)\n"
+"                           they are every block's defaults.  Each listener is\n"
+"                           served with its own; --intercept steers to the\n"
+"                           first (see ktproxy.conf(5), LISTENERS)\n"
 "\n"
 "Other:\n"
 "  --check                  load and validate everything, print \"configuration OK\"\n"
@@ -1305,14 +1308,6 @@ config_finish(struct config *cf)
 	errors += config_require(cf, cf->cf_upstream_ca, "upstream-ca");
 	if (errors == 0 && cf->cf_nlis == 1)
 		config_adopt_listener(cf, cf->cf_lis[0]);
-	if (errors == 0 && cf->cf_nlis > 1 && !cf->cf_check) {
-		config_msg_at(cf->cf_file, cf->cf_lis[1]->cf_lis_line);
-		config_error("listener \"%s\": this ktproxy serves one listener, and the "
-		    "file has %u (ktproxy --check validates them all)\n",
-		    cf->cf_lis[1]->cf_lis_name, cf->cf_nlis);
-		config_msg_at(NULL, 0);
-		errors++;
-	}
 	return errors;
 }
 

@@ -359,6 +359,10 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 static void
 tls_free(struct tls_contexts *tc)
 {
+	/* The other listeners' sets are this generation's: they go with it. */
+	for (unsigned i = 1; i < tc->tc_nlis; i++)
+		if (tc->tc_lis[i] != NULL)
+			tls_free(tc->tc_lis[i]);
 	SSL_CTX_free(tc->tc_server);
 	SSL_CTX_free(tc->tc_upstream);
 	X509_free(tc->tc_deleg_ca);
@@ -397,8 +401,10 @@ tls_deleg_hash(struct tls_contexts *tc)
 	return ok ? 0 : -1;
 }
 
-struct tls_contexts *
-tls_load(const struct config *cf, unsigned gen)
+/* One listener's set (full: with the upstream leg and the delegation CA,
+ * which listener 0's set carries for the generation). */
+static struct tls_contexts *
+tls_load_one(const struct config *cf, unsigned gen, bool full)
 {
 	struct tls_contexts *tc;
 
@@ -409,14 +415,17 @@ tls_load(const struct config *cf, unsigned gen)
 	atomic_init(&tc->tc_refs, 1);
 	tc->tc_gen = gen;
 	tc->tc_cf = cf;
+	tc->tc_lis[0] = tc;
+	tc->tc_nlis = 1;
 	/* A copy that owns only its By= list (hdr_conf_free frees no more). */
 	tc->tc_hdr = cf->cf_hdr;
 	tc->tc_hdr.hc_by = NULL;
 	tc->tc_hdr.hc_nby = 0;
-	if (tls_setup_server(tc, cf) == -1 || tls_setup_upstream(tc, cf) == -1 ||
-	    tls_setup_delegation(tc, cf) == -1)
+	if (tls_setup_server(tc, cf) == -1)
 		goto fail;
-	if (tls_deleg_hash(tc) == -1) {
+	if (full && (tls_setup_upstream(tc, cf) == -1 || tls_setup_delegation(tc, cf) == -1))
+		goto fail;
+	if (full && tls_deleg_hash(tc) == -1) {
 		tls_fail("--delegation-ca: cannot hash", cf->cf_delegation_ca);
 		goto fail;
 	}
@@ -428,6 +437,50 @@ tls_load(const struct config *cf, unsigned gen)
 fail:
 	tls_free(tc);
 	return NULL;
+}
+
+struct tls_contexts *
+tls_load(const struct config *cf, unsigned gen)
+{
+	struct tls_contexts *tc, *lt;
+	unsigned bad = 0;
+
+	if (cf->cf_nlis <= 1) {
+		if ((tc = tls_load_one(cf, gen, true)) != NULL && cf->cf_nlis == 1)
+			tc->tc_lis_name = cf->cf_lis[0]->cf_lis_name;
+		return tc;
+	}
+	/* Several listeners: every one loaded, so that each mistake is said. */
+	if ((tc = tls_load_one(cf->cf_lis[0], gen, true)) != NULL) {
+		tc->tc_lis_name = cf->cf_lis[0]->cf_lis_name;
+		tc->tc_nlis = cf->cf_nlis;
+	}
+	for (unsigned i = 1; i < cf->cf_nlis; i++) {
+		if ((lt = tls_load_one(cf->cf_lis[i], gen, false)) == NULL) {
+			bad++;
+			continue;
+		}
+		lt->tc_lis_name = cf->cf_lis[i]->cf_lis_name;
+		lt->tc_lis_idx = i;
+		if (tc != NULL)
+			tc->tc_lis[i] = lt;
+		else
+			tls_free(lt);
+	}
+	if (tc != NULL && bad > 0) {
+		tls_free(tc);
+		tc = NULL;
+	}
+	return tc;
+}
+
+bool
+tls_any_ocsp(const struct tls_contexts *tc)
+{
+	for (unsigned i = 0; i < tc->tc_nlis; i++)
+		if (tc->tc_lis[i]->tc_cf->cf_ocsp.oc_mode != OCSP_OFF)
+			return true;
+	return false;
 }
 
 struct tls_contexts *
@@ -447,9 +500,13 @@ tls_release(struct tls_contexts *tc)
 void
 tls_enable_ktls(struct tls_contexts *tc)
 {
-	SSL_CTX *ctxs[2] = { tc->tc_server, tc->tc_upstream };
+	SSL_CTX *ctxs[CONFIG_LISTENERS_MAX + 1];
+	unsigned n = 0;
 
-	for (int i = 0; i < 2; i++) {
+	ctxs[n++] = tc->tc_upstream;
+	for (unsigned i = 0; i < tc->tc_nlis; i++)
+		ctxs[n++] = tc->tc_lis[i]->tc_server;
+	for (unsigned i = 0; i < n; i++) {
 		SSL_CTX_set_options(ctxs[i], SSL_OP_ENABLE_KTLS);
 		SSL_CTX_set_keylog_callback(ctxs[i], ktls_keylog);
 	}
