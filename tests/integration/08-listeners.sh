@@ -122,4 +122,16 @@ assert_contains "...saying it takes a restart" "$(cat "$KTP_STDERR")" \
 assert_eq "...and inner goes on" "$(subject_on inner alice)" "$(subject_of alice)"
 ktproxy_stop
 
+section "The JSON connection log names the listener too"
+sed -i "s|^	listen    0.0.0.0:$((PORT2 + 1))|	listen    0.0.0.0:$PORT2|" "$CONF"
+echo "log-format      json" >> "$CONF"
+KTP_CONNLOG=$RUN_DIR/lis.json.log
+sed -i "s|^log .*|log             $KTP_CONNLOG|" "$CONF"
+ktproxy_start_bare -c "$CONF" || exit 1
+on inner alice > /dev/null
+assert_contains "inner's connection: \"listener\":\"inner\"" "$(last_log)" '"listener":"inner"'
+on partner bob > /dev/null
+assert_contains "partner's: \"listener\":\"partner\"" "$(last_log)" '"listener":"partner"'
+ktproxy_stop
+
 assert_summary
