@@ -159,8 +159,8 @@ main_same_listeners(const struct config *run, const struct config *cf)
 			goto changed;
 	return 0;
 changed:
-	fprintf(stderr, "ktproxy: SIGHUP: the listeners changed (added, removed, renamed or "
-	    "moved to another address), which takes a restart\n");
+	fprintf(stderr, "ktproxy: SIGHUP: the listeners changed (added, removed, renamed, "
+	    "reordered or moved to another address), which takes a restart\n");
 	return -1;
 }
 

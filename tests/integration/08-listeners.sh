@@ -118,7 +118,7 @@ assert_eq "inner: alice is served as before" "$(subject_on inner alice)" "$(subj
 sed -i "s|^	listen    0.0.0.0:$PORT2|	listen    0.0.0.0:$((PORT2 + 1))|" "$CONF"
 assert_eq "a listener moved to another port: the reload is refused" "$(ktproxy_hup)" refused
 assert_contains "...saying it takes a restart" "$(cat "$KTP_STDERR")" \
-	"the listeners changed (added, removed, renamed or moved to another address), which takes a restart"
+	"the listeners changed (added, removed, renamed, reordered or moved to another address), which takes a restart"
 assert_eq "...and inner goes on" "$(subject_on inner alice)" "$(subject_of alice)"
 ktproxy_stop
 
