@@ -113,7 +113,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRCS_fuzz_http1 := src/http1.c
 FUZZ_SRCS_fuzz_ocsp := src/ocsp.c src/verify.c src/ident.c src/config_msg.c
 FUZZ_SRCS_fuzz_config := src/config.c src/config_file.c src/config_msg.c src/headers.c \
-	src/verify.c src/ocsp.c src/forge_policy.c src/ident.c
+	src/verify.c src/ocsp.c src/forge_policy.c src/ident.c src/intercept_conf.c
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 build/fuzz/%: fuzz/%.c $(filter-out src/main.c,$(wildcard src/*.c))
 	$(call quiet,FUZZ,$@)

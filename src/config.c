@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -51,7 +52,10 @@ static const char usage_text[] =
 "\n"
 "Listener and certificates:\n"
 "  --listen ADDR:PORT       transparent listener (IP_TRANSPARENT, one SO_REUSEPORT\n"
-"                           socket per worker), e.g. 0.0.0.0:8443 or [::]:8443\n"
+"                           socket per worker), e.g. 0.0.0.0:8443 or [::]:8443.\n"
+"                           Several listeners, each with its own certificates,\n"
+"                           trust, policy and headers: listener blocks in the\n"
+"                           config file (-c)\n"
 "  --server-cert FILE       PEM certificate chain presented to clients (leaf first)\n"
 "  --server-key FILE        PEM private key of --server-cert\n"
 "  --client-ca FILE         PEM CA certificates client certificates must chain to\n"
@@ -321,14 +325,24 @@ static const char usage_text[] =
 "                           and a file a line names (certificates, keys, CRLs)\n"
 "                           must be readable.  -c, --check, --help and --version\n"
 "                           are for the command line only.  Every mistake is\n"
-"                           named FILE:LINE, then ktproxy exits with status 2\n"
+"                           named FILE:LINE, then ktproxy exits with status 2.\n"
+"                           \"listener NAME {\" ... \"}\" holds one listener's\n"
+"                           keys (listen, required, and those of client\n"
+"                           verification, certificates and headers); outside,\n"
+"                           they are every block's defaults.  Each listener is\n"
+"                           served with its own; --intercept steers to the\n"
+"                           first (see ktproxy.conf(5), LISTENERS)\n"
 "\n"
 "Other:\n"
 "  --check                  load and validate everything, print \"configuration OK\"\n"
 "                           and exit 0, or say what is wrong: exit 2 for a\n"
 "                           mistake in the flags or the config file, 1 for a file\n"
 "                           that cannot be used (a key that does not match its\n"
-"                           certificate, a delegation CA that is not a CA, ...)\n"
+"                           certificate; a --server-cert that has expired, is\n"
+"                           not valid yet or is a CA; a --client-ca,\n"
+"                           --upstream-ca or --delegation-ca file holding a\n"
+"                           certificate that is not a CA; ...), named FILE:LINE\n"
+"                           when the config file set it\n"
 "  --help, --version\n"
 "\n"
 "Signals: SIGTERM and SIGINT stop listening at once (no new connection reaches\n"
@@ -341,10 +355,11 @@ static const char usage_text[] =
 "connections use it and established ones keep what they began with.  A mistake:\n"
 "the running configuration stays, stderr says why (FILE:LINE), reloads{failed}\n"
 "counts it.  listen, workers, stats, log, log-format, metrics, signer-user, user,\n"
-"ktls, upstream-keepalive[-timeout] and ocsp-cache take a restart.  The\n"
-"--intercept* steering is installed at start only: a reload leaves it as it is,\n"
-"unmentioned.  The TPROXY rules ktproxy needs without --intercept (gateway,\n"
-"IPv4, listener on port 8443):\n"
+"ktls, upstream-keepalive[-timeout] and ocsp-cache take a restart; so do\n"
+"listener blocks added, removed, renamed, reordered or moved (the reload is\n"
+"refused).  The --intercept* steering is installed at start only: a reload\n"
+"leaves it as it is, unmentioned.  The TPROXY rules ktproxy needs without\n"
+"--intercept (gateway, IPv4, listener on port 8443):\n"
 "  nft add table ip ktproxy\n"
 "  nft add chain ip ktproxy pre '{ type filter hook prerouting priority mangle; }'\n"
 "  nft add rule ip ktproxy pre meta l4proto tcp socket transparent 1 meta mark set 1 accept\n"
@@ -376,11 +391,15 @@ enum config_opt_id {
 	OPT__COUNT
 };
 
+_Static_assert(OPT__COUNT <= CONFIG_KEYS_MAX, "struct config's cf_key_line is too small");
+
 #define CO_LIST		0x01	/* repeatable: each occurrence adds to a list */
 #define CO_BOOL		0x02	/* no value on the command line; yes|no in the file */
 #define CO_ARGV		0x04	/* command line only: an error in the file */
 #define CO_PATH		0x08	/* names a file ktproxy reads: checked readable
 				 * when the config file sets it */
+#define CO_LISTENER	0x10	/* a listener's own: may be set in a listener
+				 * block (outside: the default blocks inherit) */
 
 #define CONFIG_GETOPT_BASE	256	/* getopt's value for an id: base + id */
 
@@ -388,26 +407,26 @@ static const struct config_opt {
 	const char	*co_name;
 	unsigned	 co_flags;
 } config_opts[OPT__COUNT] = {
-	[OPT_LISTEN] =			{ "listen", 0 },
-	[OPT_SERVER_CERT] =		{ "server-cert", CO_PATH },
-	[OPT_SERVER_KEY] =		{ "server-key", CO_PATH },
-	[OPT_CLIENT_CA] =		{ "client-ca", CO_PATH },
-	[OPT_CRL] =			{ "crl", CO_LIST | CO_PATH },
-	[OPT_VERIFY_DEPTH] =		{ "verify-depth", 0 },
-	[OPT_CLIENT_EKU] =		{ "require-client-eku", 0 },
-	[OPT_ALLOW] =			{ "allow", CO_LIST },
-	[OPT_OCSP] =			{ "ocsp", 0 },
-	[OPT_OCSP_RESPONDER] =		{ "ocsp-responder", 0 },
-	[OPT_OCSP_TIMEOUT] =		{ "ocsp-timeout", 0 },
+	[OPT_LISTEN] =			{ "listen", CO_LISTENER },
+	[OPT_SERVER_CERT] =		{ "server-cert", CO_PATH | CO_LISTENER },
+	[OPT_SERVER_KEY] =		{ "server-key", CO_PATH | CO_LISTENER },
+	[OPT_CLIENT_CA] =		{ "client-ca", CO_PATH | CO_LISTENER },
+	[OPT_CRL] =			{ "crl", CO_LIST | CO_PATH | CO_LISTENER },
+	[OPT_VERIFY_DEPTH] =		{ "verify-depth", CO_LISTENER },
+	[OPT_CLIENT_EKU] =		{ "require-client-eku", CO_LISTENER },
+	[OPT_ALLOW] =			{ "allow", CO_LIST | CO_LISTENER },
+	[OPT_OCSP] =			{ "ocsp", CO_LISTENER },
+	[OPT_OCSP_RESPONDER] =		{ "ocsp-responder", CO_LISTENER },
+	[OPT_OCSP_TIMEOUT] =		{ "ocsp-timeout", CO_LISTENER },
 	[OPT_OCSP_CACHE] =		{ "ocsp-cache", 0 },
 	[OPT_OCSP_CACHE_TTL] =		{ "ocsp-cache-ttl", 0 },
 	[OPT_DELEGATION_CA] =		{ "delegation-ca", CO_PATH },
 	[OPT_DELEGATION_KEY] =		{ "delegation-key", CO_PATH },
 	[OPT_UPSTREAM_CA] =		{ "upstream-ca", CO_PATH },
-	[OPT_HEADERS] =			{ "headers", 0 },
-	[OPT_XFCC_MODE] =		{ "xfcc-mode", 0 },
-	[OPT_XFCC_FIELDS] =		{ "xfcc-fields", 0 },
-	[OPT_HEADER_NAME] =		{ "header-name", CO_LIST },
+	[OPT_HEADERS] =			{ "headers", CO_LISTENER },
+	[OPT_XFCC_MODE] =		{ "xfcc-mode", CO_LISTENER },
+	[OPT_XFCC_FIELDS] =		{ "xfcc-fields", CO_LISTENER },
+	[OPT_HEADER_NAME] =		{ "header-name", CO_LIST | CO_LISTENER },
 	[OPT_STATS] =			{ "stats", 0 },
 	[OPT_LOG] =			{ "log", 0 },
 	[OPT_LOG_FORMAT] =		{ "log-format", 0 },
@@ -448,9 +467,13 @@ static int	 config_yes_no(const char *, const char *, bool *);
 static int	 config_apply(struct config *, enum config_opt_id, const char *);
 static int	 config_lookup(const char *);
 static int	 config_lookup_n(const char *, size_t);
-static int	 config_apply_file(struct config *, const char *, const bool *);
+static int	 config_path_readable(const char *, const char *);
+struct config_parse;
+static int	 config_apply_file(struct config *, const char *, const bool *,
+		    struct config_parse *);
+static int	 config_apply_blocks(struct config *, const char *, struct config_parse *);
 static int	 config_argv(struct config *, int, char **, bool, bool *, const char **);
-static int	 config_finish(const struct config *);
+static int	 config_finish(struct config *);
 static int	 config_require(const struct config *, const char *, const char *);
 
 int
@@ -574,6 +597,11 @@ config_init(struct config *cf)
 void
 config_free(struct config *cf)
 {
+	if (cf->cf_lis_name != NULL)
+		return;		/* a listener block's copy: its parent owns all */
+	for (unsigned i = 0; i < cf->cf_nlis; i++)
+		free(cf->cf_lis[i]);
+	cf->cf_nlis = 0;
 	hdr_conf_free(&cf->cf_hdr);
 	forge_policy_free(&cf->cf_forge);
 	free(cf->cf_text);
@@ -738,6 +766,36 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 	return 0;	/* the command line's own, taken by config_argv */
 }
 
+/* A file the config file names: there, readable, and not a directory
+ * (which open() and access() accept, and OpenSSL then calls "no start
+ * line"). */
+static int
+config_path_readable(const char *key, const char *path)
+{
+	struct stat st;
+
+	if (access(path, R_OK) == -1 || stat(path, &st) == -1) {
+		config_error("%s: cannot read %s: %s\n", key, path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		config_error("%s: cannot read %s: it is a directory, not a file\n", key, path);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_msg_key(const struct config *cf, const char *key)
+{
+	int id = config_lookup(key);
+
+	if (id != -1 && cf->cf_file != NULL && cf->cf_key_line[id] != 0)
+		config_msg_at(cf->cf_file, cf->cf_key_line[id]);
+	else
+		config_msg_at(NULL, 0);
+}
+
 const char *
 config_key(unsigned i)
 {
@@ -760,58 +818,153 @@ config_lookup(const char *name)
 	return config_lookup_n(name, strlen(name));
 }
 
+/* The listener blocks of a file, found by config_apply_file and applied
+ * after the command line (config_apply_blocks): a block inherits what the
+ * top level and the flags set. */
+struct config_block {
+	const char	*cb_name;
+	unsigned	 cb_line;	/* of "listener NAME {" */
+	size_t		 cb_first;	/* its lines: [cb_first, cb_end) */
+	size_t		 cb_end;
+};
+
+struct config_parse {
+	struct config_line	*cp_lines;
+	size_t			 cp_nlines;
+	struct config_block	 cp_block[CONFIG_LISTENERS_MAX];
+	unsigned		 cp_nblocks;
+};
+
 /*
- * Apply the lines of cf_text (the file name), except that a line whose
- * option the command line gives (on_argv[id]) goes to a scratch config:
- * it is checked all the same, and dropped.  Returns the number of
- * mistakes, each reported as name:LINE; -1 when out of memory.
+ * A line's key, looked up: its id, or -1 after saying what is wrong with
+ * the line (its syntax, an unknown key, a command-line-only key, a missing
+ * value).
  */
 static int
-config_apply_file(struct config *cf, const char *name, const bool *on_argv)
+config_line_id(const struct config_line *cl)
+{
+	const char *key = cl->cl_key;
+	int id;
+
+	if (cl->cl_error[0] != '\0') {
+		if (key != NULL)
+			config_error("%s: %s\n", key, cl->cl_error);
+		else
+			config_error("%s\n", cl->cl_error);
+		return -1;
+	}
+	if ((id = config_lookup(key)) == -1) {
+		const char *eq = strchr(key, '=');
+
+		if (strncmp(key, "--", 2) == 0 && config_lookup(key + 2) != -1)
+			config_error("unknown key \"%s\" (write it without the --)\n", key);
+		else if (eq != NULL && config_lookup_n(key, eq - key) != -1)
+			config_error("unknown key \"%s\" (write \"%.*s VALUE\", no =)\n",
+			    key, (int)(eq - key), key);
+		else
+			config_error("unknown key \"%s\"\n", key);
+		return -1;
+	}
+	if (config_opts[id].co_flags & CO_ARGV) {
+		config_error("%s: only on the command line (--%s), not in a file\n", key, key);
+		return -1;
+	}
+	if (cl->cl_value == NULL && !(config_opts[id].co_flags & CO_BOOL)) {
+		config_error("%s: missing value\n", key);
+		return -1;
+	}
+	return id;
+}
+
+/* "listener NAME {": the block's name, or NULL after saying what is wrong. */
+static const char *
+config_block_name(const struct config_line *cl)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.";
+	char *v = cl->cl_value, *sp;
+	size_t n;
+
+	if (v == NULL || (sp = strpbrk(v, " \t")) == NULL ||
+	    strcmp(sp + strspn(sp, " \t"), "{") != 0) {
+		config_error("listener: \"%s\" is not NAME { (the block opens on the "
+		    "listener's line)\n", v != NULL ? v : "");
+		return NULL;
+	}
+	n = sp - v;
+	if (n > 32 || strspn(v, ok) < n) {
+		config_error("listener: \"%.*s\" is not a name (at most 32 letters, digits, "
+		    "- _ .)\n", (int)n, v);
+		return NULL;
+	}
+	*sp = '\0';		/* the line is ours: cf_text */
+	return v;
+}
+
+/*
+ * Apply the top-level lines of cf_text (the file name), except that a
+ * line whose option the command line gives (on_argv[id]) goes to a scratch
+ * config: it is checked all the same, and dropped.  Listener blocks are
+ * found, their syntax checked, and left in cp for config_apply_blocks.
+ * Returns the number of mistakes, each reported as name:LINE; -1 when out
+ * of memory.
+ */
+static int
+config_apply_file(struct config *cf, const char *name, const bool *on_argv,
+    struct config_parse *cp)
 {
 	struct config_line *lines;
 	struct config *scratch = NULL, *to;
+	struct config_block *open = NULL;
 	unsigned first[OPT__COUNT] = { 0 };
 	size_t nlines;
 	int errors, id;
 
 	if (config_file_split(cf->cf_text, cf->cf_text_len, &lines, &nlines) == -1)
 		return -1;
+	cp->cp_lines = lines;
+	cp->cp_nlines = nlines;
 	errors = 0;
 	for (size_t i = 0; i < nlines; i++) {
 		const struct config_line *cl = &lines[i];
-		const char *key = cl->cl_key;
+		const char *key = cl->cl_key, *bname;
 
 		config_msg_at(name, cl->cl_line);
-		if (cl->cl_error[0] != '\0') {
-			if (key != NULL)
-				config_error("%s: %s\n", key, cl->cl_error);
-			else
-				config_error("%s\n", cl->cl_error);
-			errors++;
+		if (key != NULL && cl->cl_error[0] == '\0' && strcmp(key, "listener") == 0) {
+			if (open != NULL) {
+				config_error("listener: inside listener \"%s\" (line %u): close "
+				    "that one with } first\n", open->cb_name, open->cb_line);
+				errors++;
+			} else if ((bname = config_block_name(cl)) == NULL) {
+				errors++;
+			} else if (cp->cp_nblocks == CONFIG_LISTENERS_MAX) {
+				config_error("listener: more than %d listener blocks\n",
+				    CONFIG_LISTENERS_MAX);
+				errors++;
+			} else {
+				open = &cp->cp_block[cp->cp_nblocks++];
+				open->cb_name = bname;
+				open->cb_line = cl->cl_line;
+				open->cb_first = i + 1;
+			}
 			continue;
 		}
-		if ((id = config_lookup(key)) == -1) {
-			const char *eq = strchr(key, '=');
-
-			if (strncmp(key, "--", 2) == 0 && config_lookup(key + 2) != -1)
-				config_error("unknown key \"%s\" (write it without the --)\n", key);
-			else if (eq != NULL && config_lookup_n(key, eq - key) != -1)
-				config_error("unknown key \"%s\" (write \"%.*s VALUE\", no =)\n",
-				    key, (int)(eq - key), key);
-			else
-				config_error("unknown key \"%s\"\n", key);
-			errors++;
+		if (key != NULL && cl->cl_error[0] == '\0' && strcmp(key, "}") == 0) {
+			if (open == NULL) {
+				config_error("} without a listener block to close\n");
+				errors++;
+			} else if (cl->cl_value != NULL) {
+				config_error("}: text after the }\n");
+				errors++;
+			} else {
+				open->cb_end = i;
+				open = NULL;
+			}
 			continue;
 		}
-		if (config_opts[id].co_flags & CO_ARGV) {
-			config_error("%s: only on the command line (--%s), not in a file\n",
-			    key, key);
-			errors++;
-			continue;
-		}
-		if (cl->cl_value == NULL && !(config_opts[id].co_flags & CO_BOOL)) {
-			config_error("%s: missing value\n", key);
+		if (open != NULL)
+			continue;	/* the block's: config_apply_blocks */
+		if ((id = config_line_id(cl)) == -1) {
 			errors++;
 			continue;
 		}
@@ -832,22 +985,148 @@ config_apply_file(struct config *cf, const char *name, const bool *on_argv)
 				config_init(scratch);
 			}
 			to = scratch;
-		}
+		} else if (cf->cf_key_line[id] == 0)
+			cf->cf_key_line[id] = cl->cl_line;
 		if (config_apply(to, id, cl->cl_value) == -1)
 			errors++;
 		else if ((config_opts[id].co_flags & CO_PATH) &&
-		    access(cl->cl_value, R_OK) == -1) {
-			config_error("%s: cannot read %s: %s\n", key, cl->cl_value,
-			    strerror(errno));
+		    config_path_readable(key, cl->cl_value) == -1)
 			errors++;
-		}
+	}
+	if (open != NULL && errors != -1) {
+		config_msg_at(name, open->cb_line);
+		config_error("listener \"%s\": no } closes the block (it runs to the end "
+		    "of the file)\n", open->cb_name);
+		open->cb_end = nlines;	/* checked all the same, for what else is wrong */
+		errors++;
 	}
 	config_msg_at(NULL, 0);
 	if (scratch != NULL) {
 		config_free(scratch);
 		free(scratch);
 	}
-	free(lines);
+	return errors;
+}
+
+/* A list key's first line in a block: the block's list replaces the one it
+ * inherited, it does not add to it. */
+static void
+config_list_reset(struct config *cf, int id)
+{
+	struct hdr_conf keep;
+
+	switch (id) {
+	case OPT_CRL:
+		cf->cf_verify.vc_ncrl = 0;
+		break;
+	case OPT_ALLOW:
+		cf->cf_allow.al_n = 0;
+		break;
+	case OPT_HEADER_NAME:
+		keep = cf->cf_hdr;
+		hdr_conf_init(&cf->cf_hdr);
+		cf->cf_hdr.hc_format = keep.hc_format;
+		cf->cf_hdr.hc_xfcc_mode = keep.hc_xfcc_mode;
+		cf->cf_hdr.hc_xfcc_fields = keep.hc_xfcc_fields;
+		break;
+	}
+}
+
+/* Two listen addresses that are the same socket address. */
+static bool
+config_same_addr(const struct config *a, const struct config *b)
+{
+	return a->cf_listen_len == b->cf_listen_len &&
+	    memcmp(&a->cf_listen, &b->cf_listen, a->cf_listen_len) == 0;
+}
+
+/*
+ * Each listener block: a copy of cf as the top level and the flags left
+ * it, with the block's own lines applied (only per-listener keys; a list
+ * key replaces the inherited list).  The copies go to cf_lis.  Returns the
+ * number of mistakes; -1 when out of memory.
+ */
+static int
+config_apply_blocks(struct config *cf, const char *name, struct config_parse *cp)
+{
+	int errors = 0, id;
+
+	if (cp->cp_nblocks > 0 && cf->cf_listen_str != NULL) {
+		config_msg_key(cf, "listen");
+		config_error("--listen: the file has listener blocks, and each names its own "
+		    "listen address: none outside them\n");
+		errors++;
+	}
+	for (unsigned b = 0; b < cp->cp_nblocks; b++) {
+		const struct config_block *cb = &cp->cp_block[b];
+		unsigned first[OPT__COUNT] = { 0 };
+		struct config *lc;
+
+		config_msg_at(name, cb->cb_line);
+		for (unsigned o = 0; o < b; o++)
+			if (strcmp(cp->cp_block[o].cb_name, cb->cb_name) == 0) {
+				config_error("listener \"%s\": a second block of that name (the "
+				    "first on line %u)\n", cb->cb_name, cp->cp_block[o].cb_line);
+				errors++;
+			}
+		if ((lc = malloc(sizeof(*lc))) == NULL)
+			return -1;
+		*lc = *cf;
+		memset(lc->cf_lis, 0, sizeof(lc->cf_lis));
+		lc->cf_nlis = 0;
+		lc->cf_text = NULL;
+		lc->cf_lis_name = cb->cb_name;
+		lc->cf_lis_line = cb->cb_line;
+		cf->cf_lis[cf->cf_nlis++] = lc;
+		for (size_t i = cb->cb_first; i < cb->cb_end; i++) {
+			const struct config_line *cl = &cp->cp_lines[i];
+
+			config_msg_at(name, cl->cl_line);
+			if ((id = config_line_id(cl)) == -1) {
+				errors++;
+				continue;
+			}
+			if (!(config_opts[id].co_flags & CO_LISTENER)) {
+				config_error("%s: not a listener's own key: set it outside the "
+				    "listener blocks (it is the same for all of them)\n", cl->cl_key);
+				errors++;
+				continue;
+			}
+			if (first[id] != 0 && !(config_opts[id].co_flags & CO_LIST)) {
+				config_error("%s: given twice in listener \"%s\" (first on line "
+				    "%u)\n", cl->cl_key, cb->cb_name, first[id]);
+				errors++;
+				continue;
+			}
+			if (first[id] == 0) {
+				first[id] = cl->cl_line;
+				lc->cf_key_line[id] = cl->cl_line;
+				if (config_opts[id].co_flags & CO_LIST)
+					config_list_reset(lc, id);
+			}
+			if (config_apply(lc, id, cl->cl_value) == -1)
+				errors++;
+			else if ((config_opts[id].co_flags & CO_PATH) &&
+			    config_path_readable(cl->cl_key, cl->cl_value) == -1)
+				errors++;
+		}
+		config_msg_at(name, cb->cb_line);
+		if (first[OPT_LISTEN] == 0) {
+			config_error("listener \"%s\": no listen line in the block (each listener "
+			    "names its own address)\n", cb->cb_name);
+			errors++;
+			continue;
+		}
+		for (unsigned o = 0; o + 1 < cf->cf_nlis; o++)
+			if (cf->cf_lis[o]->cf_listen_str != NULL && config_same_addr(cf->cf_lis[o], lc)) {
+				config_msg_at(name, lc->cf_key_line[OPT_LISTEN]);
+				config_error("listen: %s is listener \"%s\"'s address too (line "
+				    "%u)\n", lc->cf_listen_str, cf->cf_lis[o]->cf_lis_name,
+				    cf->cf_lis[o]->cf_key_line[OPT_LISTEN]);
+				errors++;
+			}
+	}
+	config_msg_at(NULL, 0);
 	return errors;
 }
 
@@ -855,7 +1134,8 @@ int
 config_load_text(struct config *cf, const char *name, const char *text, size_t len)
 {
 	bool on_argv[OPT__COUNT] = { false };
-	int errors;
+	struct config_parse cp;
+	int errors, rc;
 
 	free(cf->cf_text);
 	if ((cf->cf_text = malloc(len + 1)) == NULL) {
@@ -866,7 +1146,11 @@ config_load_text(struct config *cf, const char *name, const char *text, size_t l
 	cf->cf_text[len] = '\0';
 	cf->cf_text_len = len;
 	cf->cf_file = name;
-	errors = config_apply_file(cf, name, on_argv);
+	memset(&cp, 0, sizeof(cp));
+	errors = config_apply_file(cf, name, on_argv, &cp);
+	if (errors != -1 && (rc = config_apply_blocks(cf, name, &cp)) != 0)
+		errors = rc == -1 ? -1 : errors + rc;
+	free(cp.cp_lines);
 	if (errors == -1)
 		config_error("%s: out of memory\n", name);
 	return errors == 0 ? 0 : -1;
@@ -951,9 +1235,61 @@ config_require(const struct config *cf, const char *value, const char *opt)
 	return 1;
 }
 
+/* A listener's settings that must agree with each other, and its files. */
+static int
+config_finish_listener(const struct config *cf)
+{
+	int errors = 0;
+
+	errors += hdr_conf_check(&cf->cf_hdr) == -1;
+	if (cf->cf_ocsp.oc_responder != NULL && cf->cf_ocsp.oc_mode == OCSP_OFF) {
+		config_error("--ocsp-responder needs --ocsp soft or hard\n");
+		errors++;
+	}
+	if (cf->cf_lis_name == NULL) {
+		errors += config_require(cf, cf->cf_listen_str, "listen");
+		errors += config_require(cf, cf->cf_server_cert, "server-cert");
+		errors += config_require(cf, cf->cf_server_key, "server-key");
+		errors += config_require(cf, cf->cf_client_ca, "client-ca");
+		return errors;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		static const char *const key[] = { "server-cert", "server-key", "client-ca" };
+		const char *v = i == 0 ? cf->cf_server_cert : i == 1 ? cf->cf_server_key :
+		    cf->cf_client_ca;
+
+		if (v == NULL) {
+			config_error("%s is required: in the block, or outside the blocks for "
+			    "every listener\n", key[i]);
+			errors++;
+		}
+	}
+	return errors;
+}
+
+/* One listener block: its settings become the daemon's, as if the file
+ * had no block (the listener's name stays in cf_lis[0]). */
+static void
+config_adopt_listener(struct config *cf, const struct config *lc)
+{
+	cf->cf_listen = lc->cf_listen;
+	cf->cf_listen_len = lc->cf_listen_len;
+	cf->cf_listen_str = lc->cf_listen_str;
+	cf->cf_server_cert = lc->cf_server_cert;
+	cf->cf_server_key = lc->cf_server_key;
+	cf->cf_client_ca = lc->cf_client_ca;
+	cf->cf_verify = lc->cf_verify;
+	cf->cf_allow = lc->cf_allow;
+	cf->cf_ocsp = lc->cf_ocsp;
+	cf->cf_hdr = lc->cf_hdr;	/* owns nothing yet: hc_by comes with tls_load */
+	for (int id = 0; id < OPT__COUNT; id++)
+		if (config_opts[id].co_flags & CO_LISTENER)
+			cf->cf_key_line[id] = lc->cf_key_line[id];
+}
+
 /* What no single option can say: combinations, and what must be given. */
 static int
-config_finish(const struct config *cf)
+config_finish(struct config *cf)
 {
 	int errors = 0;
 
@@ -961,18 +1297,18 @@ config_finish(const struct config *cf)
 	/* --intercept-remove needs only the mark and the table */
 	if (cf->cf_intercept.ic_remove)
 		return errors;
-	errors += hdr_conf_check(&cf->cf_hdr) == -1;
-	if (cf->cf_ocsp.oc_responder != NULL && cf->cf_ocsp.oc_mode == OCSP_OFF) {
-		config_error("--ocsp-responder needs --ocsp soft or hard\n");
-		errors++;
+	if (cf->cf_nlis == 0)
+		errors += config_finish_listener(cf);
+	for (unsigned i = 0; i < cf->cf_nlis; i++) {
+		config_msg_at(cf->cf_file, cf->cf_lis[i]->cf_lis_line);
+		errors += config_finish_listener(cf->cf_lis[i]);
+		config_msg_at(NULL, 0);
 	}
-	errors += config_require(cf, cf->cf_listen_str, "listen");
-	errors += config_require(cf, cf->cf_server_cert, "server-cert");
-	errors += config_require(cf, cf->cf_server_key, "server-key");
-	errors += config_require(cf, cf->cf_client_ca, "client-ca");
 	errors += config_require(cf, cf->cf_delegation_ca, "delegation-ca");
 	errors += config_require(cf, cf->cf_delegation_key, "delegation-key");
 	errors += config_require(cf, cf->cf_upstream_ca, "upstream-ca");
+	if (errors == 0 && cf->cf_nlis == 1)
+		config_adopt_listener(cf, cf->cf_lis[0]);
 	return errors;
 }
 
@@ -980,10 +1316,12 @@ int
 config_load(struct config *cf, const char *default_path, int argc, char **argv)
 {
 	bool on_argv[OPT__COUNT] = { false };
+	struct config_parse cp;
 	const char *path = NULL;
 	int errors, rc;
 
 	config_init(cf);
+	memset(&cp, 0, sizeof(cp));
 	/* A mistake in the flags' syntax stops here, before any file is read. */
 	if (config_argv(cf, argc, argv, false, on_argv, &path) != 0)
 		return -1;
@@ -997,7 +1335,8 @@ config_load(struct config *cf, const char *default_path, int argc, char **argv)
 			cf->cf_file = path != NULL ? path : default_path;
 			if (path == NULL)
 				fprintf(stderr, "ktproxy: reading %s\n", cf->cf_file);
-			if ((rc = config_apply_file(cf, cf->cf_file, on_argv)) == -1) {
+			if ((rc = config_apply_file(cf, cf->cf_file, on_argv, &cp)) == -1) {
+				free(cp.cp_lines);
 				config_error("%s: out of memory\n", cf->cf_file);
 				return -1;
 			}
@@ -1005,6 +1344,16 @@ config_load(struct config *cf, const char *default_path, int argc, char **argv)
 		}
 	}
 	errors += config_argv(cf, argc, argv, true, NULL, NULL);
+	/* Blocks inherit what the top level and the flags set. */
+	if (cf->cf_file != NULL && (rc = config_apply_blocks(cf, cf->cf_file, &cp)) != 0) {
+		if (rc == -1) {
+			free(cp.cp_lines);
+			config_error("%s: out of memory\n", cf->cf_file);
+			return -1;
+		}
+		errors += rc;
+	}
+	free(cp.cp_lines);
 	errors += config_finish(cf);
 	return errors == 0 ? 0 : -1;
 }

@@ -14,6 +14,9 @@
 #include "ocsp.h"
 #include "verify.h"
 
+#define CONFIG_KEYS_MAX		64	/* room for every option (config.c) */
+#define CONFIG_LISTENERS_MAX	16	/* listener blocks in a file */
+
 struct config {
 	struct sockaddr_storage	 cf_listen;
 	socklen_t		 cf_listen_len;
@@ -58,6 +61,17 @@ struct config {
 	char			*cf_text;		/* its bytes: the values from it
 						 * point in here (config_free) */
 	size_t			 cf_text_len;
+	struct config		*cf_lis[CONFIG_LISTENERS_MAX];	/* the file's listener
+						 * blocks: each a copy of these settings
+						 * with the block's own keys applied */
+	unsigned		 cf_nlis;		/* 0: no blocks, these are the one
+						 * listener's ("default") */
+	const char		*cf_lis_name;		/* a block's copy: its NAME (it owns
+						 * nothing; NULL: not a copy) */
+	unsigned		 cf_lis_line;		/* ... and the line it starts on */
+	unsigned		 cf_key_line[CONFIG_KEYS_MAX];	/* by option: the line of
+						 * cf_file that set it; 0: not the
+						 * file (a flag, or the default) */
 };
 
 #define CONFIG_DEFAULT_PATH	"/etc/ktproxy/ktproxy.conf"
@@ -81,6 +95,10 @@ void	 config_init(struct config *cf);
  * config_load does with a file but nothing required checked: for tests and
  * fuzzing.  0, or -1 after reporting every mistake. */
 int	 config_load_text(struct config *cf, const char *name, const char *text, size_t len);
+/* From now until the next config_msg_at(), config_error() names key as
+ * the operator wrote it: "FILE:LINE: key" when the config file set it,
+ * "--key" when a flag did (the message written as for the flag). */
+void	 config_msg_key(const struct config *cf, const char *key);
 int	 config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 #endif

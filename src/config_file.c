@@ -17,8 +17,9 @@
  * next unescaped '"' (\" and \\ are the only escapes) and is taken as it
  * is, blanks and '#' included.  CRLF line ends are accepted.
  *
- * Room is left for blocks, "listener NAME {" ... "}", once ktproxy has
- * several listeners: '{' and '}' are not part of any key today.
+ * Listener blocks, "listener NAME {" ... "}", are lines like any other
+ * here (key "listener", value "NAME {"; key "}"): config.c gives them
+ * their meaning.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -246,18 +246,21 @@ conn_upstream_broken(struct conn *c, enum stat_id why, const char *token)
 	}
 }
 
-/* Is the original destination this very listener (a client that connected
- * to ktproxy's port directly)?  Proxying it would connect to ourselves. */
+/* Is the original destination one of ktproxy's listeners (a client that
+ * connected to ktproxy's port directly)?  Proxying it would connect to
+ * ourselves. */
 static bool
 conn_is_loop(struct conn *c)
 {
-	const struct config *cf = c->c_tls->tc_cf;
 	struct sockaddr_storage probe = c->c_dst;
-	bool local;
+	bool local, ours = false;
 	int fd;
 
-	if (((struct sockaddr_in *)&c->c_dst)->sin_port !=
-	    ((const struct sockaddr_in *)&cf->cf_listen)->sin_port)
+	for (unsigned i = 0; i < c->c_tls->tc_nlis; i++)
+		if (((struct sockaddr_in *)&c->c_dst)->sin_port ==
+		    ((const struct sockaddr_in *)&c->c_tls->tc_lis[i]->tc_cf->cf_listen)->sin_port)
+			ours = true;
+	if (!ours)
 		return false;
 	/* Same port: it loops if the address is one of ours, which a plain
 	 * bind (no IP_TRANSPARENT) tells. */
@@ -298,10 +301,14 @@ conn_upstream_dest(struct conn *c)
 	return ok ? 0 : -1;
 }
 
-/* The leaf's SHA-256 (the forge cache key) and one over every certificate
- * the client sent, in order. */
+/* The leaf's SHA-256 (the forge cache key) and one over the listener and
+ * every certificate the client sent, in order.  The listener is in it
+ * because the verdict remembered under this hash was reached with that
+ * listener's trust: a client let in on one must never skip the
+ * verification of another. */
 static int
-conn_chain_hash(X509 *leaf, STACK_OF(X509) *sent, uint8_t leaf_sha[32], uint8_t chain[32])
+conn_chain_hash(X509 *leaf, STACK_OF(X509) *sent, unsigned listener, uint8_t leaf_sha[32],
+    uint8_t chain[32])
 {
 	EVP_MD_CTX *md;
 	unsigned int len;
@@ -309,7 +316,8 @@ conn_chain_hash(X509 *leaf, STACK_OF(X509) *sent, uint8_t leaf_sha[32], uint8_t 
 
 	if (X509_digest(leaf, EVP_sha256(), leaf_sha, &len) != 1 || (md = EVP_MD_CTX_new()) == NULL)
 		return -1;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, &listener, sizeof(listener)) == 1;
 	for (int i = 0; ok && i < sk_X509_num(sent); i++) {
 		X509 *x = sk_X509_value(sent, i);
 		uint8_t d[32];
@@ -361,12 +369,12 @@ conn_client_refused(struct conn *c, X509_STORE_CTX *xs, X509 *leaf)
 		c->c_refused = leaf;
 }
 
-/* The listener's --allow list (one listener for now: the configuration's),
- * checked on every handshake, remembered verdict or not. */
+/* The connection's listener's --allow list, checked on every handshake,
+ * remembered verdict or not. */
 static bool
 conn_client_allowed(struct conn *c, X509_STORE_CTX *xs, X509 *leaf)
 {
-	if (allow_match(&c->c_tls->tc_cf->cf_allow, leaf))
+	if (allow_match(&c->c_lis->tc_cf->cf_allow, leaf))
 		return true;
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 	conn_client_refused(c, xs, leaf);
@@ -399,8 +407,8 @@ conn_client_chain_verify(X509_STORE_CTX *xs, void *arg)
 
 	if (c == NULL || leaf == NULL)
 		return X509_verify_cert(xs);	/* not a connection of ours */
-	hashed = conn_chain_hash(leaf, X509_STORE_CTX_get0_untrusted(xs), leaf_sha,
-	    c->c_chain_hash) == 0;
+	hashed = conn_chain_hash(leaf, X509_STORE_CTX_get0_untrusted(xs), c->c_lis->tc_lis_idx,
+	    leaf_sha, c->c_chain_hash) == 0;
 	if (hashed && forge_verified_get(c->c_worker->w_forge, leaf_sha, c->c_chain_hash)) {
 		if (!conn_client_allowed(c, xs, leaf))
 			return 0;
@@ -812,7 +820,7 @@ conn_upstream_resume(struct conn *c)
 static int
 conn_identity_headers(struct conn *c, X509 *peer)
 {
-	const struct hdr_conf *hc = &c->c_tls->tc_hdr;
+	const struct hdr_conf *hc = &c->c_lis->tc_hdr;
 	bool merge = hdr_xfcc_merge(hc);
 
 	/* The chain the client sent: only for the keys that carry it. */
@@ -1073,7 +1081,7 @@ conn_drive(struct conn *c)
 }
 
 struct conn *
-conn_accept(struct worker *w, int fd)
+conn_accept(struct worker *w, int fd, unsigned listener)
 {
 	socklen_t len;
 	int one = 1;
@@ -1085,6 +1093,10 @@ conn_accept(struct worker *w, int fd)
 	}
 	c->c_worker = w;
 	c->c_tls = tls_hold(w->w_tls);
+	/* A reload never changes the listeners (main_keep_fixed), so the
+	 * index names the same one in every generation; were it not there,
+	 * no other listener's trust may stand in: the client is refused. */
+	c->c_lis = listener < c->c_tls->tc_nlis ? c->c_tls->tc_lis[listener] : NULL;
 	c->c_c2u_out_cap = CONN_OUT_BUF;
 	c->c_client.l_fd = fd;
 	c->c_up.l_fd = -1;
@@ -1106,7 +1118,7 @@ conn_accept(struct worker *w, int fd)
 	getsockname(fd, (struct sockaddr *)&c->c_dst, &c->c_dst_len);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	if ((c->c_client.l_ssl = SSL_new(c->c_tls->tc_server)) == NULL ||
+	if (c->c_lis == NULL || (c->c_client.l_ssl = SSL_new(c->c_lis->tc_server)) == NULL ||
 	    SSL_set_fd(c->c_client.l_ssl, fd) != 1) {
 		tls_clear_errors();
 		conn_fail(c, STAT_hs_fail_protocol, "tls_setup_failed");

@@ -136,6 +136,9 @@ struct splice_dir {
 struct conn {
 	struct worker		*c_worker;
 	struct tls_contexts	*c_tls;		/* the generation it began with (held) */
+	const struct tls_contexts *c_lis;	/* its listener's set in c_tls: every
+						 * verification, policy and header
+						 * decision about the client is its */
 	TAILQ_ENTRY(conn)	 c_entry;
 	enum conn_state		 c_state;
 	enum relay_mode		 c_mode;
@@ -208,8 +211,9 @@ struct conn {
 	const char		*c_reason;	/* log token for how it ended */
 };
 
-/* A connection accepted on the worker's listener (NULL: out of memory). */
-struct conn *conn_accept(struct worker *w, int fd);
+/* A connection accepted on the worker's socket of listener (its index in
+ * tc_lis), NULL: out of memory. */
+struct conn *conn_accept(struct worker *w, int fd, unsigned listener);
 /* Free c if it is closed and nothing is in flight; worker loop only. */
 void	 conn_reap(struct conn *c);
 /* An io_uring completion for this connection. */

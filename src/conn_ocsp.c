@@ -80,7 +80,7 @@ conn_ocsp_verify(struct conn *c, X509_STORE_CTX *xs, time_t *until)
 
 	/* A client certificate that is itself a --client-ca has no issuer
 	 * to ask about it. */
-	if (c->c_tls->tc_cf->cf_ocsp.oc_mode == OCSP_OFF || sk_X509_num(chain) < 2)
+	if (c->c_lis->tc_cf->cf_ocsp.oc_mode == OCSP_OFF || sk_X509_num(chain) < 2)
 		return 1;
 	id = OCSP_cert_to_id(NULL, sk_X509_value(chain, 0), sk_X509_value(chain, 1));
 	if (id == NULL || ocsp_cache_key(id, key) == -1) {
@@ -120,7 +120,7 @@ conn_ocsp_wait(struct conn *c, OCSP_CERTID *id, const uint8_t key[32],
 	co->co_id = id;
 	memcpy(co->co_key, key, sizeof(co->co_key));
 	co->co_chain = X509_chain_up_ref(chain);
-	co->co_deadline_ms = w->w_now_ms + c->c_tls->tc_cf->cf_ocsp.oc_timeout * 1000ULL;
+	co->co_deadline_ms = w->w_now_ms + c->c_lis->tc_cf->cf_ocsp.oc_timeout * 1000ULL;
 	c->c_ocsp = co;
 	co->co_paused = true;
 	while (!co->co_done) {
@@ -153,7 +153,7 @@ conn_ocsp_policy(struct conn *c, X509_STORE_CTX *xs, const struct ocsp_answer *a
     time_t *until)
 {
 	struct worker *w = c->c_worker;
-	bool hard = c->c_tls->tc_cf->cf_ocsp.oc_mode == OCSP_HARD;
+	bool hard = c->c_lis->tc_cf->cf_ocsp.oc_mode == OCSP_HARD;
 
 	if (c->c_ocsp != NULL && c->c_ocsp->co_cancelled) {
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_OCSP_VERIFY_FAILED);
@@ -229,7 +229,7 @@ conn_ocsp_start(struct conn *c, struct conn_ocsp *co)
 {
 	char *url;
 
-	if ((url = ocsp_responder_url(&c->c_tls->tc_cf->cf_ocsp,
+	if ((url = ocsp_responder_url(&c->c_lis->tc_cf->cf_ocsp,
 	    sk_X509_value(co->co_chain, 0))) == NULL) {
 		ocsp_answer_error(&co->co_answer, "no_responder", time(NULL));
 		conn_ocsp_settle(c, co);
@@ -257,7 +257,7 @@ conn_ocsp_answered(struct conn *c, struct conn_ocsp *co)
 
 	if ((resp = ocsp_query_response(co->co_query, &why)) != NULL)
 		ocsp_response_judge(resp, co->co_req, co->co_id, co->co_chain,
-		    c->c_tls->tc_ocsp_store, now, c->c_tls->tc_cf->cf_ocsp.oc_ttl, &co->co_answer);
+		    c->c_lis->tc_ocsp_store, now, c->c_lis->tc_cf->cf_ocsp.oc_ttl, &co->co_answer);
 	else
 		ocsp_answer_error(&co->co_answer, why, now);
 	conn_ocsp_settle(c, co);

@@ -4,10 +4,13 @@
  * key=value pairs, values quoted when they hold spaces or quotes and with
  * control bytes escaped, so a certificate subject can never forge a line:
  *
- *   time=... client=IP:PORT dst=IP:PORT sni=NAME subject="..." issuer="..."
+ *   time=... client=IP:PORT dst=IP:PORT [listener=NAME] sni=NAME subject="..." issuer="..."
  *   serial=HEX ocsp=STATUS[,cached] client_tls=VER/CIPHER upstream_tls=VER/CIPHER path=userspace
  *   forged=minted|cached|held|not_requested requests=N bytes_in=N bytes_out=N handshake_ms=N
  *   duration_ms=N result=ok|error reason=TOKEN
+ *
+ * listener= is there when the config file has listener blocks: the
+ * block's NAME.
  *
  * or, with --log-format json, one JSON object a line with the same keys in
  * the same order, counts as numbers, strings escaped by json.c (invalid
@@ -23,6 +26,7 @@
 #include "config.h"
 #include "conn.h"
 #include "json.h"
+#include "tls.h"
 #include "tproxy.h"
 #include "worker.h"
 
@@ -127,6 +131,10 @@ connlog_write(struct conn *c)
 	line_field(&l, "time", now);
 	line_field(&l, "client", tproxy_addr_str(&c->c_peer, addr, sizeof(addr)));
 	line_field(&l, "dst", tproxy_addr_str(&c->c_dst, addr, sizeof(addr)));
+	/* Only with listener blocks: without, there is one listener, and
+	 * the lines stay as they were. */
+	if (c->c_lis != NULL && c->c_lis->tc_lis_name != NULL)
+		line_field(&l, "listener", c->c_lis->tc_lis_name);
 	line_field(&l, "sni", c->c_sni);
 	line_field(&l, "subject", c->c_have_ident ? c->c_ident.id_subject : NULL);
 	line_field(&l, "issuer", c->c_have_ident ? c->c_ident.id_issuer : NULL);

@@ -122,13 +122,55 @@ main_wait_handover(struct daemon *d, unsigned gen)
  * value (pointing into the first configuration, which lives as long as
  * the daemon), so the generation says what really runs.
  */
+/* "0.0.0.0:8443", or "inner 0.0.0.0:8443, outer 0.0.0.0:8444". */
+static void
+main_listeners_str(const struct tls_contexts *tc, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned l = 0; l < tc->tc_nlis && n < len; l++) {
+		const struct tls_contexts *lt = tc->tc_lis[l];
+		int w = snprintf(buf + n, len - n, "%s%s%s%s", l > 0 ? ", " : "",
+		    tc->tc_nlis > 1 ? lt->tc_lis_name : "", tc->tc_nlis > 1 ? " " : "",
+		    lt->tc_cf->cf_listen_str);
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/*
+ * The listeners are bound once: a reload must name the same ones, by
+ * name and address, in the same order (a connection finds its listener's
+ * set by its index).  Else it is refused: the running ones stay.
+ */
+static int
+main_same_listeners(const struct config *run, const struct config *cf)
+{
+	unsigned n = run->cf_nlis > 1 ? run->cf_nlis : 1;
+
+	if ((run->cf_nlis > 1 || cf->cf_nlis > 1) && run->cf_nlis != cf->cf_nlis)
+		goto changed;
+	for (unsigned i = 0; n > 1 && i < n; i++)
+		if (strcmp(run->cf_lis[i]->cf_lis_name, cf->cf_lis[i]->cf_lis_name) != 0 ||
+		    strcmp(run->cf_lis[i]->cf_listen_str, cf->cf_lis[i]->cf_listen_str) != 0)
+			goto changed;
+	return 0;
+changed:
+	fprintf(stderr, "ktproxy: SIGHUP: the listeners changed (added, removed, renamed, "
+	    "reordered or moved to another address), which takes a restart\n");
+	return -1;
+}
+
 static void
 main_keep_fixed(const struct config *run, struct config *cf)
 {
 	const char *changed[16];
 	unsigned n = 0;
 
-	if (strcmp(run->cf_listen_str, cf->cf_listen_str) != 0) {
+	if (run->cf_nlis <= 1 && strcmp(run->cf_listen_str, cf->cf_listen_str) != 0) {
 		changed[n++] = "listen";
 		cf->cf_listen = run->cf_listen;
 		cf->cf_listen_len = run->cf_listen_len;
@@ -208,6 +250,8 @@ main_reload(struct daemon *d)
 	if ((cf = calloc(1, sizeof(*cf))) == NULL)
 		goto fail;
 	if (config_load(cf, CONFIG_DEFAULT_PATH, d->d_argc, d->d_argv) == -1)
+		goto fail;
+	if (main_same_listeners(d->d_cf0, cf) == -1)
 		goto fail;
 	main_keep_fixed(d->d_cf0, cf);
 	if ((tc = tls_load(cf, gen)) == NULL)
@@ -540,7 +584,7 @@ main(int argc, char **argv)
 	struct config cf;
 	struct privs pv;
 	sigset_t set;
-	char ktls_why[256];
+	char ktls_why[256], listening[1024];
 	int log_fd = -1, rc = 1;
 	unsigned started = 0;
 	bool timed_out = false;
@@ -641,12 +685,24 @@ main(int argc, char **argv)
 		goto out_stats;
 	/* Every listener before the workers: binding may take root, which
 	 * --user gives up here, before any thread exists (privs.c). */
+	for (unsigned i = 0; i < cf.cf_workers; i++) {
+		struct worker *w = &d.d_workers[i];
+
+		w->w_nlis = d.d_tls->tc_nlis;
+		for (unsigned l = 0; l < w->w_nlis; l++) {
+			w->w_lis[l].wl_worker = w;
+			w->w_lis[l].wl_idx = l;
+			w->w_lis[l].wl_fd = -1;
+		}
+	}
 	for (unsigned i = 0; i < cf.cf_workers; i++)
-		d.d_workers[i].w_listen_fd = -1;
-	for (unsigned i = 0; i < cf.cf_workers; i++)
-		if ((d.d_workers[i].w_listen_fd = tproxy_listen(&cf.cf_listen, cf.cf_listen_len,
-		    cf.cf_listen_str)) == -1)
-			goto out_workers;
+		for (unsigned l = 0; l < d.d_tls->tc_nlis; l++) {
+			const struct config *lc = d.d_tls->tc_lis[l]->tc_cf;
+
+			if ((d.d_workers[i].w_lis[l].wl_fd = tproxy_listen(&lc->cf_listen,
+			    lc->cf_listen_len, lc->cf_listen_str)) == -1)
+				goto out_workers;
+		}
 	if (privs_drop(&pv) == -1)
 		goto out_workers;
 	for (unsigned i = 0; i < cf.cf_workers; i++) {
@@ -668,7 +724,7 @@ main(int argc, char **argv)
 		}
 		if ((w->w_upool = upool_new(cf.cf_up_keepalive,
 		    cf.cf_up_keepalive_timeout * 1000ULL)) == NULL ||
-		    (cf.cf_ocsp.oc_mode != OCSP_OFF &&
+		    (tls_any_ocsp(d.d_tls) &&
 		    (w->w_ocsp = ocsp_cache_new(cf.cf_ocsp.oc_cache)) == NULL)) {
 			fprintf(stderr, "ktproxy: out of memory\n");
 			goto out_worker;
@@ -693,10 +749,11 @@ out_worker:
 	}
 	/* After the listeners exist: the steered ports are never dropped for
 	 * want of one; last of what can fail, so no failure leaves them behind. */
-	if (intercept_install(&cf.cf_intercept, &cf.cf_listen) == -1)
+	if (intercept_install(&cf.cf_intercept, &d.d_tls->tc_cf->cf_listen) == -1)
 		goto out_workers;
+	main_listeners_str(d.d_tls, listening, sizeof(listening));
 	fprintf(stderr, "ktproxy: listening on %s (%u worker%s), stats %s, kTLS %s\n",
-	    cf.cf_listen_str, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
+	    listening, cf.cf_workers, cf.cf_workers == 1 ? "" : "s", cf.cf_stats_path,
 	    d.d_ktls ? "on" : cf.cf_ktls ? "unavailable" : "off");
 	if (pv.pv_user != NULL)
 		fprintf(stderr, "ktproxy: running as %s (uid %u), keeping CAP_NET_ADMIN and "
@@ -716,8 +773,9 @@ out_workers:
 		forge_free(d.d_workers[i].w_forge);
 	}
 	for (unsigned i = started; i < cf.cf_workers; i++)	/* never started */
-		if (d.d_workers[i].w_listen_fd != -1)
-			close(d.d_workers[i].w_listen_fd);
+		for (unsigned l = 0; l < d.d_workers[i].w_nlis; l++)
+			if (d.d_workers[i].w_lis[l].wl_fd != -1)
+				close(d.d_workers[i].w_lis[l].wl_fd);
 	free(d.d_workers);
 	/* From the counters, so the log and connections_closed agree. */
 	if (timed_out) {

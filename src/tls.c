@@ -3,6 +3,7 @@
  * the upstream leg (client role, presenting forged certificates).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "config_msg.h"
 #include "ktls.h"
 #include "conn.h"
 #include "tls.h"
@@ -59,6 +61,102 @@ tls_fail(const char *what, const char *file)
 	return -1;
 }
 
+/*
+ * What is wrong with the file a key names, said where the operator set the
+ * key: "ktproxy: FILE:LINE: server-key ..." for the config file's,
+ * "ktproxy: --server-key ..." for a flag's; OpenSSL's reasons, if it gave
+ * any, below.  fmt follows the key: ": cannot load ..." or " FILE is ...".
+ */
+static int
+tls_key_fail(const struct config *cf, const char *key, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	config_msg_key(cf, key);
+	if (cf->cf_lis_name != NULL)
+		config_error("--%s%s (listener \"%s\")\n", key, msg, cf->cf_lis_name);
+	else
+		config_error("--%s%s\n", key, msg);
+	config_msg_at(NULL, 0);
+	tls_print_errors("ktproxy:   ");
+	return -1;
+}
+
+/* An ASN1_TIME as "2021-01-01 00:00:00 UTC", for messages. */
+static const char *
+tls_time_str(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "(unreadable time)");
+	return buf;
+}
+
+/*
+ * --server-cert: what clients would refuse, or what is not meant to be
+ * presented at all, found now rather than as every handshake failing: a
+ * leaf that has expired or is not valid yet, or a CA certificate
+ * (basicConstraints CA:TRUE) in the leaf's place.
+ */
+static int
+tls_check_server_cert(const struct config *cf, SSL_CTX *ctx)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	char when[64];
+
+	if (x == NULL)
+		return tls_key_fail(cf, "server-cert", ": no certificate in %s", cf->cf_server_cert);
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		return tls_key_fail(cf, "server-cert", " %s has expired (notAfter %s): "
+		    "clients would refuse it", cf->cf_server_cert,
+		    tls_time_str(X509_get0_notAfter(x), when, sizeof(when)));
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+		return tls_key_fail(cf, "server-cert", " %s is not valid yet (notBefore %s): "
+		    "clients would refuse it", cf->cf_server_cert,
+		    tls_time_str(X509_get0_notBefore(x), when, sizeof(when)));
+	if (X509_get_extension_flags(x) & EXFLAG_CA)
+		return tls_key_fail(cf, "server-cert", " %s is a CA certificate (basicConstraints "
+		    "CA:TRUE): the file must start with the proxy's own certificate, its chain "
+		    "after it", cf->cf_server_cert);
+	return 0;
+}
+
+/*
+ * --client-ca, --upstream-ca: every certificate in the file is trusted to
+ * issue, so each must be a CA.  A leaf there would make OpenSSL refuse
+ * every peer that is not that very certificate (a chain needs an issuer),
+ * which is almost certainly the wrong file: say which certificate it is.
+ */
+static int
+tls_check_ca_file(const struct config *cf, const char *key, const char *file, X509_STORE *st)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	char subject[256];
+	int ncert = 0;
+
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+		if (x == NULL)
+			continue;
+		ncert++;
+		if (X509_check_ca(x) != 0)
+			continue;
+		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+		return tls_key_fail(cf, key, " %s holds a certificate that is not a CA "
+		    "certificate (%s; basicConstraints CA:TRUE needed): every certificate "
+		    "in it is trusted to issue", file, subject);
+	}
+	if (ncert == 0)
+		return tls_key_fail(cf, key, ": no CA certificates in %s", file);
+	return 0;
+}
+
 static void
 tls_common_options(SSL_CTX *ctx)
 {
@@ -90,7 +188,8 @@ tls_setup_ocsp(struct tls_contexts *tc, const struct config *cf)
 	SSL_CTX_set_mode(tc->tc_server, SSL_MODE_ASYNC);
 	if ((tc->tc_ocsp_store = X509_STORE_new()) == NULL ||
 	    X509_STORE_load_file(tc->tc_ocsp_store, cf->cf_client_ca) != 1)
-		return tls_fail("--client-ca: cannot load CA certificates from", cf->cf_client_ca);
+		return tls_key_fail(cf, "client-ca", ": cannot load CA certificates from %s:",
+		    cf->cf_client_ca);
 	return 0;
 }
 
@@ -104,23 +203,30 @@ tls_setup_server(struct tls_contexts *tc, const struct config *cf)
 		return tls_fail("cannot create a TLS context for", "the client leg");
 	tls_common_options(ctx);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cf->cf_server_cert) != 1)
-		return tls_fail("--server-cert: cannot load the certificate chain in", cf->cf_server_cert);
+		return tls_key_fail(cf, "server-cert", ": cannot load the certificate chain in %s:",
+		    cf->cf_server_cert);
+	if (tls_check_server_cert(cf, ctx) == -1)
+		return -1;
 	if (SSL_CTX_use_PrivateKey_file(ctx, cf->cf_server_key, SSL_FILETYPE_PEM) != 1) {
 		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-			fprintf(stderr, "ktproxy: --server-key %s does not match the certificate in %s\n",
-			    cf->cf_server_key, cf->cf_server_cert);
 			tls_clear_errors();
-			return -1;
+			return tls_key_fail(cf, "server-key", " %s does not match the certificate "
+			    "in %s", cf->cf_server_key, cf->cf_server_cert);
 		}
-		return tls_fail("--server-key: cannot load the private key in", cf->cf_server_key);
+		return tls_key_fail(cf, "server-key", ": cannot load the private key in %s:",
+		    cf->cf_server_key);
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
-		return tls_fail("--server-key does not match the certificate in", cf->cf_server_cert);
+		return tls_key_fail(cf, "server-key", " %s does not match the certificate in %s:",
+		    cf->cf_server_key, cf->cf_server_cert);
 
 	if (SSL_CTX_load_verify_file(ctx, cf->cf_client_ca) != 1)
-		return tls_fail("--client-ca: cannot load CA certificates from", cf->cf_client_ca);
+		return tls_key_fail(cf, "client-ca", ": cannot load CA certificates from %s:",
+		    cf->cf_client_ca);
+	if (tls_check_ca_file(cf, "client-ca", cf->cf_client_ca, SSL_CTX_get_cert_store(ctx)) == -1)
+		return -1;
 	if ((names = SSL_load_client_CA_file(cf->cf_client_ca)) == NULL)
-		return tls_fail("--client-ca: no CA certificates in", cf->cf_client_ca);
+		return tls_key_fail(cf, "client-ca", ": no CA certificates in %s:", cf->cf_client_ca);
 	SSL_CTX_set_client_CA_list(ctx, names);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	/* CRL files, depth, purpose (verify.c) */
@@ -150,7 +256,11 @@ tls_setup_upstream(struct tls_contexts *tc, const struct config *cf)
 		return tls_fail("cannot create a TLS context for", "the upstream leg");
 	tls_common_options(ctx);
 	if (SSL_CTX_load_verify_file(ctx, cf->cf_upstream_ca) != 1)
-		return tls_fail("--upstream-ca: cannot load CA certificates from", cf->cf_upstream_ca);
+		return tls_key_fail(cf, "upstream-ca", ": cannot load CA certificates from %s:",
+		    cf->cf_upstream_ca);
+	if (tls_check_ca_file(cf, "upstream-ca", cf->cf_upstream_ca,
+	    SSL_CTX_get_cert_store(ctx)) == -1)
+		return -1;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
 	/* Sessions the upstream gives us are kept per identity and
@@ -230,19 +340,17 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 {
 	FILE *fp;
 
-	if ((fp = fopen(cf->cf_delegation_ca, "r")) == NULL) {
-		fprintf(stderr, "ktproxy: --delegation-ca %s: %s\n", cf->cf_delegation_ca, strerror(errno));
-		return -1;
-	}
+	if ((fp = fopen(cf->cf_delegation_ca, "r")) == NULL)
+		return tls_key_fail(cf, "delegation-ca", " %s: %s", cf->cf_delegation_ca,
+		    strerror(errno));
 	tc->tc_deleg_ca = PEM_read_X509(fp, NULL, NULL, NULL);
 	fclose(fp);
 	if (tc->tc_deleg_ca == NULL)
-		return tls_fail("--delegation-ca: no PEM certificate in", cf->cf_delegation_ca);
-	if (X509_check_ca(tc->tc_deleg_ca) == 0) {
-		fprintf(stderr, "ktproxy: --delegation-ca %s is not a CA certificate "
-		    "(basicConstraints CA:TRUE and keyCertSign needed)\n", cf->cf_delegation_ca);
-		return -1;
-	}
+		return tls_key_fail(cf, "delegation-ca", ": no PEM certificate in %s:",
+		    cf->cf_delegation_ca);
+	if (X509_check_ca(tc->tc_deleg_ca) == 0)
+		return tls_key_fail(cf, "delegation-ca", " %s is not a CA certificate "
+		    "(basicConstraints CA:TRUE and keyCertSign needed)", cf->cf_delegation_ca);
 	/* The key is never read here: the signer process loads it and
 	 * checks it against this certificate (signerd.c). */
 	return cf->cf_delegation_chain != NULL ? tls_setup_deleg_chain(tc, cf) : 0;
@@ -251,6 +359,10 @@ tls_setup_delegation(struct tls_contexts *tc, const struct config *cf)
 static void
 tls_free(struct tls_contexts *tc)
 {
+	/* The other listeners' sets are this generation's: they go with it. */
+	for (unsigned i = 1; i < tc->tc_nlis; i++)
+		if (tc->tc_lis[i] != NULL)
+			tls_free(tc->tc_lis[i]);
 	SSL_CTX_free(tc->tc_server);
 	SSL_CTX_free(tc->tc_upstream);
 	X509_free(tc->tc_deleg_ca);
@@ -289,8 +401,10 @@ tls_deleg_hash(struct tls_contexts *tc)
 	return ok ? 0 : -1;
 }
 
-struct tls_contexts *
-tls_load(const struct config *cf, unsigned gen)
+/* One listener's set (full: with the upstream leg and the delegation CA,
+ * which listener 0's set carries for the generation). */
+static struct tls_contexts *
+tls_load_one(const struct config *cf, unsigned gen, bool full)
 {
 	struct tls_contexts *tc;
 
@@ -301,14 +415,17 @@ tls_load(const struct config *cf, unsigned gen)
 	atomic_init(&tc->tc_refs, 1);
 	tc->tc_gen = gen;
 	tc->tc_cf = cf;
+	tc->tc_lis[0] = tc;
+	tc->tc_nlis = 1;
 	/* A copy that owns only its By= list (hdr_conf_free frees no more). */
 	tc->tc_hdr = cf->cf_hdr;
 	tc->tc_hdr.hc_by = NULL;
 	tc->tc_hdr.hc_nby = 0;
-	if (tls_setup_server(tc, cf) == -1 || tls_setup_upstream(tc, cf) == -1 ||
-	    tls_setup_delegation(tc, cf) == -1)
+	if (tls_setup_server(tc, cf) == -1)
 		goto fail;
-	if (tls_deleg_hash(tc) == -1) {
+	if (full && (tls_setup_upstream(tc, cf) == -1 || tls_setup_delegation(tc, cf) == -1))
+		goto fail;
+	if (full && tls_deleg_hash(tc) == -1) {
 		tls_fail("--delegation-ca: cannot hash", cf->cf_delegation_ca);
 		goto fail;
 	}
@@ -320,6 +437,50 @@ tls_load(const struct config *cf, unsigned gen)
 fail:
 	tls_free(tc);
 	return NULL;
+}
+
+struct tls_contexts *
+tls_load(const struct config *cf, unsigned gen)
+{
+	struct tls_contexts *tc, *lt;
+	unsigned bad = 0;
+
+	if (cf->cf_nlis <= 1) {
+		if ((tc = tls_load_one(cf, gen, true)) != NULL && cf->cf_nlis == 1)
+			tc->tc_lis_name = cf->cf_lis[0]->cf_lis_name;
+		return tc;
+	}
+	/* Several listeners: every one loaded, so that each mistake is said. */
+	if ((tc = tls_load_one(cf->cf_lis[0], gen, true)) != NULL) {
+		tc->tc_lis_name = cf->cf_lis[0]->cf_lis_name;
+		tc->tc_nlis = cf->cf_nlis;
+	}
+	for (unsigned i = 1; i < cf->cf_nlis; i++) {
+		if ((lt = tls_load_one(cf->cf_lis[i], gen, false)) == NULL) {
+			bad++;
+			continue;
+		}
+		lt->tc_lis_name = cf->cf_lis[i]->cf_lis_name;
+		lt->tc_lis_idx = i;
+		if (tc != NULL)
+			tc->tc_lis[i] = lt;
+		else
+			tls_free(lt);
+	}
+	if (tc != NULL && bad > 0) {
+		tls_free(tc);
+		tc = NULL;
+	}
+	return tc;
+}
+
+bool
+tls_any_ocsp(const struct tls_contexts *tc)
+{
+	for (unsigned i = 0; i < tc->tc_nlis; i++)
+		if (tc->tc_lis[i]->tc_cf->cf_ocsp.oc_mode != OCSP_OFF)
+			return true;
+	return false;
 }
 
 struct tls_contexts *
@@ -339,9 +500,13 @@ tls_release(struct tls_contexts *tc)
 void
 tls_enable_ktls(struct tls_contexts *tc)
 {
-	SSL_CTX *ctxs[2] = { tc->tc_server, tc->tc_upstream };
+	SSL_CTX *ctxs[CONFIG_LISTENERS_MAX + 1];
+	unsigned n = 0;
 
-	for (int i = 0; i < 2; i++) {
+	ctxs[n++] = tc->tc_upstream;
+	for (unsigned i = 0; i < tc->tc_nlis; i++)
+		ctxs[n++] = tc->tc_lis[i]->tc_server;
+	for (unsigned i = 0; i < n; i++) {
 		SSL_CTX_set_options(ctxs[i], SSL_OP_ENABLE_KTLS);
 		SSL_CTX_set_keylog_callback(ctxs[i], ktls_keylog);
 	}

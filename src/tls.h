@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "config.h"
 #include "counters.h"
 #include "headers.h"
 
@@ -39,6 +40,18 @@ struct tls_contexts {
 	struct hdr_conf	 tc_hdr;	/* cf_hdr, with By= from this tc_server's
 					 * certificate */
 	STACK_OF(X509)	*tc_deleg_chain;	/* --delegation-chain, NULL: none */
+	/*
+	 * Listeners: each one's client leg (tc_server, tc_crl_until,
+	 * tc_ocsp_store, tc_hdr, and its settings in tc_cf), by the index of
+	 * its listener block.  tc_lis[0] is this set itself, which also holds
+	 * the generation's upstream leg and delegation CA; the others hold no
+	 * reference and go with it (a connection holds the generation, and
+	 * points at its listener's set).
+	 */
+	struct tls_contexts *tc_lis[CONFIG_LISTENERS_MAX];
+	unsigned	 tc_nlis;	/* 1 without listener blocks, or with one */
+	unsigned	 tc_lis_idx;	/* this set's index in tc_lis */
+	const char	*tc_lis_name;	/* its block's NAME; NULL: no blocks */
 };
 
 /* Load and check every file the config names: a generation with one
@@ -48,6 +61,8 @@ struct tls_contexts *tls_load(const struct config *cf, unsigned gen);
 /* Take and drop a reference (any thread); the last one frees. */
 struct tls_contexts *tls_hold(struct tls_contexts *tc);
 void		 tls_release(struct tls_contexts *tc);
+/* Does any listener of the generation ask OCSP responders? */
+bool		 tls_any_ocsp(const struct tls_contexts *tc);
 /* Let OpenSSL put keys into the kernel (SSL_OP_ENABLE_KTLS) and capture the
  * TLS 1.3 traffic secrets it will not install itself. */
 void		 tls_enable_ktls(struct tls_contexts *tc);

@@ -77,14 +77,14 @@ worker_pipe_put(struct worker *w, int fds[2])
 }
 
 static void
-worker_arm_accept(struct worker *w)
+worker_arm_accept(struct worker *w, struct worker_listener *wl)
 {
 	struct io_uring_sqe *sqe = worker_sqe(w);
 
-	io_uring_prep_multishot_accept(sqe, w->w_listen_fd, NULL, NULL,
+	io_uring_prep_multishot_accept(sqe, wl->wl_fd, NULL, NULL,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, uring_tag(w, OP_ACCEPT));
-	w->w_accepting = true;
+	io_uring_sqe_set_data64(sqe, uring_tag(wl, OP_ACCEPT));
+	wl->wl_accepting = true;
 }
 
 static void
@@ -118,12 +118,12 @@ worker_listening(struct worker *w)
 }
 
 static void
-worker_accepted(struct worker *w, struct io_uring_cqe *cqe)
+worker_accepted(struct worker *w, struct worker_listener *wl, struct io_uring_cqe *cqe)
 {
 	struct conn *c;
 
 	if (cqe->res >= 0) {
-		if ((c = conn_accept(w, cqe->res)) != NULL)
+		if ((c = conn_accept(w, cqe->res, wl->wl_idx)) != NULL)
 			conn_reap(c);
 	} else if (cqe->res != -ECANCELED && worker_listening(w)) {
 		/* EMFILE, ENOBUFS...: say so; the tick re-arms accept so a
@@ -131,9 +131,9 @@ worker_accepted(struct worker *w, struct io_uring_cqe *cqe)
 		fprintf(stderr, "ktproxy: worker %u: accept: %s\n", w->w_id, strerror(-cqe->res));
 	}
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		w->w_accepting = false;
-	if (!w->w_accepting && cqe->res >= 0 && worker_listening(w))
-		worker_arm_accept(w);
+		wl->wl_accepting = false;
+	if (!wl->wl_accepting && cqe->res >= 0 && worker_listening(w))
+		worker_arm_accept(w, wl);
 }
 
 static void
@@ -160,8 +160,9 @@ worker_tick(struct worker *w)
 		stats_add(w->w_stats, STAT_up_ka_idle, -(uint64_t)expired);
 	}
 	if (!w->w_stopping) {
-		if (!w->w_accepting && worker_listening(w))
-			worker_arm_accept(w);
+		for (unsigned i = 0; i < w->w_nlis; i++)
+			if (!w->w_lis[i].wl_accepting && worker_listening(w))
+				worker_arm_accept(w, &w->w_lis[i]);
 		worker_arm_tick(w);
 	}
 }
@@ -171,11 +172,13 @@ worker_cancel_accept(struct worker *w)
 {
 	struct io_uring_sqe *sqe;
 
-	if (!w->w_accepting)
-		return;
-	sqe = worker_sqe(w);
-	io_uring_prep_cancel64(sqe, uring_tag(w, OP_ACCEPT), 0);
-	io_uring_sqe_set_data64(sqe, OP_IGNORE);
+	for (unsigned i = 0; i < w->w_nlis; i++) {
+		if (!w->w_lis[i].wl_accepting)
+			continue;
+		sqe = worker_sqe(w);
+		io_uring_prep_cancel64(sqe, uring_tag(&w->w_lis[i], OP_ACCEPT), 0);
+		io_uring_sqe_set_data64(sqe, OP_IGNORE);
+	}
 }
 
 /*
@@ -229,7 +232,7 @@ worker_adopt(struct worker *w, struct worker_handover *ho)
 	w->w_tls = ho->wh_tls;
 	/* OCSP switched on by a reload: this worker's cache, made here (it is
 	 * the worker's alone).  Without one, every handshake asks. */
-	if (w->w_tls->tc_cf->cf_ocsp.oc_mode != OCSP_OFF && w->w_ocsp == NULL)
+	if (tls_any_ocsp(w->w_tls) && w->w_ocsp == NULL)
 		w->w_ocsp = ocsp_cache_new(w->w_tls->tc_cf->cf_ocsp.oc_cache);
 	if (ho->wh_forge != NULL) {
 		forge_free(w->w_forge);
@@ -267,7 +270,7 @@ worker_dispatch(struct worker *w, struct io_uring_cqe *cqe)
 	case OP_IGNORE:
 		break;
 	case OP_ACCEPT:
-		worker_accepted(w, cqe);
+		worker_accepted(w, p, cqe);
 		break;
 	case OP_TICK:
 		worker_tick(w);
@@ -293,7 +296,8 @@ worker_main(void *arg)
 	unsigned head, n;
 
 	w->w_now_ms = clock_ms();
-	worker_arm_accept(w);
+	for (unsigned i = 0; i < w->w_nlis; i++)
+		worker_arm_accept(w, &w->w_lis[i]);
 	worker_arm_tick(w);
 	worker_arm_wake(w);
 	while (!w->w_stopping || w->w_nconns > 0) {
@@ -372,9 +376,10 @@ worker_drain(struct worker *w)
 	 * listening socket SHUT_RD stops listening now (Linux: the socket
 	 * leaves the SO_REUSEPORT group, its queue is reset) and the accept
 	 * completes with EINVAL.  The fd itself is closed by worker_join. */
-	if (shutdown(w->w_listen_fd, SHUT_RD) == -1)
-		fprintf(stderr, "ktproxy: worker %u: cannot stop listening: %s\n", w->w_id,
-		    strerror(errno));
+	for (unsigned i = 0; i < w->w_nlis; i++)
+		if (shutdown(w->w_lis[i].wl_fd, SHUT_RD) == -1)
+			fprintf(stderr, "ktproxy: worker %u: cannot stop listening: %s\n",
+			    w->w_id, strerror(errno));
 	worker_wake(w);
 }
 
@@ -409,7 +414,8 @@ worker_join(struct worker *w)
 	pthread_join(w->w_thread, NULL);
 	io_uring_queue_exit(&w->w_ring);
 	close(w->w_wake_fd);
-	close(w->w_listen_fd);
+	for (unsigned i = 0; i < w->w_nlis; i++)
+		close(w->w_lis[i].wl_fd);
 	worker_handover_free(atomic_exchange(&w->w_handover, NULL));
 	tls_release(w->w_tls);
 	w->w_tls = NULL;

@@ -14,6 +14,8 @@
 
 #include <liburing.h>
 
+#include "config.h"
+
 struct config;
 struct tls_contexts;
 struct forge;
@@ -64,11 +66,21 @@ struct worker_handover {
 						 * drop its remembered verdicts */
 };
 
+/* One of the worker's listening sockets: one per listener (config.h),
+ * each with its own multishot accept, tagged with this. */
+struct worker_listener {
+	struct worker		*wl_worker;
+	int			 wl_fd;			/* -1: none */
+	unsigned		 wl_idx;		/* the listener's index (tc_lis) */
+	bool			 wl_accepting;		/* multishot accept armed */
+} __attribute__((aligned(16)));
+
 struct worker {
 	unsigned		 w_id;
 	pthread_t		 w_thread;
 	struct io_uring		 w_ring;
-	int			 w_listen_fd;
+	struct worker_listener	 w_lis[CONFIG_LISTENERS_MAX];
+	unsigned		 w_nlis;
 	int			 w_wake_fd;		/* eventfd */
 	uint64_t		 w_wake_buf;
 	struct __kernel_timespec w_tick;
@@ -83,7 +95,6 @@ struct worker {
 	struct conn_list	 w_conns;		/* open and closing connections */
 	unsigned		 w_nconns;
 	uint64_t		 w_now_ms;		/* CLOCK_MONOTONIC, per loop turn */
-	bool			 w_accepting;		/* multishot accept armed */
 	bool			 w_ktls;		/* kernel TLS usable (probe, --ktls) */
 	int			*w_pipes;		/* free pipe pairs, 2 fds each */
 	unsigned		 w_npipes, w_pipes_cap;

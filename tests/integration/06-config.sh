@@ -122,15 +122,125 @@ assert_eq "...each one reported" "$(printf '%s\n' "$out" | grep -c "^ktproxy: $B
 assert_eq "...in the file's order" "$(printf '%s\n' "$out" | sed -n "s|^ktproxy: $BAD:\([0-9]*\):.*|\1|p" | tr '\n' ' ')" \
 	"$(seq -s ' ' "$n" $((n + 6))) "
 
-section "Mistakes in what the files hold (exit 1)"
+section "Mistakes in what the files hold (exit 1), named FILE:LINE"
+# line KEY: the line of $CONF that sets KEY
+line() { grep -n "^$1 " "$CONF" | cut -d: -f1; }
 sed "s|^server-key .*|server-key $PKI/alice.key|" "$CONF" > "$BAD"
-run_ktp 1 "does not match" "server-key of another certificate" -c "$BAD" --check
+run_ktp 1 "^ktproxy: $BAD:$(line server-key): server-key $PKI/alice.key does not match the certificate in $PKI/proxy.crt" \
+	"server-key of another certificate" -c "$BAD" --check
 sed -e "s|^delegation-ca .*|delegation-ca $PKI/alice.crt|" \
 	-e "s|^delegation-key .*|delegation-key $PKI/alice.key|" "$CONF" > "$BAD"
-run_ktp 1 "not a CA certificate" "delegation-ca that is not a CA" -c "$BAD" --check
+run_ktp 1 "^ktproxy: $BAD:$(line delegation-ca): delegation-ca $PKI/alice.crt is not a CA certificate" \
+	"delegation-ca that is not a CA" -c "$BAD" --check
+sed "s|^client-ca .*|client-ca $PKI/alice.crt|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line client-ca): client-ca $PKI/alice.crt holds a certificate that is not a CA certificate (/C=US/O=Example Corp/OU=Engineering/CN=alice;" \
+	"client-ca that is a client's certificate, not a CA" -c "$BAD" --check
+sed "s|^upstream-ca .*|upstream-ca $PKI/server.crt|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line upstream-ca): upstream-ca $PKI/server.crt holds a certificate that is not a CA" \
+	"upstream-ca that is a server's certificate, not a CA" -c "$BAD" --check
+: > "$RUN_DIR/empty.pem"
+sed "s|^client-ca .*|client-ca $RUN_DIR/empty.pem|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line client-ca): client-ca: cannot load CA certificates from $RUN_DIR/empty.pem" \
+	"client-ca of an empty file" -c "$BAD" --check
+sed -e "s|^server-cert .*|server-cert $PKI/expired.crt|" \
+	-e "s|^server-key .*|server-key $PKI/expired.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert $PKI/expired.crt has expired (notAfter 2021-01-01 00:00:00 UTC)" \
+	"an expired server-cert" -c "$BAD" --check
+sed -e "s|^server-cert .*|server-cert $PKI/notyet.crt|" \
+	-e "s|^server-key .*|server-key $PKI/notyet.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert $PKI/notyet.crt is not valid yet" \
+	"a server-cert not valid yet" -c "$BAD" --check
+sed -e "s|^server-cert .*|server-cert $PKI/proxy-ca.crt|" \
+	-e "s|^server-key .*|server-key $PKI/proxy-ca.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert $PKI/proxy-ca.crt is a CA certificate" \
+	"a CA certificate as server-cert" -c "$BAD" --check
+sed "s|^server-cert .*|server-cert $PKI/proxy.key|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-cert): server-cert: cannot load the certificate chain in $PKI/proxy.key" \
+	"a server-cert file with no certificate" -c "$BAD" --check
+sed "s|^server-key .*|server-key $PKI/proxy.crt|" "$CONF" > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(line server-key): server-key: cannot load the private key in $PKI/proxy.crt" \
+	"a server-key file with no key" -c "$BAD" --check
+sed "s|^client-ca .*|client-ca $RUN_DIR|" "$CONF" > "$BAD"
+run_ktp 2 "^ktproxy: $BAD:$(line client-ca): client-ca: cannot read $RUN_DIR: it is a directory, not a file" \
+	"a directory where a file is named" -c "$BAD" --check
+sed "s|^upstream-ca .*|upstream-ca $RUN_DIR/none.pem|" "$CONF" > "$BAD"
+run_ktp 2 "^ktproxy: $BAD:$(line upstream-ca): upstream-ca: cannot read $RUN_DIR/none.pem: No such file or directory" \
+	"a required file that is not there" -c "$BAD" --check
+run_ktp 1 "^ktproxy: --server-key $PKI/alice.key does not match" \
+	"a flag's file: named as the flag, not by the file's line" -c "$CONF" --server-key "$PKI/alice.key" --check
 grep -v '^upstream-ca' "$CONF" > "$BAD"
 run_ktp 2 "--upstream-ca is required (on the command line, or \"upstream-ca\" in $BAD)" \
 	"a required key missing" -c "$BAD" --check
+
+section "Listener blocks: every kind of mistake, named FILE:LINE"
+# $CONF without its listen line: the blocks name theirs
+grep -v '^listen ' "$CONF" > "$RUN_DIR/noln.conf"
+# blocks WANT_RC PATTERN WHAT LINE...: the file without listen, plus LINEs
+blocks() {
+	local want=$1 pat=$2 what=$3
+	shift 3
+	{ cat "$RUN_DIR/noln.conf"; printf '%s\n' "$@"; } > "$BAD"
+	run_ktp "$want" "$pat" "$what" -c "$BAD" --check
+}
+m=$(($(wc -l < "$RUN_DIR/noln.conf") + 1))	# the first added line
+blocks 0 "configuration OK" "two listener blocks, different ports, allow lists and headers" \
+	"listener inner {" "listen 0.0.0.0:8443" "}" \
+	"listener outer {" "	listen 0.0.0.0:8444" "	allow uri:spiffe://example.test/bob" \
+	"	headers rfc9440" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 3)): listener \"a\": a second block of that name (the first on line $m)" \
+	"two listeners of one name" \
+	"listener a {" "listen 0.0.0.0:1" "}" "listener a {" "listen 0.0.0.0:2" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 4)): listen: 0.0.0.0:1 is listener \"a\"'s address too (line $((m + 1)))" \
+	"two listeners on one address" \
+	"listener a {" "listen 0.0.0.0:1" "}" "listener b {" "listen 0.0.0.0:1" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 2)): workers: not a listener's own key: set it outside the listener blocks" \
+	"a key that is not a listener's, inside a block" \
+	"listener a {" "listen 0.0.0.0:1" "workers 2" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 2)): listen: given twice in listener \"a\" (first on line $((m + 1)))" \
+	"a listener's key twice in its block" \
+	"listener a {" "listen 0.0.0.0:1" "listen 0.0.0.0:2" "}"
+blocks 2 "^ktproxy: $BAD:$m: listener \"a\": no listen line in the block" \
+	"a block without listen" "listener a {" "allow dns:x.test" "}"
+blocks 2 "^ktproxy: $BAD:$m: listener \"a\": no } closes the block (it runs to the end of the file)" \
+	"a block never closed" "listener a {" "listen 0.0.0.0:1"
+blocks 2 "^ktproxy: $BAD:$m: } without a listener block to close" "a } alone" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 2)): listener: inside listener \"a\" (line $m): close that one with } first" \
+	"a block inside a block" "listener a {" "listen 0.0.0.0:1" "listener b {" "}" "}"
+blocks 2 "^ktproxy: $BAD:$m: listener: \"a\" is not NAME {" "a listener line without {" \
+	"listener a" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 1)): unknown key \"bogus\"" "an unknown key in a block" \
+	"listener a {" "bogus 1" "listen 0.0.0.0:1" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 2)): verify-depth: \"99\" is not a number" "a bad value in a block" \
+	"listener a {" "listen 0.0.0.0:1" "verify-depth 99" "}"
+blocks 2 "^ktproxy: $BAD:$((m + 2)): client-ca: cannot read $RUN_DIR/none.pem: No such file" \
+	"a block's file that is not there" "listener a {" "listen 0.0.0.0:1" "client-ca $RUN_DIR/none.pem" "}"
+blocks 2 "^ktproxy: $BAD:$m: xfcc-mode needs --headers xfcc" "a block's settings that disagree" \
+	"listener a {" "listen 0.0.0.0:1" "headers none" "xfcc-mode sanitize" "}"
+{ cat "$CONF"; printf '%s\n' "listener a {" "listen 0.0.0.0:1" "}"; } > "$BAD"
+run_ktp 2 "^ktproxy: $BAD:$(line listen): listen: the file has listener blocks, and each names its own" \
+	"a listen line outside the blocks, when there are blocks" -c "$BAD" --check
+blocks 1 "^ktproxy: $BAD:$((m + 5)): client-ca $PKI/alice.crt holds a certificate that is not a CA certificate .* (listener \"b\")" \
+	"the second listener's client-ca is not a CA: named by its line and listener (exit 1)" \
+	"listener a {" "listen 0.0.0.0:1" "}" "listener b {" "listen 0.0.0.0:2" "client-ca $PKI/alice.crt" "}"
+{ sed "s|^server-key .*|server-key $PKI/alice.key|" "$RUN_DIR/noln.conf"
+  printf '%s\n' "listener a {" "listen 0.0.0.0:1" "}" "listener b {" "listen 0.0.0.0:2" "}"; } > "$BAD"
+run_ktp 1 "^ktproxy: $BAD:$(grep -n '^server-key ' "$BAD" | cut -d: -f1): server-key $PKI/alice.key does not match .* (listener \"a\")" \
+	"an inherited key that does not match: named by its top-level line, and the listener" \
+	-c "$BAD" --check
+
+section "One listener block runs as the same keys at the top level would"
+LIS=$RUN_DIR/lis.conf
+KTP_CONNLOG=$RUN_DIR/lis.conn.log
+{ grep -v '^listen \|^log ' "$CONF"; printf '%s\n' "log $KTP_CONNLOG" "listener edge {" \
+	"	listen 0.0.0.0:$TPROXY_PORT" "	allow uri:spiffe://example.test/client-*   # replaces the list" \
+	"	headers rfc9440" "}"; } > "$LIS"
+ktproxy_start_bare -c "$LIS" || exit 1
+assert_eq "one block: its allow list replaces the top level's (alice out)" "$(whoami alice)" ""
+out=$(cli_curl client-001 "$URL/whoami")
+assert_contains "...client-001 in" "$(field "$out" subject)" "CN=client-001"
+assert_eq "...with the block's header format (no XFCC)" "$(field "$out" xfcc)" ""
+assert_match "...but Client-Cert (rfc9440)" "$(field "$out" client_cert)" '^:[A-Za-z0-9+/=]*:$'
+ktproxy_stop
 
 section "The file and the command line together"
 run_ktp 2 "cannot read config file $RUN_DIR/absent.conf: No such file or directory" \

@@ -240,7 +240,23 @@ test_mistakes(void)
 		{ "listen=1.2.3.4:1\n", "ktproxy: t.conf:1: unknown key \"listen=1.2.3.4:1\" "
 		  "(write \"listen VALUE\", no =)\n" },
 		{ "lis=1\n", "ktproxy: t.conf:1: unknown key \"lis=1\"\n" },
-		{ "listener web {\n", "ktproxy: t.conf:1: unknown key \"listener\"\n" },
+		{ "listener web {\n", "ktproxy: t.conf:1: listener \"web\": no } closes the block "
+		  "(it runs to the end of the file)\nktproxy: t.conf:1: listener \"web\": no "
+		  "listen line in the block (each listener names its own address)\n" },
+		{ "listener web {\nlisten 0.0.0.0:1\nworkers 2\n}\n", "ktproxy: t.conf:3: workers: "
+		  "not a listener's own key: set it outside the listener blocks (it is the same "
+		  "for all of them)\n" },
+		{ "}\n", "ktproxy: t.conf:1: } without a listener block to close\n" },
+		{ "listener a/b {\n}\n", "ktproxy: t.conf:1: listener: \"a/b\" is not a name (at "
+		  "most 32 letters, digits, - _ .)\nktproxy: t.conf:2: } without a listener block "
+		  "to close\n" },
+		{ "listener a {\nlisten 0.0.0.0:1\n}\nlistener a {\nlisten 0.0.0.0:2\n}\n",
+		  "ktproxy: t.conf:4: listener \"a\": a second block of that name (the first on "
+		  "line 1)\n" },
+		{ "listener a {\nlisten 0.0.0.0:1\n}\nlistener b {\nlisten 0.0.0.0:1\n}\n",
+		  "ktproxy: t.conf:5: listen: 0.0.0.0:1 is listener \"a\"'s address too (line 2)\n" },
+		{ "listener a {\nlisten 0.0.0.0:1\nlisten 0.0.0.0:2\n}\n", "ktproxy: t.conf:3: listen: "
+		  "given twice in listener \"a\" (first on line 2)\n" },
 		{ "\n\ncheck\n",
 		  "ktproxy: t.conf:3: check: only on the command line (--check), not in a file\n" },
 		{ "config /x\n",
@@ -702,6 +718,46 @@ compare(const struct config *a, const struct config *b)
 		CHECK(OBJ_cmp(fa->fp_origin_oid, fb->fp_origin_oid) == 0);
 }
 
+/* Blocks inherit the top level, wherever in the file it is; a list key in
+ * a block replaces the inherited list. */
+static void
+test_listener_blocks(void)
+{
+	static const char text[] =
+	    "allow dns:a.test\n"
+	    "allow dns:b.test\n"
+	    "listener inner {\n"
+	    "	listen 127.0.0.1:8443\n"
+	    "	headers rfc9440\n"
+	    "}\n"
+	    "listener outer-1 {   # a comment\n"
+	    "	listen [::1]:8444\n"
+	    "	allow uri:spiffe://x/*\n"
+	    "	verify-depth 2\n"
+	    "}\n"
+	    "verify-depth 3\n";
+	struct config cf;
+	char *out;
+
+	CHECK(load_text(&cf, text, &out) == 0);
+	CHECK_STREQ(out, "");
+	CHECK(cf.cf_nlis == 2);
+	if (cf.cf_nlis == 2) {
+		const struct config *a = cf.cf_lis[0], *b = cf.cf_lis[1];
+
+		CHECK_STREQ(a->cf_lis_name, "inner");
+		CHECK(a->cf_lis_line == 3 && b->cf_lis_line == 7);
+		CHECK_STREQ(a->cf_listen_str, "127.0.0.1:8443");
+		CHECK(a->cf_hdr.hc_format == HEADERS_RFC9440 && b->cf_hdr.hc_format == HEADERS_XFCC);
+		CHECK(a->cf_allow.al_n == 2 && b->cf_allow.al_n == 1);
+		CHECK(a->cf_verify.vc_depth == 3 && b->cf_verify.vc_depth == 2);
+		CHECK_STREQ(b->cf_listen_str, "[::1]:8444");
+		CHECK(b->cf_key_line[0] == 8);
+	}
+	free(out);
+	config_free(&cf);
+}
+
 static void
 test_round_trip(void)
 {
@@ -798,6 +854,7 @@ main(void)
 	test_precedence();
 	test_observe_options();
 	test_overridden_checked();
+	test_listener_blocks();
 	test_files();
 	test_round_trip();
 
