@@ -123,7 +123,8 @@ assert_eq "...and inner goes on" "$(subject_on inner alice)" "$(subject_of alice
 ktproxy_stop
 
 section "The JSON connection log names the listener too"
-sed -i "s|^	listen    0.0.0.0:$((PORT2 + 1))|	listen    0.0.0.0:$PORT2|" "$CONF"
+sed -i -e "s|^	listen    0.0.0.0:$((PORT2 + 1))|	listen    0.0.0.0:$PORT2|" \
+	-e '/^	allow     subject:CN=nobody/d' "$CONF"
 echo "log-format      json" >> "$CONF"
 KTP_CONNLOG=$RUN_DIR/lis.json.log
 sed -i "s|^log .*|log             $KTP_CONNLOG|" "$CONF"
@@ -132,6 +133,14 @@ on inner alice > /dev/null
 assert_contains "inner's connection: \"listener\":\"inner\"" "$(last_log)" '"listener":"inner"'
 on partner bob > /dev/null
 assert_contains "partner's: \"listener\":\"partner\"" "$(last_log)" '"listener":"partner"'
+# Each listener's server context gets kTLS where the kernel has it: the
+# VM (tests/vm) proves the second listener's connections are spliced too.
+want_path=userspace
+grep -q 'kTLS on' "$KTP_STDERR" && want_path=ktls
+[ "${KTP_IN_VM:-0}" = 1 ] && assert_eq "the VM kernel has kTLS and ktproxy uses it" "$want_path" ktls
+on partner wrongca > /dev/null
+assert_contains "partner's connection took the $want_path path" "$(last_log)" "\"path\":\"$want_path\""
+assert_contains "...and inner's" "$(grep '"listener":"inner"' "$KTP_CONNLOG" | tail -n 1)" "\"path\":\"$want_path\""
 ktproxy_stop
 
 assert_summary
