@@ -168,6 +168,16 @@ run_ktp 2 "^ktproxy: $BAD:$(line upstream-ca): upstream-ca: cannot read $RUN_DIR
 	"a required file that is not there" -c "$BAD" --check
 run_ktp 1 "^ktproxy: --server-key $PKI/alice.key does not match" \
 	"a flag's file: named as the flag, not by the file's line" -c "$CONF" --server-key "$PKI/alice.key" --check
+# Root reads any file; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (as
+# after --user) a mode 0000 file is what an unreadable one is to ktproxy.
+cp "$PKI/upstream-ca.crt" "$RUN_DIR/unreadable.pem"
+chmod 000 "$RUN_DIR/unreadable.pem"
+sed "s|^upstream-ca .*|upstream-ca $RUN_DIR/unreadable.pem|" "$CONF" > "$BAD"
+out=$(timeout 10 setpriv --bounding-set=-dac_override,-dac_read_search --inh-caps=-all \
+	"$KTP" -c "$BAD" --check 2>&1)
+assert_eq "a file ktproxy may not read: exit 2" "$?" 2
+assert_contains "...named FILE:LINE, with the reason" "$out" \
+	"ktproxy: $BAD:$(line upstream-ca): upstream-ca: cannot read $RUN_DIR/unreadable.pem: Permission denied"
 grep -v '^upstream-ca' "$CONF" > "$BAD"
 run_ktp 2 "--upstream-ca is required (on the command line, or \"upstream-ca\" in $BAD)" \
 	"a required key missing" -c "$BAD" --check
