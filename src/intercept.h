@@ -56,6 +56,9 @@ int	 intercept_parse_ports(struct intercept_conf *ic, const char *arg);
 int	 intercept_add_ifaces(struct intercept_conf *ic, const char *arg);
 int	 intercept_parse_mark(struct intercept_conf *ic, const char *arg);
 int	 intercept_parse_table(struct intercept_conf *ic, const char *arg);
+/* Whether a and b steer the same ports, interfaces, mark and table (a
+ * reload compares them: the steering is installed once). */
+bool	 intercept_conf_same(const struct intercept_conf *a, const struct intercept_conf *b);
 /* What no single option can say (e.g. --intercept-iface without
  * --intercept).  The number of mistakes reported. */
 int	 intercept_conf_check(const struct intercept_conf *ic);

@@ -157,3 +157,18 @@ intercept_conf_check(const struct intercept_conf *ic)
 	}
 	return 0;
 }
+
+bool
+intercept_conf_same(const struct intercept_conf *a, const struct intercept_conf *b)
+{
+	if (a->ic_nports != b->ic_nports || a->ic_nifaces != b->ic_nifaces ||
+	    a->ic_mark != b->ic_mark || a->ic_table != b->ic_table)
+		return false;
+	for (unsigned i = 0; i < a->ic_nports; i++)
+		if (a->ic_port_lo[i] != b->ic_port_lo[i] || a->ic_port_hi[i] != b->ic_port_hi[i])
+			return false;
+	for (unsigned i = 0; i < a->ic_nifaces; i++)
+		if (strcmp(a->ic_iface[i], b->ic_iface[i]) != 0)
+			return false;
+	return true;
+}

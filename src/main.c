@@ -208,6 +208,10 @@ main_keep_fixed(const struct config *run, struct config *cf)
 		changed[n++] = "user";
 		cf->cf_user = run->cf_user;
 	}
+	if (!intercept_conf_same(&run->cf_intercept, &cf->cf_intercept)) {
+		changed[n++] = "intercept";
+		cf->cf_intercept = run->cf_intercept;
+	}
 	if (run->cf_ktls != cf->cf_ktls) {
 		changed[n++] = "ktls";
 		cf->cf_ktls = run->cf_ktls;

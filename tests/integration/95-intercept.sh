@@ -51,10 +51,22 @@ blocked() {
 	assert_eq "$1: no request reached the upstream" "$(upstream_requests)" "$before"
 }
 
+# kill9: kill -9 the daemon and wait (5 s at most) until its listener is
+# gone from the kernel too.  The io_uring's pending accepts hold the
+# listening socket, and the kernel tears a dead process's ring down in a
+# work queue, after the process is reaped: meanwhile a SYN still finds
+# the socket, completes the TCP handshake and is reset (curl 35) instead
+# of being dropped.
 kill9() {
+	local i
 	kill -9 "$KTP_PID" 2>/dev/null
 	wait "$KTP_PID" 2>/dev/null
 	KTP_PID=
+	for i in $(seq 1 50); do
+		[ -z "$(in_gw ss -Hltn "sport = :$TPROXY_PORT")" ] && return 0
+		sleep 0.1
+	done
+	fail "kill -9: the listener on :$TPROXY_PORT was still there after 5 s"
 }
 
 section "Without --intercept nothing steers"
@@ -130,6 +142,19 @@ assert_eq "a drop rule after each" "$(printf '%s\n' "$rs" | grep -c ' counter pa
 assert_contains "the range as one rule" "$rs" "iifname \"$VETH_GW_SRV\" tcp dport 8000-8099 tproxy to :8443"
 whoami_ok "443 among them"
 ktproxy_stop
+
+section "SIGHUP: new --intercept settings take a restart"
+printf 'intercept 443\n' > "$RUN_DIR/intercept.conf"
+ktproxy_start -c "$RUN_DIR/intercept.conf" || exit 1
+printf 'intercept 443,8443\n' > "$RUN_DIR/intercept.conf"
+assert_eq "a reload with other ports goes through" "$(ktproxy_hup)" reloaded
+assert_contains "...saying intercept takes a restart" "$(cat "$KTP_STDERR")" \
+	"SIGHUP: intercept changed, which takes a restart"
+assert_eq "...and the steering is the running one: one tproxy rule" \
+	"$(in_gw nft list table inet ktproxy | grep -c 'tproxy to')" 1
+whoami_ok "traffic passes after the reload"
+ktproxy_stop
+assert_eq "SIGTERM removes what runs" "$(steering_state)" ""
 
 section "--spoof-source: the upstream sees the client's address"
 ktproxy_start --intercept 443 --spoof-source || exit 1
