@@ -164,6 +164,14 @@ changed:
 	return -1;
 }
 
+/* Two optional settings differ: one is set and the other not, or both
+ * are and say different things. */
+static bool
+main_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
 static void
 main_keep_fixed(const struct config *run, struct config *cf)
 {
@@ -192,8 +200,7 @@ main_keep_fixed(const struct config *run, struct config *cf)
 		changed[n++] = "log-format";
 		cf->cf_log_json = run->cf_log_json;
 	}
-	if ((run->cf_metrics_str == NULL) != (cf->cf_metrics_str == NULL) ||
-	    (run->cf_metrics_str != NULL && strcmp(run->cf_metrics_str, cf->cf_metrics_str) != 0)) {
+	if (main_differs(run->cf_metrics_str, cf->cf_metrics_str)) {
 		changed[n++] = "metrics";
 		cf->cf_metrics = run->cf_metrics;
 		cf->cf_metrics_len = run->cf_metrics_len;
@@ -203,8 +210,7 @@ main_keep_fixed(const struct config *run, struct config *cf)
 		changed[n++] = "signer-user";
 		cf->cf_signer_user = run->cf_signer_user;
 	}
-	if ((run->cf_user == NULL) != (cf->cf_user == NULL) ||
-	    (run->cf_user != NULL && strcmp(run->cf_user, cf->cf_user) != 0)) {
+	if (main_differs(run->cf_user, cf->cf_user)) {
 		changed[n++] = "user";
 		cf->cf_user = run->cf_user;
 	}
