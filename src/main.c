@@ -94,9 +94,14 @@ main_key_changed(const struct stat *old, const char *path)
 	    st.st_mtim.tv_nsec != old->st_mtim.tv_nsec;
 }
 
-/* Every worker serves generation gen, or the wait is over (false). */
+/*
+ * Wait (MAIN_HANDOVER_WAIT_MS at most) until every worker says done(w, arg):
+ * the workers answer the main thread only through such flags, read on a
+ * 5 ms tick.  False when the time ran out first.
+ */
 static bool
-main_wait_handover(struct daemon *d, unsigned gen)
+main_wait_workers(struct daemon *d, bool (*done)(struct worker *w, unsigned arg),
+    unsigned arg)
 {
 	uint64_t deadline = clock_ms() + MAIN_HANDOVER_WAIT_MS;
 	struct timespec tick = { 0, 5 * 1000000 };
@@ -105,7 +110,7 @@ main_wait_handover(struct daemon *d, unsigned gen)
 		unsigned i;
 
 		for (i = 0; i < d->d_nworkers; i++)
-			if (atomic_load_explicit(&d->d_workers[i].w_gen, memory_order_acquire) != gen)
+			if (!done(&d->d_workers[i], arg))
 				break;
 		if (i == d->d_nworkers)
 			return true;
@@ -113,6 +118,13 @@ main_wait_handover(struct daemon *d, unsigned gen)
 			return false;
 		nanosleep(&tick, NULL);
 	}
+}
+
+/* The worker serves generation gen. */
+static bool
+main_worker_on_gen(struct worker *w, unsigned gen)
+{
+	return atomic_load_explicit(&w->w_gen, memory_order_acquire) == gen;
 }
 
 /*
@@ -311,7 +323,7 @@ main_reload(struct daemon *d)
 	for (i = 0; i < d->d_nworkers; i++)
 		worker_offer(&d->d_workers[i], ho[i]);
 	free(ho);
-	if (!main_wait_handover(d, gen))
+	if (!main_wait_workers(d, main_worker_on_gen, gen))
 		fprintf(stderr, "ktproxy: SIGHUP: a worker has not taken the new configuration "
 		    "after %d s; it will at its next loop turn\n", MAIN_HANDOVER_WAIT_MS / 1000);
 	if (new_signer) {
@@ -393,27 +405,13 @@ main_open_conns(const struct daemon *d)
 	return n;
 }
 
-/* Every worker has taken the drain and said how many connections it had
- * then, each one accepted before the listener went (false: the wait is
- * over). */
+/* The worker has taken the drain and said how many connections it had
+ * then, each one accepted before the listener went. */
 static bool
-main_wait_drain_seen(struct daemon *d)
+main_worker_drain_seen(struct worker *w, unsigned unused)
 {
-	uint64_t deadline = clock_ms() + MAIN_HANDOVER_WAIT_MS;
-	struct timespec tick = { 0, 5 * 1000000 };
-	unsigned i;
-
-	for (;;) {
-		for (i = 0; i < d->d_nworkers; i++)
-			if (!atomic_load_explicit(&d->d_workers[i].w_drain_seen,
-			    memory_order_acquire))
-				break;
-		if (i == d->d_nworkers)
-			return true;
-		if (clock_ms() >= deadline)
-			return false;
-		nanosleep(&tick, NULL);
-	}
+	(void)unused;
+	return atomic_load_explicit(&w->w_drain_seen, memory_order_acquire);
 }
 
 /*
@@ -523,7 +521,7 @@ main_drain(const sigset_t *set, struct daemon *d, int sig)
 	notify("STOPPING=1");
 	for (unsigned i = 0; i < d->d_nworkers; i++)
 		worker_drain(&d->d_workers[i]);
-	if (!main_wait_drain_seen(d))
+	if (!main_wait_workers(d, main_worker_drain_seen, 0))
 		fprintf(stderr, "ktproxy: %s: a worker has not taken the drain after %d s\n",
 		    main_sig_name(sig), MAIN_HANDOVER_WAIT_MS / 1000);
 	for (unsigned i = 0; i < d->d_nworkers; i++)
