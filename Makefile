@@ -27,14 +27,14 @@ SANFLAGS :=
 OPT ?= -O2 -g
 endif
 
-PKGS := openssl liburing libmnl libnftnl libcap
+PKGS := openssl liburing libmnl libnftnl libcap libbpf
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= $(OPT)
 CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -MMD -MP \
-	$(SANFLAGS) $(PKG_CFLAGS) -Isrc
+	$(SANFLAGS) $(PKG_CFLAGS) -Isrc -I$(BUILD)/bpf
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
@@ -80,6 +80,19 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
 	$(call quiet,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bpf/: the sk_lookup program, compiled for the BPF target, and the libbpf
+# skeleton that embeds it in the daemon (src/steer.c includes it).
+BPF_CLANG ?= clang
+BPF_CFLAGS := -g -O2 -target bpf -Wall -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine)
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/%.h
+	$(call quiet,BPF,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@ $<
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call quiet,SKEL,$@)
+	$(Q)bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+$(BUILD)/src/steer.o: $(BUILD)/bpf/steer.skel.h
 
 $(BUILD)/%.o: %.c
 	$(call quiet,CC,$<)

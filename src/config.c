@@ -40,6 +40,7 @@ static const char usage_text[] =
 "               [--forge-origin-ext] [--forge-origin-oid OID]\n"
 "               [--intercept PORTS] [--intercept-iface IFNAME]...\n"
 "               [--intercept-mark MARK] [--intercept-table TABLE]\n"
+"               [--steer tproxy|sk_lookup] [--intercept-prefix CIDR]...\n"
 "               [--spoof-source] [--check]\n"
 "               [-c FILE] [--help] [--version]\n"
 "       ktproxy --intercept-remove [--intercept-mark MARK] [--intercept-table TABLE]\n"
@@ -265,6 +266,34 @@ static const char usage_text[] =
 "                           listen on [::]:PORT to serve both.  These four\n"
 "                           settings take a restart (a SIGHUP that changes them\n"
 "                           says so and leaves the steering as it is)\n"
+"  --steer tproxy|sk_lookup how --intercept steers (default tproxy, above).\n"
+"                           sk_lookup: a BPF sk_lookup program in ktproxy's\n"
+"                           network namespace hands TCP connections whose\n"
+"                           destination is in an --intercept-prefix and whose\n"
+"                           port is in --intercept PORTS to ktproxy's listener,\n"
+"                           on the worker pinned to the CPU the packet arrived\n"
+"                           on; no nftables, no ip rule, no mark.  The program\n"
+"                           sees only packets the kernel delivers locally, so\n"
+"                           ktproxy adds each prefix as a local route (table\n"
+"                           local, dev lo, proto 0x6b) and connects upstream\n"
+"                           through the interface the prefix was routed to\n"
+"                           before (SO_BINDTODEVICE; IPv4 sets accept_local on\n"
+"                           it: the server's answers come from a local address).\n"
+"                           Other ports of a prefix are local too: they reach\n"
+"                           the gateway's own sockets (or a reset), not the\n"
+"                           server.  Fails closed: after a kill -9 the program\n"
+"                           goes with the process (nothing is pinned) and the\n"
+"                           routes stay, so nothing is forwarded around ktproxy\n"
+"                           until it starts again or --intercept-remove runs.\n"
+"                           PORTS and prefixes change on SIGHUP without the\n"
+"                           program being replaced; the mechanism takes a\n"
+"                           restart.  Not with --spoof-source or\n"
+"                           --intercept-iface; IPv6 prefixes need a [::]\n"
+"                           listener.  Needs CAP_BPF and CAP_NET_ADMIN (root)\n"
+"                           at start, Linux 5.9 or later\n"
+"  --intercept-prefix CIDR  a destination prefix --steer sk_lookup steers,\n"
+"                           e.g. 10.0.2.0/24 or fd00:2::/64 (a bare address is\n"
+"                           one host); comma-separated or repeated, 64 at most\n"
 "  --intercept-iface IFNAME only intercept what arrives on these interfaces\n"
 "                           (comma-separated or repeated, 16 at most, and at\n"
 "                           most 64 ports x interfaces; default: every\n"
@@ -387,7 +416,7 @@ enum config_opt_id {
 	OPT_FORGE_LIFETIME, OPT_FORGE_SERIAL, OPT_FORGE_KEY_TYPE,
 	OPT_FORGE_KEY_REUSE, OPT_FORGE_ORIGIN_EXT, OPT_FORGE_ORIGIN_OID,
 	OPT_INTERCEPT, OPT_INTERCEPT_IFACE, OPT_INTERCEPT_MARK, OPT_INTERCEPT_TABLE,
-	OPT_INTERCEPT_REMOVE, OPT_SPOOF_SOURCE, OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
+	OPT_INTERCEPT_REMOVE, OPT_STEER, OPT_INTERCEPT_PREFIX, OPT_SPOOF_SOURCE, OPT_CONFIG, OPT_CHECK, OPT_VERSION, OPT_HELP,
 	OPT__COUNT
 };
 
@@ -455,6 +484,8 @@ static const struct config_opt {
 	[OPT_INTERCEPT_MARK] =		{ "intercept-mark", 0 },
 	[OPT_INTERCEPT_TABLE] =		{ "intercept-table", 0 },
 	[OPT_INTERCEPT_REMOVE] =	{ "intercept-remove", CO_ARGV | CO_BOOL },
+	[OPT_STEER] =			{ "steer", 0 },
+	[OPT_INTERCEPT_PREFIX] =	{ "intercept-prefix", CO_LIST },
 	[OPT_SPOOF_SOURCE] =		{ "spoof-source", CO_BOOL },
 	[OPT_CONFIG] =			{ "config", CO_ARGV },
 	[OPT_CHECK] =			{ "check", CO_ARGV | CO_BOOL },
@@ -753,6 +784,10 @@ config_apply(struct config *cf, enum config_opt_id id, const char *arg)
 		return intercept_parse_mark(&cf->cf_intercept, arg);
 	case OPT_INTERCEPT_TABLE:
 		return intercept_parse_table(&cf->cf_intercept, arg);
+	case OPT_STEER:
+		return intercept_parse_steer(&cf->cf_intercept, arg);
+	case OPT_INTERCEPT_PREFIX:
+		return intercept_add_prefixes(&cf->cf_intercept, arg);
 	case OPT_SPOOF_SOURCE:
 		return config_yes_no("spoof-source", arg, &cf->cf_spoof_source);
 	case OPT_INTERCEPT_REMOVE:
@@ -1287,6 +1322,35 @@ config_adopt_listener(struct config *cf, const struct config *lc)
 			cf->cf_key_line[id] = lc->cf_key_line[id];
 }
 
+/* sk_lookup hands connections to the first listener's sockets; the kernel
+ * gives an IPv6 connection only to an IPv6 socket (an IPv4 one to either,
+ * unless the IPv6 socket is IPv6-only). */
+static int
+config_finish_steer(const struct config *cf)
+{
+	const struct intercept_conf *ic = &cf->cf_intercept;
+	const struct config *lc = cf->cf_nlis > 0 ? cf->cf_lis[0] : cf;
+	int errors = 0;
+
+	if (ic->ic_steer != STEER_SK_LOOKUP)
+		return 0;
+	if (cf->cf_spoof_source) {
+		config_error("--spoof-source needs --steer tproxy: with sk_lookup the "
+		    "server's answers to a client's address would not come back to ktproxy\n");
+		errors++;
+	}
+	for (unsigned i = 0; i < ic->ic_nprefixes; i++)
+		if (ic->ic_prefix[i].ip_family == AF_INET6 &&
+		    lc->cf_listen.ss_family != AF_INET6) {
+			config_error("--intercept-prefix %s: IPv6 connections need an IPv6 "
+			    "listener: --listen [::]:PORT (it takes IPv4 too)\n",
+			    ic->ic_prefix[i].ip_str);
+			errors++;
+			break;
+		}
+	return errors;
+}
+
 /* What no single option can say: combinations, and what must be given. */
 static int
 config_finish(struct config *cf)
@@ -1309,6 +1373,7 @@ config_finish(struct config *cf)
 	errors += config_require(cf, cf->cf_upstream_ca, "upstream-ca");
 	if (errors == 0 && cf->cf_nlis == 1)
 		config_adopt_listener(cf, cf->cf_lis[0]);
+	errors += config_finish_steer(cf);
 	return errors;
 }
 

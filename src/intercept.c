@@ -545,7 +545,7 @@ intercept_install(const struct intercept_conf *ic, const struct sockaddr_storage
 	unsigned n;
 	bool v6;
 
-	if (ic->ic_nports == 0)
+	if (ic->ic_nports == 0 || ic->ic_steer != STEER_TPROXY)
 		return 0;
 	/* Routing first: once the table steers a packet, its route is there. */
 	if (intercept_routing(ic, true, &v6, &n, err, sizeof(err)) == -1) {
@@ -578,7 +578,7 @@ intercept_remove(const struct intercept_conf *ic, bool force)
 	unsigned n;
 	int rc = 0;
 
-	if (ic->ic_nports == 0 && !force)
+	if ((ic->ic_nports == 0 || ic->ic_steer != STEER_TPROXY) && !force)
 		return 0;
 	/* The table first: from here on the ports are forwarded as usual. */
 	if (intercept_nft_remove(&existed, err, sizeof(err)) == -1) {

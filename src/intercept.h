@@ -35,10 +35,32 @@
 #define INTERCEPT_MAX_PAIRS	64	/* ports x interfaces: rules in one batch */
 #define INTERCEPT_MARK_DEFAULT	0x6b74	/* "kt" */
 #define INTERCEPT_TABLE_DEFAULT	27508	/* 0x6b74 */
+#define INTERCEPT_MAX_PREFIXES	64	/* --intercept-prefix, both families */
 #define INTERCEPT_NFT_TABLE	"ktproxy"	/* family inet */
 #define INTERCEPT_NFT_CHAIN	"prerouting"
 
+/* How --intercept steers: nftables TPROXY (intercept.c) or the sk_lookup
+ * BPF program (steer.c, steer_route.c). */
+enum intercept_steer {
+	STEER_TPROXY = 0,
+	STEER_SK_LOOKUP,
+};
+
+/* One --intercept-prefix: a destination prefix, host bits zero. */
+struct intercept_prefix {
+	int		 ip_family;		/* AF_INET or AF_INET6 */
+	uint8_t		 ip_addr[16];		/* network order; 4 bytes for IPv4 */
+	unsigned	 ip_len;		/* prefix length */
+	char		 ip_str[64];		/* "10.0.2.0/24", for messages */
+	int		 ip_egress;		/* ifindex the destination is reached
+						 * through (steer_route.c fills it in
+						 * at start and reload); 0: unknown */
+};
+
 struct intercept_conf {
+	enum intercept_steer ic_steer;		/* --steer */
+	struct intercept_prefix ic_prefix[INTERCEPT_MAX_PREFIXES];
+	unsigned	 ic_nprefixes;
 	uint16_t	 ic_port_lo[INTERCEPT_MAX_PORTS];	/* host order */
 	uint16_t	 ic_port_hi[INTERCEPT_MAX_PORTS];	/* == lo: one port */
 	unsigned	 ic_nports;		/* 0: no --intercept */
@@ -56,6 +78,16 @@ int	 intercept_parse_ports(struct intercept_conf *ic, const char *arg);
 int	 intercept_add_ifaces(struct intercept_conf *ic, const char *arg);
 int	 intercept_parse_mark(struct intercept_conf *ic, const char *arg);
 int	 intercept_parse_table(struct intercept_conf *ic, const char *arg);
+int	 intercept_parse_steer(struct intercept_conf *ic, const char *arg);
+/* "10.0.2.0/24,fd00:2::/64" (a bare address is a whole-length prefix);
+ * each occurrence adds to the list. */
+int	 intercept_add_prefixes(struct intercept_conf *ic, const char *arg);
+/* The prefix of ic holding the address of ss (AF_INET or AF_INET6), or NULL. */
+const struct intercept_prefix *intercept_prefix_of(const struct intercept_conf *ic,
+	    const struct sockaddr_storage *ss);
+/* Whether a and b steer by the same mechanism the same prefixes (their
+ * order aside, egress not compared). */
+bool	 intercept_prefixes_same(const struct intercept_conf *a, const struct intercept_conf *b);
 /* Whether a and b steer the same ports, interfaces, mark and table (a
  * reload compares them: the steering is installed once). */
 bool	 intercept_conf_same(const struct intercept_conf *a, const struct intercept_conf *b);

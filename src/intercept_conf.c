@@ -1,7 +1,9 @@
 /*
  * intercept_conf.c - the --intercept* options (intercept.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,8 +144,158 @@ intercept_parse_table(struct intercept_conf *ic, const char *arg)
 }
 
 int
+intercept_parse_steer(struct intercept_conf *ic, const char *arg)
+{
+	if (strcmp(arg, "tproxy") == 0)
+		ic->ic_steer = STEER_TPROXY;
+	else if (strcmp(arg, "sk_lookup") == 0)
+		ic->ic_steer = STEER_SK_LOOKUP;
+	else {
+		config_error("--steer: \"%s\": say tproxy or sk_lookup\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
+/* One prefix of len bytes at s. */
+static int
+intercept_prefix(const char *s, size_t len, struct intercept_prefix *p)
+{
+	char addr[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned max, bits;
+	unsigned long v;
+
+	if (len == 0 || len >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	if ((slash = strchr(addr, '/')) != NULL)
+		*slash = '\0';
+	memset(p, 0, sizeof(*p));
+	if (inet_pton(AF_INET, addr, p->ip_addr) == 1) {
+		p->ip_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, p->ip_addr) == 1) {
+		p->ip_family = AF_INET6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	p->ip_len = max;
+	if (slash != NULL) {
+		errno = 0;
+		v = strtoul(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || *end || slash[1] == '-' || v > max)
+			return -1;
+		p->ip_len = (unsigned)v;
+	}
+	/* Host bits set is a typo more often than a wish: say so. */
+	for (bits = p->ip_len; bits < max; bits++)
+		if (p->ip_addr[bits / 8] & (0x80 >> (bits % 8)))
+			return -2;
+	snprintf(p->ip_str, sizeof(p->ip_str), "%s/%u", addr, p->ip_len);
+	return 0;
+}
+
+int
+intercept_add_prefixes(struct intercept_conf *ic, const char *arg)
+{
+	const char *p = arg;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		int r;
+
+		if (ic->ic_nprefixes == INTERCEPT_MAX_PREFIXES) {
+			config_error("--intercept-prefix: more than %d prefixes\n",
+			    INTERCEPT_MAX_PREFIXES);
+			return -1;
+		}
+		if ((r = intercept_prefix(p, len, &ic->ic_prefix[ic->ic_nprefixes])) == -2) {
+			config_error("--intercept-prefix: \"%.*s\": the address has bits set past "
+			    "the prefix length (write the network address, e.g. 10.0.2.0/24)\n",
+			    (int)len, p);
+			return -1;
+		}
+		if (r == -1) {
+			config_error("--intercept-prefix: \"%.*s\" is not an IPv4 or IPv6 address "
+			    "with an optional /LENGTH, e.g. 10.0.2.0/24 or fd00:2::/64\n",
+			    (int)len, p);
+			return -1;
+		}
+		ic->ic_nprefixes++;
+		p += len;
+		if (*p == '\0')
+			return 0;
+		p++;
+	}
+}
+
+const struct intercept_prefix *
+intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr_storage *ss)
+{
+	const uint8_t *a = ss->ss_family == AF_INET ?
+	    (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr :
+	    (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+	const struct intercept_prefix *best = NULL;
+
+	for (unsigned i = 0; i < ic->ic_nprefixes; i++) {
+		const struct intercept_prefix *p = &ic->ic_prefix[i];
+		unsigned full = p->ip_len / 8, rest = p->ip_len % 8;
+
+		if (p->ip_family != ss->ss_family || memcmp(p->ip_addr, a, full) != 0)
+			continue;
+		if (rest && ((p->ip_addr[full] ^ a[full]) & (0xff00 >> rest) & 0xff))
+			continue;
+		if (best == NULL || p->ip_len > best->ip_len)
+			best = p;
+	}
+	return best;
+}
+
+bool
+intercept_prefixes_same(const struct intercept_conf *a, const struct intercept_conf *b)
+{
+	if (a->ic_nprefixes != b->ic_nprefixes)
+		return false;
+	for (unsigned i = 0; i < a->ic_nprefixes; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < b->ic_nprefixes && !found; j++)
+			found = strcmp(a->ic_prefix[i].ip_str, b->ic_prefix[j].ip_str) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+int
 intercept_conf_check(const struct intercept_conf *ic)
 {
+	if (ic->ic_steer == STEER_SK_LOOKUP) {
+		int errors = 0;
+
+		if (ic->ic_nports == 0) {
+			config_error("--steer sk_lookup needs --intercept PORTS (and "
+			    "--intercept-prefix): what to steer\n");
+			errors++;
+		} else if (ic->ic_nprefixes == 0) {
+			config_error("--steer sk_lookup needs --intercept-prefix: the "
+			    "destinations to steer, which become local routes\n");
+			errors++;
+		}
+		if (ic->ic_nifaces > 0) {
+			config_error("--intercept-iface is for --steer tproxy: with sk_lookup, "
+			    "what is steered is chosen by destination (--intercept-prefix)\n");
+			errors++;
+		}
+		return errors;
+	}
+	if (ic->ic_nprefixes > 0) {
+		config_error("--intercept-prefix needs --steer sk_lookup (TPROXY steering "
+		    "takes the ports on every destination)\n");
+		return 1;
+	}
 	if (ic->ic_nifaces > 0 && ic->ic_nports == 0) {
 		config_error("--intercept-iface needs --intercept PORTS\n");
 		return 1;
@@ -161,7 +313,8 @@ intercept_conf_check(const struct intercept_conf *ic)
 bool
 intercept_conf_same(const struct intercept_conf *a, const struct intercept_conf *b)
 {
-	if (a->ic_nports != b->ic_nports || a->ic_nifaces != b->ic_nifaces ||
+	if (a->ic_steer != b->ic_steer || !intercept_prefixes_same(a, b) ||
+	    a->ic_nports != b->ic_nports || a->ic_nifaces != b->ic_nifaces ||
 	    a->ic_mark != b->ic_mark || a->ic_table != b->ic_table)
 		return false;
 	for (unsigned i = 0; i < a->ic_nports; i++)

@@ -34,6 +34,7 @@
 #include "conntab.h"
 #include "metrics_http.h"
 #include "stats.h"
+#include "steering.h"
 #include "tls.h"
 #include "tproxy.h"
 #include "upool.h"
@@ -74,6 +75,7 @@ struct daemon {
 	unsigned		 d_nworkers;
 	bool			 d_ktls;
 	uint64_t		*d_stats;	/* the main thread's slab */
+	struct steering		 d_steering;	/* --steer sk_lookup */
 	int			 d_log_fd;	/* --log, what the workers write to */
 	const char		*d_log_path;
 };
@@ -226,7 +228,17 @@ main_keep_fixed(const struct config *run, struct config *cf)
 		changed[n++] = "user";
 		cf->cf_user = run->cf_user;
 	}
-	if (!intercept_conf_same(&run->cf_intercept, &cf->cf_intercept)) {
+	/* sk_lookup's ports and prefixes are map entries and routes that a
+	 * reload changes in place (steering_reload); the rest is fixed. */
+	if (run->cf_intercept.ic_steer == STEER_SK_LOOKUP &&
+	    cf->cf_intercept.ic_steer == STEER_SK_LOOKUP) {
+		if (run->cf_intercept.ic_nifaces != cf->cf_intercept.ic_nifaces) {
+			changed[n++] = "intercept-iface";
+			memcpy(cf->cf_intercept.ic_iface, run->cf_intercept.ic_iface,
+			    sizeof(cf->cf_intercept.ic_iface));
+			cf->cf_intercept.ic_nifaces = run->cf_intercept.ic_nifaces;
+		}
+	} else if (!intercept_conf_same(&run->cf_intercept, &cf->cf_intercept)) {
 		changed[n++] = "intercept";
 		cf->cf_intercept = run->cf_intercept;
 	}
@@ -320,6 +332,10 @@ main_reload(struct daemon *d)
 			goto fail;
 		}
 	}
+	/* Last of what can fail: routes and maps say the new generation's
+	 * ports and prefixes before a worker connects for it. */
+	if (steering_reload(&d->d_steering, d->d_tls->tc_cf, tc->tc_cf_owned) == -1)
+		goto fail;
 	for (i = 0; i < d->d_nworkers; i++)
 		worker_offer(&d->d_workers[i], ho[i]);
 	free(ho);
@@ -449,6 +465,9 @@ main_wait_for_stop(const sigset_t *set, struct daemon *d)
 				    "again in %d s\n", MAIN_SIGNER_BACKOFF_MS / 1000);
 			}
 		}
+		/* The sk_lookup program's counters are copied every second. */
+		wait.tv_sec = 1;
+		wait.tv_nsec = 0;
 		if (down) {
 			uint64_t left = started_ms + MAIN_SIGNER_BACKOFF_MS - clock_ms();
 
@@ -457,7 +476,9 @@ main_wait_for_stop(const sigset_t *set, struct daemon *d)
 			wait.tv_sec = left / 1000;
 			wait.tv_nsec = (left % 1000) * 1000000;
 		}
-		if ((sig = sigtimedwait(set, NULL, down ? &wait : NULL)) == -1)
+		sig = sigtimedwait(set, NULL, down || d->d_steering.sg_bpf ? &wait : NULL);
+		steering_publish(&d->d_steering, d->d_stats);
+		if (sig == -1)
 			continue;	/* EAGAIN: time for the next start; EINTR */
 		if (sig == SIGCHLD) {
 			if (signer_reap(d->d_signer, why, sizeof(why))) {
@@ -558,7 +579,9 @@ main_drain(const sigset_t *set, struct daemon *d, int sig)
 		}
 		if (deadline - now < 100)
 			wait.tv_nsec = (long)(deadline - now) * 1000000;
-		switch ((sig2 = sigtimedwait(set, NULL, &wait))) {
+		sig2 = sigtimedwait(set, NULL, &wait);
+		steering_publish(&d->d_steering, d->d_stats);
+		switch (sig2) {
 		case SIGTERM:
 		case SIGINT:
 			fprintf(stderr, "ktproxy: %s again: closing the %u connection%s still open "
@@ -604,7 +627,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (cf.cf_intercept.ic_remove) {
-		rc = intercept_remove(&cf.cf_intercept, true) == 0 ? 0 : 1;
+		rc = intercept_remove(&cf.cf_intercept, true) == 0 &&
+		    steering_remove_stale() == 0 ? 0 : 1;
 		config_free(&cf);
 		return rc;
 	}
@@ -711,6 +735,9 @@ main(int argc, char **argv)
 			    lc->cf_listen_len, lc->cf_listen_str)) == -1)
 				goto out_workers;
 		}
+	/* Loading BPF takes CAP_BPF, which --user gives up. */
+	if (steering_start(&d.d_steering, &cf, d.d_workers, cf.cf_workers) == -1)
+		goto out_workers;
 	if (privs_drop(&pv) == -1)
 		goto out_workers;
 	for (unsigned i = 0; i < cf.cf_workers; i++) {
@@ -768,9 +795,13 @@ out_worker:
 		    "CAP_NET_RAW\n", pv.pv_user, (unsigned)pv.pv_uid);
 	notify("READY=1");
 	timed_out = main_drain(&set, &d, main_wait_for_stop(&set, &d));
-	rc = intercept_remove(&cf.cf_intercept, false) == 0 ? 0 : 1;
+	steering_publish(&d.d_steering, d.d_stats);
+	rc = intercept_remove(&cf.cf_intercept, false) == 0 &&
+	    steering_stop(&d.d_steering) == 0 ? 0 : 1;
 
 out_workers:
+	if (steering_stop(&d.d_steering) == -1)
+		rc = 1;
 	metrics_http_stop(metrics);
 	for (unsigned i = 0; i < started; i++)
 		worker_stop(&d.d_workers[i], timed_out);

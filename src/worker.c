@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,12 +118,27 @@ worker_listening(struct worker *w)
 	    !atomic_load_explicit(&w->w_drain_asked, memory_order_acquire);
 }
 
+/* A pinned worker counts whether the connection's packets arrive on its
+ * own CPU (SO_INCOMING_CPU: where the kernel last processed them), which
+ * is what --steer sk_lookup's placement is for. */
+static void
+worker_count_cpu(struct worker *w, int fd)
+{
+	int cpu = -1;
+	socklen_t len = sizeof(cpu);
+
+	if (w->w_cpu < 0 || getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) == -1)
+		return;
+	stats_inc(w->w_stats, cpu == w->w_cpu ? STAT_accept_cpu_same : STAT_accept_cpu_other);
+}
+
 static void
 worker_accepted(struct worker *w, struct worker_listener *wl, struct io_uring_cqe *cqe)
 {
 	struct conn *c;
 
 	if (cqe->res >= 0) {
+		worker_count_cpu(w, cqe->res);
 		if ((c = conn_accept(w, cqe->res, wl->wl_idx)) != NULL)
 			conn_reap(c);
 	} else if (cqe->res != -ECANCELED && worker_listening(w)) {
@@ -332,6 +348,7 @@ int
 worker_start(struct worker *w)
 {
 	struct io_uring_params p;
+	pthread_attr_t attr;
 	int r;
 
 	TAILQ_INIT(&w->w_conns);
@@ -350,7 +367,23 @@ worker_start(struct worker *w)
 		fprintf(stderr, "ktproxy: io_uring_queue_init: %s\n", strerror(-r));
 		return -1;
 	}
-	if ((r = pthread_create(&w->w_thread, NULL, worker_main, w)) != 0) {
+	if (w->w_cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->w_cpu, &set);
+		if ((r = pthread_attr_init(&attr)) != 0 ||
+		    (r = pthread_attr_setaffinity_np(&attr, sizeof(set), &set)) != 0) {
+			fprintf(stderr, "ktproxy: worker %u: pinning to CPU %d: %s\n", w->w_id,
+			    w->w_cpu, strerror(r));
+			io_uring_queue_exit(&w->w_ring);
+			return -1;
+		}
+	}
+	r = pthread_create(&w->w_thread, w->w_cpu >= 0 ? &attr : NULL, worker_main, w);
+	if (w->w_cpu >= 0)
+		pthread_attr_destroy(&attr);
+	if (r != 0) {
 		fprintf(stderr, "ktproxy: pthread_create: %s\n", strerror(r));
 		io_uring_queue_exit(&w->w_ring);
 		return -1;

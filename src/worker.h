@@ -77,6 +77,8 @@ struct worker_listener {
 
 struct worker {
 	unsigned		 w_id;
+	int			 w_cpu;			/* the CPU it is pinned to; -1:
+						 * none (steering.c pins) */
 	pthread_t		 w_thread;
 	struct io_uring		 w_ring;
 	struct worker_listener	 w_lis[CONFIG_LISTENERS_MAX];
