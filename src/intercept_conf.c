@@ -2,6 +2,7 @@
  * intercept_conf.c - the --intercept* options (intercept.h).
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,12 +239,19 @@ intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr_stora
 	    (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr :
 	    (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
 	const struct intercept_prefix *best = NULL;
+	int family = ss->ss_family;
 
+	/* An IPv4 connection accepted on an IPv6 listener: ::ffff:a.b.c.d */
+	if (family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+		family = AF_INET;
+		a += 12;
+	}
 	for (unsigned i = 0; i < ic->ic_nprefixes; i++) {
 		const struct intercept_prefix *p = &ic->ic_prefix[i];
 		unsigned full = p->ip_len / 8, rest = p->ip_len % 8;
 
-		if (p->ip_family != ss->ss_family || memcmp(p->ip_addr, a, full) != 0)
+		if (p->ip_family != family || memcmp(p->ip_addr, a, full) != 0)
 			continue;
 		if (rest && ((p->ip_addr[full] ^ a[full]) & (0xff00 >> rest) & 0xff))
 			continue;
