@@ -126,6 +126,13 @@ assert_eq "32 MiB upload is byte-exact" "$(field "$out" body_sha256)" "$UP_BIG_S
 got=$(CLI_SRV_ADDR="[$SRV_IP6]" cli_curl alice --max-time 60 "$URL/big" | sha256sum | cut -d' ' -f1)
 assert_eq "32 MiB download over IPv6 is byte-exact" "$got" "$UP_BIG_SHA256"
 assert_eq "the client is shown ktproxy's certificate" "$(peer_issuer "$SRV_IP")" "Proxy CA"
+# Under a kTLS kernel (the VM run) steered connections relay in the kernel.
+if grep -q 'kTLS on' "$KTP_STDERR"; then
+	assert_ge "kTLS kernel: steered connections relayed by kTLS (relay_path{ktls})" \
+		"$(stat_get .relay_path.ktls)" 5
+else
+	skip "kTLS relay of steered connections: this kernel has no kTLS (the VM run asserts it)"
+fi
 sleep 1.2	# the program's counters are copied every second
 acc=$(stat_get .connections_accepted)
 assert_eq "sk_lookup{steered} = connections accepted ($acc)" "$(stat_get .sk_lookup.steered)" "$acc"

@@ -4,6 +4,7 @@
  * mistake with its FILE:LINE, precedence of the command line over the file,
  * and that a file with every key gives the same settings as the same flags.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -306,6 +307,16 @@ test_mistakes(void)
 		  "kernel's own tables (default, main, local); choose another\n" },
 		{ "intercept-remove\n", "ktproxy: t.conf:1: intercept-remove: only on the command "
 		  "line (--intercept-remove), not in a file\n" },
+		{ "steer bpf\n", "ktproxy: t.conf:1: steer: \"bpf\": say tproxy or sk_lookup\n" },
+		{ "intercept-prefix 10.0.2.1/24\n", "ktproxy: t.conf:1: intercept-prefix: "
+		  "\"10.0.2.1/24\": the address has bits set past the prefix length (write the "
+		  "network address, e.g. 10.0.2.0/24)\n" },
+		{ "intercept-prefix fd00::/129\n", "ktproxy: t.conf:1: intercept-prefix: "
+		  "\"fd00::/129\" is not an IPv4 or IPv6 address with an optional /LENGTH, e.g. "
+		  "10.0.2.0/24 or fd00:2::/64\n" },
+		{ "intercept-prefix 10.0.2.0/,10.0.3.0/24\n", "ktproxy: t.conf:1: intercept-prefix: "
+		  "\"10.0.2.0/\" is not an IPv4 or IPv6 address with an optional /LENGTH, e.g. "
+		  "10.0.2.0/24 or fd00:2::/64\n" },
 	};
 	struct config cf;
 	char *out;
@@ -638,8 +649,72 @@ static const char *const every[][2] = {
 	{ "intercept-iface", "eth1,eth2" },
 	{ "intercept-mark", "0x10" },
 	{ "intercept-table", "100" },
+	{ "steer", "tproxy" },
 	{ "spoof-source", NULL },
 };
+
+/* --intercept-prefix: parsing, and which prefix holds a destination (the
+ * most specific; an IPv4 destination seen through an IPv6 socket too). */
+static void
+test_prefixes(void)
+{
+	struct intercept_conf ic;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	const struct intercept_prefix *p;
+
+	intercept_conf_init(&ic);
+	CHECK(intercept_add_prefixes(&ic, "10.0.0.0/8,10.0.2.0/24") == 0);
+	CHECK(intercept_add_prefixes(&ic, "fd00:2::/64") == 0);
+	CHECK(intercept_add_prefixes(&ic, "192.0.2.7") == 0);
+	CHECK(ic.ic_nprefixes == 4);
+	CHECK_STREQ(ic.ic_prefix[3].ip_str, "192.0.2.7/32");
+	CHECK(ic.ic_prefix[2].ip_family == AF_INET6 && ic.ic_prefix[2].ip_len == 64);
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_INET;
+	inet_pton(AF_INET, "10.0.2.9", &sin->sin_addr);
+	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "10.0.2.0/24") == 0);
+	inet_pton(AF_INET, "10.9.9.9", &sin->sin_addr);
+	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "10.0.0.0/8") == 0);
+	inet_pton(AF_INET, "192.0.2.8", &sin->sin_addr);
+	CHECK(intercept_prefix_of(&ic, &ss) == NULL);
+	inet_pton(AF_INET, "11.0.2.9", &sin->sin_addr);
+	CHECK(intercept_prefix_of(&ic, &ss) == NULL);
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_INET6;
+	inet_pton(AF_INET6, "fd00:2::1234", &sin6->sin6_addr);
+	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "fd00:2::/64") == 0);
+	inet_pton(AF_INET6, "fd00:3::1", &sin6->sin6_addr);
+	CHECK(intercept_prefix_of(&ic, &ss) == NULL);
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", &sin6->sin6_addr);
+	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "192.0.2.7/32") == 0);
+
+	/* /0 holds everything of its family; order does not matter to _same */
+	struct intercept_conf a, b;
+	intercept_conf_init(&a);
+	intercept_conf_init(&b);
+	CHECK(intercept_add_prefixes(&a, "0.0.0.0/0,fd00::/8") == 0);
+	CHECK(intercept_add_prefixes(&b, "fd00::/8,0.0.0.0/0") == 0);
+	CHECK(intercept_prefixes_same(&a, &b));
+	CHECK(intercept_add_prefixes(&b, "10.0.0.0/8") == 0);
+	CHECK(!intercept_prefixes_same(&a, &b));
+	ss.ss_family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.1", &sin->sin_addr);
+	CHECK(intercept_prefix_of(&a, &ss) != NULL);
+
+	/* In a file: each line adds, as a repeated flag does. */
+	struct config cf;
+	static const char text[] = "steer sk_lookup\nintercept 443\n"
+	    "intercept-prefix 10.0.2.0/24\nintercept-prefix fd00:2::/64,192.0.2.7\n";
+	config_init(&cf);
+	CHECK(config_load_text(&cf, "t.conf", text, sizeof(text) - 1) == 0);
+	CHECK(cf.cf_intercept.ic_steer == STEER_SK_LOOKUP && cf.cf_intercept.ic_nprefixes == 3);
+	CHECK_STREQ(cf.cf_intercept.ic_prefix[2].ip_str, "192.0.2.7/32");
+	config_free(&cf);
+}
 
 static void
 compare(const struct config *a, const struct config *b)
@@ -712,6 +787,10 @@ compare(const struct config *a, const struct config *b)
 	CHECK(a->cf_intercept.ic_mark == b->cf_intercept.ic_mark &&
 	    a->cf_intercept.ic_table == b->cf_intercept.ic_table &&
 	    a->cf_intercept.ic_remove == b->cf_intercept.ic_remove);
+	CHECK(a->cf_intercept.ic_steer == b->cf_intercept.ic_steer &&
+	    a->cf_intercept.ic_nprefixes == b->cf_intercept.ic_nprefixes &&
+	    memcmp(a->cf_intercept.ic_prefix, b->cf_intercept.ic_prefix,
+	    sizeof(a->cf_intercept.ic_prefix)) == 0);
 	CHECK(a->cf_spoof_source == b->cf_spoof_source);
 	CHECK((fa->fp_origin_oid == NULL) == (fb->fp_origin_oid == NULL));
 	if (fa->fp_origin_oid != NULL && fb->fp_origin_oid != NULL)
@@ -816,13 +895,15 @@ test_round_trip(void)
 			found |= strcmp(every[i][0], key) == 0;
 		if (!found && strcmp(key, "config") != 0 && strcmp(key, "check") != 0 &&
 		    strcmp(key, "help") != 0 && strcmp(key, "version") != 0 &&
-		    strcmp(key, "intercept-remove") != 0) {
+		    strcmp(key, "intercept-remove") != 0 &&
+		    strcmp(key, "intercept-prefix") != 0) {	/* test_prefixes */
 			fprintf(stderr, "key %s is not in every[]\n", key);
 			CHECK(found);
 		}
 		nkeys++;
 	}
-	CHECK(nkeys == n - 5 + 5);	/* 5 repeats; 5 for the command line only */
+	CHECK(nkeys == n - 5 + 6);	/* 5 repeats; 5 for the command line only,
+					 * and intercept-prefix (test_prefixes) */
 
 	/* Parsing the same argv again (what a reload does) gives the same. */
 	config_free(&fromargv);
@@ -847,6 +928,7 @@ main(void)
 	make_base();
 
 	test_syntax();
+	test_prefixes();
 	test_split();
 	test_mistakes();
 	test_mistakes_bytes();
