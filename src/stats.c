@@ -118,14 +118,20 @@ stats_close(struct stats_segment *s)
 }
 
 uint64_t
+stats_value(const struct stats_segment *s, unsigned slab, enum stat_id id)
+{
+	const uint64_t *v = (const uint64_t *)((const char *)(s->ss_hdr + 1) +
+	    (size_t)slab * s->ss_hdr->sh_slab_size);
+
+	return __atomic_load_n(&v[id], __ATOMIC_RELAXED);
+}
+
+uint64_t
 stats_total(const struct stats_segment *s, enum stat_id id)
 {
 	uint64_t sum = 0;
 
-	for (unsigned w = 0; w < s->ss_hdr->sh_nslabs; w++) {
-		const uint64_t *slab = (const uint64_t *)((const char *)(s->ss_hdr + 1) +
-		    (size_t)w * s->ss_hdr->sh_slab_size);
-		sum += __atomic_load_n(&slab[id], __ATOMIC_RELAXED);
-	}
+	for (unsigned w = 0; w < s->ss_hdr->sh_nslabs; w++)
+		sum += stats_value(s, w, id);
 	return sum;
 }

@@ -55,8 +55,11 @@ uint64_t	*stats_slab_main(struct stats_segment *s);
  * message in err. */
 int		 stats_open(struct stats_segment *s, const char *path, char *err, size_t errlen);
 void		 stats_close(struct stats_segment *s);
-/* Sum of a counter over all workers. */
+/* Sum of a counter over all slabs (the workers' and the main thread's). */
 uint64_t	 stats_total(const struct stats_segment *s, enum stat_id id);
+/* One slab's value: slab 0 .. sh_nworkers - 1 a worker's, sh_nworkers the
+ * main thread's. */
+uint64_t	 stats_value(const struct stats_segment *s, unsigned slab, enum stat_id id);
 
 static inline void
 stats_add(uint64_t *slab, enum stat_id id, uint64_t n)

@@ -4,7 +4,8 @@
  * Reads the shared-memory stats segment (see src/stats.h) and sums the
  * per-worker slabs.  Counters that share a group (one family split by
  * reason) are printed together, and nested in --json.  -w redraws the
- * counters with their rates every few seconds.
+ * counters with their rates every few seconds; --per-worker shows each
+ * slab on its own, to see how connections spread over the workers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,10 +22,12 @@
 
 static const char usage_text[] =
 "usage: ktproxy-stat [--stats FILE] [--json | --prometheus | -w SEC [-n COUNT]]\n"
+"       ktproxy-stat [--stats FILE] --per-worker [--json]\n"
 "       ktproxy-stat [--stats FILE] --conns [--json]\n"
 "       ktproxy-stat --help\n"
 "\n"
-"Print the counters of a running ktproxy, summed over its workers.\n"
+"Print the counters of a running ktproxy, summed over its workers (or worker\n"
+"by worker, with --per-worker).\n"
 "\n"
 "  --stats FILE   the segment ktproxy was started with (default /run/ktproxy/stats)\n"
 "  --json         one JSON object: plain counters as numbers, counters split by\n"
@@ -36,6 +39,17 @@ static const char usage_text[] =
 "                 reason labelled reason=\"...\" (direction=\"...\" for bytes,\n"
 "                 path=\"...\" for relay_path, result=\"...\" for client_ocsp),\n"
 "                 plus ktproxy_workers and ktproxy_start_time_seconds\n"
+"  --per-worker   each worker's counters on its own instead of the sums: one\n"
+"                 row per counter (group{reason} for a family split by\n"
+"                 reason), one column per worker (w0, w1, ...), and a\n"
+"                 \"main\" column when the main thread counted anything shown\n"
+"                 (signer_restarts, reloads, sk_lookup); counters that are 0\n"
+"                 in every column are left out.  With --json: one object\n"
+"                 {\"workers\": [...], \"main\": {...}, \"pid\", \"uptime_seconds\"},\n"
+"                 each element of \"workers\" holding \"worker\" (its index) and\n"
+"                 that worker's counters in the shape --json gives the totals;\n"
+"                 \"main\" has the main thread's.  Workers plus main sum to the\n"
+"                 totals.  Not with --prometheus, --conns or -w.\n"
 "  --conns        list the live connections, as the workers published them in\n"
 "                 their last second (FILE.conns): client, original destination,\n"
 "                 state, path (ktls, userspace, \"-\" before the relay), age,\n"
@@ -98,30 +112,155 @@ stat_print_text(const struct stats_segment *s)
 	}
 }
 
+/* One value per counter, read once so that a row or an object is printed
+ * from one snapshot. */
+static void
+stat_read_totals(const struct stats_segment *s, uint64_t v[STAT__COUNT])
+{
+	for (int i = 0; i < STAT__COUNT; i++)
+		v[i] = stats_total(s, i);
+}
+
+static void
+stat_read_slab(const struct stats_segment *s, unsigned slab, uint64_t v[STAT__COUNT])
+{
+	for (int i = 0; i < STAT__COUNT; i++)
+		v[i] = stats_value(s, slab, i);
+}
+
+/* The counters as members of a JSON object the caller has opened; first:
+ * they are its first members (no comma before).  Plain counters are
+ * numbers, a family split by reason one object {"reason": n}. */
+static void
+stat_json_counters(const uint64_t v[STAT__COUNT], int first)
+{
+	for (int i = 0; i < STAT__COUNT; i++) {
+		const struct stats_counter_info *in = &stats_info[i];
+		const char *sep = i == 0 && first ? "" : ",";
+
+		if (in->sc_reason[0] == '\0') {
+			printf("%s\"%s\":%" PRIu64, sep, in->sc_group, v[i]);
+			continue;
+		}
+		if (stat_group_start(i))
+			printf("%s\"%s\":{", sep, in->sc_group);
+		else
+			printf(",");
+		printf("\"%s\":%" PRIu64, in->sc_reason, v[i]);
+		if (stat_group_end(i))
+			printf("}");
+	}
+}
+
 static void
 stat_print_json(const struct stats_segment *s)
 {
 	const struct stats_header *h = s->ss_hdr;
+	uint64_t v[STAT__COUNT];
 
+	stat_read_totals(s, v);
 	printf("{\"workers\":%u,\"pid\":%" PRId64 ",\"uptime_seconds\":%llu", h->sh_nworkers, h->sh_pid,
 	    (unsigned long long)(time(NULL) - (time_t)h->sh_start_time));
+	stat_json_counters(v, 0);
+	printf("}\n");
+}
+
+/* --per-worker --json: each worker's slab in the shape of the totals, then
+ * the main thread's (what the workers do not count: signer restarts,
+ * reloads, sk_lookup); the slabs sum to the totals. */
+static void
+stat_print_json_per_worker(const struct stats_segment *s)
+{
+	const struct stats_header *h = s->ss_hdr;
+	uint64_t v[STAT__COUNT];
+
+	printf("{\"workers\":[");
+	for (unsigned w = 0; w < h->sh_nworkers; w++) {
+		stat_read_slab(s, w, v);
+		printf("%s{\"worker\":%u", w == 0 ? "" : ",", w);
+		stat_json_counters(v, 0);
+		printf("}");
+	}
+	stat_read_slab(s, h->sh_nworkers, v);
+	printf("],\"main\":{");
+	stat_json_counters(v, 1);
+	printf("},\"pid\":%" PRId64 ",\"uptime_seconds\":%llu}\n", h->sh_pid,
+	    (unsigned long long)(time(NULL) - (time_t)h->sh_start_time));
+}
+
+/* --per-worker, text: one row per counter that is non-zero somewhere, one
+ * column per worker, and a "main" column when the main thread's slab has
+ * anything in the rows shown. */
+static int
+stat_print_text_per_worker(const struct stats_segment *s)
+{
+	const struct stats_header *h = s->ss_hdr;
+	unsigned nslabs = h->sh_nslabs, ncols;
+	uint64_t (*v)[STAT__COUNT];
+	char label[STAT__COUNT][128], digits[32];
+	int shown[STAT__COUNT], label_w = (int)strlen("counter"), *col_w, main_col = 0;
+
+	if ((v = calloc(nslabs, sizeof(*v))) == NULL ||
+	    (col_w = calloc(nslabs, sizeof(*col_w))) == NULL) {
+		free(v);
+		fprintf(stderr, "ktproxy-stat: %u slabs: out of memory\n", nslabs);
+		return 1;
+	}
+	for (unsigned w = 0; w < nslabs; w++)
+		stat_read_slab(s, w, v[w]);
 	for (int i = 0; i < STAT__COUNT; i++) {
 		const struct stats_counter_info *in = &stats_info[i];
-		uint64_t v = stats_total(s, i);
 
-		if (in->sc_reason[0] == '\0') {
-			printf(",\"%s\":%" PRIu64, in->sc_group, v);
+		shown[i] = 0;
+		for (unsigned w = 0; w < nslabs; w++)
+			shown[i] |= v[w][i] != 0;
+		if (!shown[i])
 			continue;
-		}
-		if (stat_group_start(i))
-			printf(",\"%s\":{", in->sc_group);
+		main_col |= v[h->sh_nworkers][i] != 0;
+		if (in->sc_reason[0] == '\0')
+			snprintf(label[i], sizeof(label[i]), "%s", in->sc_group);
 		else
-			printf(",");
-		printf("\"%s\":%" PRIu64, in->sc_reason, v);
-		if (stat_group_end(i))
-			printf("}");
+			snprintf(label[i], sizeof(label[i]), "%s{%s}", in->sc_group, in->sc_reason);
+		if ((int)strlen(label[i]) > label_w)
+			label_w = (int)strlen(label[i]);
 	}
-	printf("}\n");
+	ncols = main_col ? nslabs : h->sh_nworkers;
+	/* Each column as wide as its widest number, or its name. */
+	for (unsigned w = 0; w < ncols; w++) {
+		col_w[w] = w == h->sh_nworkers ? (int)strlen("main") :
+		    snprintf(digits, sizeof(digits), "w%u", w);
+		for (int i = 0; i < STAT__COUNT; i++) {
+			int n = snprintf(digits, sizeof(digits), "%" PRIu64, v[w][i]);
+
+			if (shown[i] && n > col_w[w])
+				col_w[w] = n;
+		}
+	}
+
+	printf("ktproxy pid %" PRId64 ", %u worker%s, up %llu s\n", h->sh_pid, h->sh_nworkers,
+	    h->sh_nworkers == 1 ? "" : "s",
+	    (unsigned long long)(time(NULL) - (time_t)h->sh_start_time));
+	printf("%-*s", label_w, "counter");
+	for (unsigned w = 0; w < ncols; w++) {
+		if (w == h->sh_nworkers)
+			printf("  %*s", col_w[w], "main");
+		else {
+			snprintf(digits, sizeof(digits), "w%u", w);
+			printf("  %*s", col_w[w], digits);
+		}
+	}
+	putchar('\n');
+	for (int i = 0; i < STAT__COUNT; i++) {
+		if (!shown[i])
+			continue;
+		printf("%-*s", label_w, label[i]);
+		for (unsigned w = 0; w < ncols; w++)
+			printf("  %*" PRIu64, col_w[w], v[w][i]);
+		putchar('\n');
+	}
+	free(col_w);
+	free(v);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- -w */
@@ -148,8 +287,7 @@ stat_sample_take(const char *path, struct stat_sample *out, char *err, size_t er
 	out->ss_start_time = s.ss_hdr->sh_start_time;
 	out->ss_workers = s.ss_hdr->sh_nworkers;
 	clock_gettime(CLOCK_MONOTONIC, &out->ss_taken);
-	for (int i = 0; i < STAT__COUNT; i++)
-		out->ss_v[i] = stats_total(&s, i);
+	stat_read_totals(&s, out->ss_v);
 	stats_close(&s);
 	return 0;
 }
@@ -251,6 +389,7 @@ main(int argc, char **argv)
 		{ "conns", no_argument, NULL, 'c' },
 		{ "watch", required_argument, NULL, 'w' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "per-worker", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -259,7 +398,8 @@ main(int argc, char **argv)
 	char err[512];
 	double interval = 0;
 	long count = 0;
-	int json = 0, prom = 0, conns = 0, c;
+	int rc = 0;
+	int json = 0, prom = 0, conns = 0, per_worker = 0, c;
 	char *end;
 
 	while ((c = getopt_long(argc, argv, "s:jw:n:h", opts, NULL)) != -1) {
@@ -268,6 +408,7 @@ main(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'p': prom = 1; break;
 		case 'c': conns = 1; break;
+		case 'P': per_worker = 1; break;
 		case 'w':
 			errno = 0;
 			interval = strtod(optarg, &end);
@@ -299,6 +440,11 @@ main(int argc, char **argv)
 		fputs("ktproxy-stat: --json and --prometheus: choose one\n", stderr);
 		return 2;
 	}
+	if (per_worker && (prom || conns || interval > 0 || count > 0)) {
+		fprintf(stderr, "ktproxy-stat: --per-worker goes with --json only, not with %s\n",
+		    prom ? "--prometheus" : conns ? "--conns" : "-w or -n");
+		return 2;
+	}
 	if (conns) {
 		if (prom || interval > 0 || count > 0) {
 			fputs("ktproxy-stat: --conns goes with --json only\n", stderr);
@@ -326,10 +472,14 @@ main(int argc, char **argv)
 			stats_close(&s);
 			return 1;
 		}
-	} else if (json)
+	} else if (per_worker && json)
+		stat_print_json_per_worker(&s);
+	else if (per_worker)
+		rc = stat_print_text_per_worker(&s);
+	else if (json)
 		stat_print_json(&s);
 	else
 		stat_print_text(&s);
 	stats_close(&s);
-	return 0;
+	return rc;
 }

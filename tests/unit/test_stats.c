@@ -48,6 +48,16 @@ test_segment_roundtrip(void)
 	CHECK(stats_total(&r, STAT_conn_accepted) == 42);
 	CHECK(stats_total(&r, STAT_conn_active) == 0);
 	CHECK(stats_total(&r, STAT_bytes_u2c) == 1ULL << 40);
+	/* ktproxy-stat --per-worker: each slab on its own, the main
+	 * thread's last, and together they are the total. */
+	stats_add(stats_slab_main(&w), STAT_reload_ok, 2);
+	CHECK(stats_value(&r, 0, STAT_conn_accepted) == 1);
+	CHECK(stats_value(&r, 1, STAT_conn_accepted) == 0);
+	CHECK(stats_value(&r, 2, STAT_conn_accepted) == 41);
+	CHECK(stats_value(&r, 3, STAT_conn_accepted) == 0);
+	CHECK(stats_value(&r, 3, STAT_reload_ok) == 2);
+	CHECK(stats_value(&r, 1, STAT_bytes_u2c) == 1ULL << 40);
+	CHECK(stats_total(&r, STAT_reload_ok) == 2);
 	stats_close(&r);
 	stats_close(&w);
 
