@@ -597,25 +597,6 @@ conn_upstream_prepare(struct conn *c)
 	return 0;
 }
 
-/*
- * --steer sk_lookup made the destination's prefix a local route, so a plain
- * connect would come back to this host (and to ktproxy).  Bound to the
- * interface the prefix was routed to before, the route lookup skips the
- * local route (it is on lo) and finds the real one.  0, or -1.
- */
-static int
-conn_upstream_bind_egress(struct conn *c, int fd)
-{
-	const struct intercept_conf *ic = &c->c_tls->tc_cf->cf_intercept;
-	const struct intercept_prefix *p;
-
-	if (ic->ic_steer != STEER_SK_LOOKUP || (p = intercept_prefix_of(ic, &c->c_dst)) == NULL ||
-	    p->ip_egress == 0)
-		return 0;
-	return setsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &p->ip_egress,
-	    sizeof(p->ip_egress));
-}
-
 static void
 conn_upstream_connect(struct conn *c)
 {
@@ -632,7 +613,8 @@ conn_upstream_connect(struct conn *c)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (conn_upstream_bind_egress(c, fd) == -1) {
+	if (intercept_bind_egress(&c->c_tls->tc_cf->cf_intercept, fd,
+	    (const struct sockaddr *)&c->c_dst) == -1) {
 		close(fd);
 		conn_upstream_broken(c, STAT_up_fail_connect, "egress_bind_failed");
 		return;

@@ -243,6 +243,7 @@ conn_ocsp_start(struct conn *c, struct conn_ocsp *co)
 		conn_ocsp_settle(c, co);
 		return false;
 	}
+	ocsp_query_steering(co->co_query, &c->c_tls->tc_cf->cf_intercept);
 	free(url);
 	return true;
 }

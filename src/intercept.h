@@ -82,9 +82,19 @@ int	 intercept_parse_steer(struct intercept_conf *ic, const char *arg);
 /* "10.0.2.0/24,fd00:2::/64" (a bare address is a whole-length prefix);
  * each occurrence adds to the list. */
 int	 intercept_add_prefixes(struct intercept_conf *ic, const char *arg);
-/* The prefix of ic holding the address of ss (AF_INET or AF_INET6), or NULL. */
+/* The prefix of ic holding the address of sa (AF_INET or AF_INET6), or NULL. */
 const struct intercept_prefix *intercept_prefix_of(const struct intercept_conf *ic,
-	    const struct sockaddr_storage *ss);
+	    const struct sockaddr *sa);
+/*
+ * --steer sk_lookup made the steered prefixes local routes, so a plain
+ * connect from this host to one of them would come back to this host (to
+ * ktproxy).  Bound to the interface the prefix was routed through before,
+ * the route lookup skips the local route (it is on lo) and finds the real
+ * one.  For fd, about to connect to dst: does that when dst is in a
+ * steered prefix, else nothing.  0, or -1 with errno.
+ */
+int	 intercept_bind_egress(const struct intercept_conf *ic, int fd,
+	    const struct sockaddr *dst);
 /* Whether a and b steer by the same mechanism the same prefixes (their
  * order aside, egress not compared). */
 bool	 intercept_prefixes_same(const struct intercept_conf *a, const struct intercept_conf *b);

@@ -233,13 +233,13 @@ intercept_add_prefixes(struct intercept_conf *ic, const char *arg)
 }
 
 const struct intercept_prefix *
-intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr_storage *ss)
+intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr *ss)
 {
-	const uint8_t *a = ss->ss_family == AF_INET ?
+	const uint8_t *a = ss->sa_family == AF_INET ?
 	    (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr :
 	    (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
 	const struct intercept_prefix *best = NULL;
-	int family = ss->ss_family;
+	int family = ss->sa_family;
 
 	/* An IPv4 connection accepted on an IPv6 listener: ::ffff:a.b.c.d */
 	if (family == AF_INET6 &&
@@ -259,6 +259,18 @@ intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr_stora
 			best = p;
 	}
 	return best;
+}
+
+int
+intercept_bind_egress(const struct intercept_conf *ic, int fd, const struct sockaddr *dst)
+{
+	const struct intercept_prefix *p;
+
+	if (ic->ic_steer != STEER_SK_LOOKUP || (p = intercept_prefix_of(ic, dst)) == NULL ||
+	    p->ip_egress == 0)
+		return 0;
+	return setsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &p->ip_egress,
+	    sizeof(p->ip_egress));
 }
 
 bool

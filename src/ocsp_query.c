@@ -58,6 +58,7 @@ struct ocsp_query {
 	OSSL_HTTP_REQ_CTX	*oq_http;
 	OCSP_RESPONSE		*oq_resp;
 	const char		*oq_why;
+	const struct intercept_conf *oq_steering;	/* NULL: connect as is */
 };
 
 static enum ocsp_wait	 ocsp_query_fail(struct ocsp_query *, const char *);
@@ -83,6 +84,12 @@ ocsp_query_new(const char *url, OCSP_REQUEST *req)
 	if (ocsp_url_split(url, &q->oq_host, &q->oq_port, &q->oq_path) == -1)
 		ocsp_query_fail(q, "bad_url");
 	return q;
+}
+
+void
+ocsp_query_steering(struct ocsp_query *q, const struct intercept_conf *ic)
+{
+	q->oq_steering = ic;
 }
 
 int
@@ -181,6 +188,12 @@ ocsp_query_connect(struct ocsp_query *q)
 		q->oq_fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (q->oq_fd == -1)
 			continue;
+		if (q->oq_steering != NULL &&
+		    intercept_bind_egress(q->oq_steering, q->oq_fd, ai->ai_addr) == -1) {
+			close(q->oq_fd);
+			q->oq_fd = -1;
+			continue;
+		}
 		if (connect(q->oq_fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			q->oq_state = OQ_EXCHANGE;
 			return ocsp_query_exchange(q);

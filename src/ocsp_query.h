@@ -15,6 +15,8 @@
 
 #include <openssl/ocsp.h>
 
+#include "intercept.h"
+
 struct ocsp_query;
 
 enum ocsp_wait {
@@ -26,6 +28,9 @@ enum ocsp_wait {
 /* Ask the responder at url (http://) with req, which stays the caller's
  * and must outlive the query.  NULL: out of memory. */
 struct ocsp_query *ocsp_query_new(const char *url, OCSP_REQUEST *req);
+/* A responder in a prefix --steer sk_lookup steers is reached through the
+ * prefix's egress interface (intercept_bind_egress); ic outlives q. */
+void		 ocsp_query_steering(struct ocsp_query *q, const struct intercept_conf *ic);
 /* Go as far as possible without blocking. */
 enum ocsp_wait	 ocsp_query_step(struct ocsp_query *q);
 int		 ocsp_query_fd(const struct ocsp_query *q);

@@ -675,22 +675,22 @@ test_prefixes(void)
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = AF_INET;
 	inet_pton(AF_INET, "10.0.2.9", &sin->sin_addr);
-	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "10.0.2.0/24") == 0);
+	CHECK((p = intercept_prefix_of(&ic, (struct sockaddr *)&ss)) != NULL && strcmp(p->ip_str, "10.0.2.0/24") == 0);
 	inet_pton(AF_INET, "10.9.9.9", &sin->sin_addr);
-	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "10.0.0.0/8") == 0);
+	CHECK((p = intercept_prefix_of(&ic, (struct sockaddr *)&ss)) != NULL && strcmp(p->ip_str, "10.0.0.0/8") == 0);
 	inet_pton(AF_INET, "192.0.2.8", &sin->sin_addr);
-	CHECK(intercept_prefix_of(&ic, &ss) == NULL);
+	CHECK(intercept_prefix_of(&ic, (struct sockaddr *)&ss) == NULL);
 	inet_pton(AF_INET, "11.0.2.9", &sin->sin_addr);
-	CHECK(intercept_prefix_of(&ic, &ss) == NULL);
+	CHECK(intercept_prefix_of(&ic, (struct sockaddr *)&ss) == NULL);
 
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = AF_INET6;
 	inet_pton(AF_INET6, "fd00:2::1234", &sin6->sin6_addr);
-	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "fd00:2::/64") == 0);
+	CHECK((p = intercept_prefix_of(&ic, (struct sockaddr *)&ss)) != NULL && strcmp(p->ip_str, "fd00:2::/64") == 0);
 	inet_pton(AF_INET6, "fd00:3::1", &sin6->sin6_addr);
-	CHECK(intercept_prefix_of(&ic, &ss) == NULL);
+	CHECK(intercept_prefix_of(&ic, (struct sockaddr *)&ss) == NULL);
 	inet_pton(AF_INET6, "::ffff:192.0.2.7", &sin6->sin6_addr);
-	CHECK((p = intercept_prefix_of(&ic, &ss)) != NULL && strcmp(p->ip_str, "192.0.2.7/32") == 0);
+	CHECK((p = intercept_prefix_of(&ic, (struct sockaddr *)&ss)) != NULL && strcmp(p->ip_str, "192.0.2.7/32") == 0);
 
 	/* /0 holds everything of its family; order does not matter to _same */
 	struct intercept_conf a, b;
@@ -703,7 +703,7 @@ test_prefixes(void)
 	CHECK(!intercept_prefixes_same(&a, &b));
 	ss.ss_family = AF_INET;
 	inet_pton(AF_INET, "203.0.113.1", &sin->sin_addr);
-	CHECK(intercept_prefix_of(&a, &ss) != NULL);
+	CHECK(intercept_prefix_of(&a, (struct sockaddr *)&ss) != NULL);
 
 	/* In a file: each line adds, as a repeated flag does. */
 	struct config cf;
