@@ -169,7 +169,10 @@ ktproxy_steer(struct bpf_sk_lookup *ctx)
 		if (sk == NULL)
 			goto closed;
 	}
-	err = bpf_sk_assign(ctx, sk, 0);
+	/* NO_REUSEPORT: the workers' listeners are one SO_REUSEPORT group,
+	 * and without it the kernel picks again in the group by hash,
+	 * undoing the placement. */
+	err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
 	bpf_sk_release(sk);
 	if (err != 0)
 		goto closed;

@@ -198,14 +198,31 @@ steer_route_egress(const struct steer_dump *d, const struct intercept_prefix *p)
 	return best ? best->sr_oif : 0;
 }
 
+/* The first character of a /proc/sys file, or '\0'. */
+static char
+steer_route_sysctl(const char *path)
+{
+	char v[4] = "";
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return '\0';
+	if (read(fd, v, sizeof(v) - 1) <= 0)
+		v[0] = '\0';
+	close(fd);
+	return v[0];
+}
+
 /* net.ipv4.conf.IF.accept_local=1: the server's answers come from an
  * address that is now local, which the kernel drops as a martian unless
- * the interface accepts local sources.  Strict reverse-path filtering
- * would drop them still (the local route is on lo): say so. */
+ * the interface accepts local sources.  Already 1 (sysctl.d), it is not
+ * written, so a read-only /proc/sys (systemd's ProtectKernelTunables)
+ * does.  Strict reverse-path filtering would drop them still (the local
+ * route is on lo): say so. */
 static int
 steer_route_accept_local(int ifindex, char *err, size_t errlen)
 {
-	char name[IF_NAMESIZE], path[128], rp[4] = "";
+	char name[IF_NAMESIZE], path[128];
 	int fd;
 
 	if (if_indextoname((unsigned)ifindex, name) == NULL) {
@@ -213,20 +230,22 @@ steer_route_accept_local(int ifindex, char *err, size_t errlen)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/accept_local", name);
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 || write(fd, "1\n", 2) != 2) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
+	if (steer_route_sysctl(path) != '1') {
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (write(fd, "1\n", 2) != 2) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			close(fd);
-		return -1;
-	}
-	close(fd);
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		if (read(fd, rp, sizeof(rp) - 1) > 0 && rp[0] == '1')
-			fprintf(stderr, "ktproxy: warning: %s is 1 (strict): the server's "
-			    "answers through %s will be dropped; set it to 0 or 2\n", path, name);
+			return -1;
+		}
 		close(fd);
 	}
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", name);
+	if (steer_route_sysctl(path) == '1')
+		fprintf(stderr, "ktproxy: warning: %s is 1 (strict): the server's answers "
+		    "through %s will be dropped; set it to 0 or 2\n", path, name);
 	return 0;
 }
 
