@@ -13,6 +13,7 @@
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
+steer_tproxy_only "it steers to its second listener by source port with its own nftables rules (sk_lookup steers to the first listener)"
 env_up
 PORT2=$((TPROXY_PORT + 1))
 CONF=$RUN_DIR/listeners.conf

@@ -23,6 +23,7 @@
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
+steer_tproxy_only "it starts ktproxy under the systemd unit's capability bounding set, which has no CAP_BPF"
 for u in daemon nobody; do
 	id "$u" >/dev/null 2>&1 || skip_all "no user $u"
 done

@@ -13,6 +13,7 @@
 . "$(dirname "$0")/../lib/common"
 need_root
 need_ktproxy
+steer_tproxy_only "it tests the TPROXY steering --intercept installs"
 env_up_bare
 
 MARK=0x6b74
