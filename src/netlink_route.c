@@ -25,10 +25,8 @@ nlroute_family(int family)
 	return family == AF_INET6 ? "IPv6" : "IPv4";
 }
 
-/* Send one request with NLM_F_ACK, wait for its acknowledgement.  0, or -1
- * with errno: the kernel's answer, or what went wrong on the socket. */
-static int
-nlroute_talk(struct nlmsghdr *nlh)
+int
+nlroute_exchange(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct timeval tv = { NLROUTE_TIMEOUT_S, 0 };
@@ -46,16 +44,16 @@ nlroute_talk(struct nlmsghdr *nlh)
 	seq = nlh->nlmsg_seq = (unsigned int)time(NULL);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) == -1)
 		goto out;
-	/* The acknowledgement is an NLMSG_ERROR: mnl_cb_run returns -1 with
-	 * errno for an error, MNL_CB_STOP (0) for success. */
-	for (int tries = 0; tries < 16; tries++) {
+	/* An acknowledgement is an NLMSG_ERROR, a dump ends with NLMSG_DONE:
+	 * mnl_cb_run returns -1 with errno for an error, MNL_CB_STOP (0) at
+	 * the end.  Each read waits NLROUTE_TIMEOUT_S at most. */
+	for (;;) {
 		if ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) == -1) {
 			if (errno == EAGAIN)
 				errno = ETIMEDOUT;
 			goto out;
 		}
-		rc = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
-		if (rc <= MNL_CB_STOP)
+		if ((rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data)) <= MNL_CB_STOP)
 			break;
 	}
 	rc = rc == MNL_CB_STOP ? 0 : -1;
@@ -75,7 +73,7 @@ nlroute_apply(struct nlmsghdr *nlh, bool add, const char *what, bool *changed, c
     size_t errlen)
 {
 	*changed = false;
-	if (nlroute_talk(nlh) == 0) {
+	if (nlroute_exchange(nlh, NULL, NULL) == 0) {
 		*changed = true;
 		return 0;
 	}

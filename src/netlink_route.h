@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <libmnl/libmnl.h>
+
 /*
  * Add (add true) or delete the fwmark rule, or the local default route,
  * of family (AF_INET or AF_INET6).  Idempotent: adding what is already
@@ -24,5 +26,13 @@ int	 nlroute_fwmark_rule(int family, bool add, uint32_t mark, uint32_t table,
 	    bool *changed, char *err, size_t errlen);
 int	 nlroute_local_default(int family, bool add, uint32_t table,
 	    bool *changed, char *err, size_t errlen);
+
+/*
+ * Send nlh on an rtnetlink socket of its own and read the answers until the
+ * acknowledgement (NLM_F_ACK) or the end of a dump (NLM_F_DUMP), each
+ * message of a dump given to cb (NULL: none expected).  5 s at most per
+ * read.  0, or -1 with errno: the kernel's answer, or ETIMEDOUT.
+ */
+int	 nlroute_exchange(struct nlmsghdr *nlh, mnl_cb_t cb, void *data);
 
 #endif

@@ -10,16 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
 
+#include "netlink_route.h"
 #include "steer_route.h"
 
-#define STEER_ROUTE_TIMEOUT_S	5
 #define STEER_ROUTE_MAX_DUMPED	256	/* our routes found in one dump */
 
 /* One of the routes a dump found. */
@@ -86,46 +84,6 @@ steer_route_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* Send nlh; run cb over the answers until the dump's end, or the
- * acknowledgement (cb NULL).  0, or -1 with errno. */
-static int
-steer_route_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct timeval tv = { STEER_ROUTE_TIMEOUT_S, 0 };
-	struct mnl_socket *nl;
-	unsigned portid, seq;
-	ssize_t n;
-	int rc = -1, saved;
-
-	if ((nl = mnl_socket_open(NETLINK_ROUTE)) == NULL)
-		return -1;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1 ||
-	    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
-		goto out;
-	portid = mnl_socket_get_portid(nl);
-	seq = nlh->nlmsg_seq = (unsigned)time(NULL);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) == -1)
-		goto out;
-	for (;;) {
-		if ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) == -1) {
-			if (errno == EAGAIN)
-				errno = ETIMEDOUT;
-			goto out;
-		}
-		if ((rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data)) <= MNL_CB_STOP)
-			break;
-	}
-	rc = rc == MNL_CB_STOP ? 0 : -1;
-	if (rc == -1 && errno == 0)
-		errno = EPROTO;
-out:
-	saved = errno;
-	mnl_socket_close(nl);
-	errno = saved;
-	return rc;
-}
-
 static int
 steer_route_dump(struct steer_dump *d)
 {
@@ -138,7 +96,7 @@ steer_route_dump(struct steer_dump *d)
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = (uint8_t)d->sd_family;
 	d->sd_n = 0;
-	return steer_route_talk(nlh, steer_route_cb, d);
+	return nlroute_exchange(nlh, steer_route_cb, d);
 }
 
 /* Add (RTM_NEWROUTE, replacing) or delete the local route of a prefix. */
@@ -163,7 +121,7 @@ steer_route_local(bool add, int family, const uint8_t *dst, unsigned len)
 	rtm->rtm_type = RTN_LOCAL;
 	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, dst);
 	mnl_attr_put_u32(nlh, RTA_OIF, lo);
-	return steer_route_talk(nlh, NULL, NULL);
+	return nlroute_exchange(nlh, NULL, NULL);
 }
 
 /* Does route r hold the whole prefix p? */
