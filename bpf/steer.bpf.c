@@ -13,7 +13,7 @@
  * The listener is the one of the worker placed on the CPU that runs this
  * (the CPU that received the packet), so the connection's softirq work and
  * its worker share a core and its cache.  A configured connection that finds
- * no listener (ktproxy draining, or a worker's socket gone) is dropped, not
+ * no listener (ktproxy draining, or a worker's socket gone) is refused, not
  * passed on: steering fails closed.
  *
  * Everything the daemon changes at run time (prefixes, ports, sockets,
@@ -179,8 +179,9 @@ ktproxy_steer(struct bpf_sk_lookup *ctx)
 	count(STEER_STAT_STEERED);
 	return SK_PASS;
 closed:
-	/* Configured but no listener took it: dropped, never passed on to
-	 * whatever else listens (or to nothing, which would answer RST). */
+	/* Configured but no listener took it: SK_DROP ends the lookup with
+	 * no socket, so the kernel answers the SYN with a reset; it is never
+	 * passed on to whatever else listens on the port. */
 	count(STEER_STAT_ERRORS);
 	return SK_DROP;
 }

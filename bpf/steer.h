@@ -16,7 +16,7 @@ enum steer_stat {
 	STEER_STAT_LOOKUPS,	/* TCP connection lookups the program saw */
 	STEER_STAT_STEERED,	/* handed to a ktproxy listener */
 	STEER_STAT_MISSES,	/* destination or port not configured: untouched */
-	STEER_STAT_ERRORS,	/* configured, but no listener took it: dropped */
+	STEER_STAT_ERRORS,	/* configured, but no listener took it: refused */
 	STEER_STAT__COUNT
 };
 

@@ -75,7 +75,7 @@
 	X(sk_lookup_lookups,	"sk_lookup", "lookups", COUNTER, "TCP connection lookups the sk_lookup program saw (--steer sk_lookup; per-CPU in the program, summed by the main process every second)") \
 	X(sk_lookup_steered,	"sk_lookup", "steered", COUNTER, "connections the sk_lookup program handed to a ktproxy listener") \
 	X(sk_lookup_misses,	"sk_lookup", "misses", COUNTER, "lookups whose destination or port is not steered: left to the kernel, untouched") \
-	X(sk_lookup_errors,	"sk_lookup", "errors", COUNTER, "steered destinations no listener could take (ktproxy draining): dropped, fail closed") \
+	X(sk_lookup_errors,	"sk_lookup", "errors", COUNTER, "steered destinations no listener could take (ktproxy draining): refused with a reset, never passed on (fail closed)") \
 	X(accept_cpu_same,	"accepted_cpu", "same", COUNTER, "connections accepted by the worker pinned to the CPU their packets arrive on (--steer sk_lookup pins workers)") \
 	X(accept_cpu_other,	"accepted_cpu", "other", COUNTER, "connections accepted by a pinned worker whose packets arrive on another CPU") \
 	X(reload_ok,		"reloads", "ok", COUNTER, "SIGHUP reloads that took effect (written by the main process)") \

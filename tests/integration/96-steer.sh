@@ -224,8 +224,30 @@ else
 		"1 Cpus_allowed_list:.0"
 fi
 
+# ---------------------------------------------------------------- draining
+section "SIGTERM: while draining, new steered connections are refused"
+ktproxy_stop
+start --drain-timeout 20 || exit 1
+cli_curl alice --limit-rate 8M -o "$RUN_DIR/held" "$URL/big" 2>/dev/null &
+HELD=$!
+wait_for_active 1
+kill -TERM "$KTP_PID"
+for i in $(seq 1 50); do grep -q 'draining 1 connection' "$KTP_STDERR" && break; sleep 0.1; done
+errors0=$(stat_get .sk_lookup.errors)
+before=$(upstream_requests)
+CURL_CONNECT_TIMEOUT=2 CURL_MAX_TIME=4 cli_curl alice "$URL/whoami" >/dev/null 2>&1
+assert_eq "a new connection while draining is refused (reset: curl 7)" "$?" 7
+sleep 0.3	# the drain loop copies the program's counters every 100 ms
+assert_ge "... counted as sk_lookup{errors}" "$(stat_get .sk_lookup.errors)" $((errors0 + 1))
+wait "$HELD"
+assert_eq "the download under way finishes byte-exact" \
+	"$(sha256sum < "$RUN_DIR/held" | cut -d' ' -f1)" "$UP_BIG_SHA256"
+assert_eq "... and only it reached the upstream" "$(upstream_requests)" $((before + 1))
+ktproxy_stop
+
 # ---------------------------------------------------------------- fail closed
 section "kill -9: the prefix stays closed, nothing reaches the server"
+start || exit 1
 kill -9 "$KTP_PID"; wait "$KTP_PID" 2>/dev/null; KTP_PID=
 for i in $(seq 1 50); do [ -z "$(link_prog)" ] && break; sleep 0.1; done
 [ "$HAVE_BPFTOOL" = 1 ] && assert_eq "the program went with the process" "$(link_prog)" ""
