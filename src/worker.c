@@ -367,22 +367,28 @@ worker_start(struct worker *w)
 		fprintf(stderr, "ktproxy: io_uring_queue_init: %s\n", strerror(-r));
 		return -1;
 	}
+	/* --steer sk_lookup places connections by CPU: the worker stays on
+	 * the CPU it serves (steering.c chose it). */
+	if ((r = pthread_attr_init(&attr)) != 0) {
+		fprintf(stderr, "ktproxy: pthread_attr_init: %s\n", strerror(r));
+		io_uring_queue_exit(&w->w_ring);
+		return -1;
+	}
 	if (w->w_cpu >= 0) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
 		CPU_SET(w->w_cpu, &set);
-		if ((r = pthread_attr_init(&attr)) != 0 ||
-		    (r = pthread_attr_setaffinity_np(&attr, sizeof(set), &set)) != 0) {
+		if ((r = pthread_attr_setaffinity_np(&attr, sizeof(set), &set)) != 0) {
 			fprintf(stderr, "ktproxy: worker %u: pinning to CPU %d: %s\n", w->w_id,
 			    w->w_cpu, strerror(r));
+			pthread_attr_destroy(&attr);
 			io_uring_queue_exit(&w->w_ring);
 			return -1;
 		}
 	}
-	r = pthread_create(&w->w_thread, w->w_cpu >= 0 ? &attr : NULL, worker_main, w);
-	if (w->w_cpu >= 0)
-		pthread_attr_destroy(&attr);
+	r = pthread_create(&w->w_thread, &attr, worker_main, w);
+	pthread_attr_destroy(&attr);
 	if (r != 0) {
 		fprintf(stderr, "ktproxy: pthread_create: %s\n", strerror(r));
 		io_uring_queue_exit(&w->w_ring);
