@@ -82,6 +82,12 @@ int	 intercept_parse_steer(struct intercept_conf *ic, const char *arg);
 /* "10.0.2.0/24,fd00:2::/64" (a bare address is a whole-length prefix);
  * each occurrence adds to the list. */
 int	 intercept_add_prefixes(struct intercept_conf *ic, const char *arg);
+/* Whether the first len bits of a and b are the same (addresses in network
+ * order, at least (len + 7) / 8 bytes). */
+bool	 intercept_bits_equal(const uint8_t *a, const uint8_t *b, unsigned len);
+/* Whether ic steers exactly this prefix (family, address, length). */
+bool	 intercept_has_prefix(const struct intercept_conf *ic, int family, const uint8_t *addr,
+	    unsigned len);
 /* The prefix of ic holding the address of sa (AF_INET or AF_INET6), or NULL. */
 const struct intercept_prefix *intercept_prefix_of(const struct intercept_conf *ic,
 	    const struct sockaddr *sa);

@@ -232,6 +232,30 @@ intercept_add_prefixes(struct intercept_conf *ic, const char *arg)
 	}
 }
 
+bool
+intercept_bits_equal(const uint8_t *a, const uint8_t *b, unsigned len)
+{
+	unsigned full = len / 8, rest = len % 8;
+
+	if (memcmp(a, b, full) != 0)
+		return false;
+	return rest == 0 || ((a[full] ^ b[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+bool
+intercept_has_prefix(const struct intercept_conf *ic, int family, const uint8_t *addr,
+    unsigned len)
+{
+	for (unsigned i = 0; i < ic->ic_nprefixes; i++) {
+		const struct intercept_prefix *p = &ic->ic_prefix[i];
+
+		if (p->ip_family == family && p->ip_len == len &&
+		    memcmp(p->ip_addr, addr, family == AF_INET ? 4 : 16) == 0)
+			return true;
+	}
+	return false;
+}
+
 const struct intercept_prefix *
 intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr *ss)
 {
@@ -249,11 +273,8 @@ intercept_prefix_of(const struct intercept_conf *ic, const struct sockaddr *ss)
 	}
 	for (unsigned i = 0; i < ic->ic_nprefixes; i++) {
 		const struct intercept_prefix *p = &ic->ic_prefix[i];
-		unsigned full = p->ip_len / 8, rest = p->ip_len % 8;
 
-		if (p->ip_family != family || memcmp(p->ip_addr, a, full) != 0)
-			continue;
-		if (rest && ((p->ip_addr[full] ^ a[full]) & (0xff00 >> rest) & 0xff))
+		if (p->ip_family != family || !intercept_bits_equal(p->ip_addr, a, p->ip_len))
 			continue;
 		if (best == NULL || p->ip_len > best->ip_len)
 			best = p;

@@ -178,7 +178,7 @@ steer_ports_bitmap(const struct intercept_conf *ic, struct steer_ports *p)
 			p->bits[port / 64] |= 1ULL << (port % 64);
 }
 
-/* Delete every key of an LPM trie that keep() does not keep. */
+/* Delete every key of an LPM trie of family that is not a prefix of ic. */
 static int
 steer_prune(int fd, size_t keylen, const struct intercept_conf *ic, int family)
 {
@@ -186,23 +186,14 @@ steer_prune(int fd, size_t keylen, const struct intercept_conf *ic, int family)
 	bool first = true;
 
 	for (;;) {
-		bool wanted = false;
+		unsigned plen;
 
 		if (bpf_map_get_next_key(fd, first ? NULL : key, next) < 0)
 			return errno == ENOENT ? 0 : -1;
 		first = false;
 		memcpy(key, next, keylen);
-		for (unsigned i = 0; i < ic->ic_nprefixes; i++) {
-			const struct intercept_prefix *p = &ic->ic_prefix[i];
-			unsigned plen;
-
-			memcpy(&plen, next, sizeof(plen));
-			if (p->ip_family == family && p->ip_len == plen &&
-			    memcmp(p->ip_addr, next + sizeof(plen),
-			    family == AF_INET ? 4 : 16) == 0)
-				wanted = true;
-		}
-		if (!wanted) {
+		memcpy(&plen, next, sizeof(plen));
+		if (!intercept_has_prefix(ic, family, next + sizeof(plen), plen)) {
 			if (bpf_map_delete_elem(fd, next) < 0 && errno != ENOENT)
 				return -1;
 			first = true;	/* the walk starts over after a delete */

@@ -128,13 +128,7 @@ steer_route_local(bool add, int family, const uint8_t *dst, unsigned len)
 static bool
 steer_route_covers(const struct steer_route *r, const struct intercept_prefix *p)
 {
-	unsigned full = r->sr_len / 8, rest = r->sr_len % 8;
-
-	if (r->sr_len > p->ip_len)
-		return false;
-	if (memcmp(r->sr_dst, p->ip_addr, full) != 0)
-		return false;
-	return rest == 0 || ((r->sr_dst[full] ^ p->ip_addr[full]) & (0xff00 >> rest) & 0xff) == 0;
+	return r->sr_len <= p->ip_len && intercept_bits_equal(r->sr_dst, p->ip_addr, r->sr_len);
 }
 
 /* The main table's most specific route holding p (lowest metric among
@@ -267,16 +261,9 @@ steer_routes_prune(const struct intercept_conf *keep, unsigned *removed, char *e
 		}
 		for (unsigned i = 0; i < ours.sd_n; i++) {
 			const struct steer_route *r = &ours.sd_routes[i];
-			bool wanted = false;
 
-			for (unsigned k = 0; keep != NULL && k < keep->ic_nprefixes; k++) {
-				const struct intercept_prefix *p = &keep->ic_prefix[k];
-
-				wanted |= p->ip_family == r->sr_family && p->ip_len == r->sr_len &&
-				    memcmp(p->ip_addr, r->sr_dst,
-				    r->sr_family == AF_INET ? 4 : 16) == 0;
-			}
-			if (wanted)
+			if (keep != NULL &&
+			    intercept_has_prefix(keep, r->sr_family, r->sr_dst, r->sr_len))
 				continue;
 			if (steer_route_local(false, r->sr_family, r->sr_dst, r->sr_len) == -1 &&
 			    errno != ESRCH && errno != ENOENT) {

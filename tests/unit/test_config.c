@@ -705,6 +705,14 @@ test_prefixes(void)
 	inet_pton(AF_INET, "203.0.113.1", &sin->sin_addr);
 	CHECK(intercept_prefix_of(&a, (struct sockaddr *)&ss) != NULL);
 
+	/* Bit comparison at lengths that end inside a byte. */
+	static const uint8_t x[4] = { 10, 0, 2, 0x80 }, y[4] = { 10, 0, 2, 0xbf };
+	CHECK(intercept_bits_equal(x, y, 25) && intercept_bits_equal(x, y, 26));
+	CHECK(!intercept_bits_equal(x, y, 27) && intercept_bits_equal(x, y, 0));
+	CHECK(intercept_has_prefix(&ic, AF_INET, (const uint8_t[]){ 10, 0, 2, 0 }, 24));
+	CHECK(!intercept_has_prefix(&ic, AF_INET, (const uint8_t[]){ 10, 0, 2, 0 }, 25));
+	CHECK(!intercept_has_prefix(&ic, AF_INET6, (const uint8_t[16]){ 10, 0, 2, 0 }, 24));
+
 	/* In a file: each line adds, as a repeated flag does. */
 	struct config cf;
 	static const char text[] = "steer sk_lookup\nintercept 443\n"
