@@ -229,16 +229,12 @@ main_keep_fixed(const struct config *run, struct config *cf)
 		cf->cf_user = run->cf_user;
 	}
 	/* sk_lookup's ports and prefixes are map entries and routes that a
-	 * reload changes in place (steering_reload); the rest is fixed. */
-	if (run->cf_intercept.ic_steer == STEER_SK_LOOKUP &&
-	    cf->cf_intercept.ic_steer == STEER_SK_LOOKUP) {
-		if (run->cf_intercept.ic_nifaces != cf->cf_intercept.ic_nifaces) {
-			changed[n++] = "intercept-iface";
-			memcpy(cf->cf_intercept.ic_iface, run->cf_intercept.ic_iface,
-			    sizeof(cf->cf_intercept.ic_iface));
-			cf->cf_intercept.ic_nifaces = run->cf_intercept.ic_nifaces;
-		}
-	} else if (!intercept_conf_same(&run->cf_intercept, &cf->cf_intercept)) {
+	 * reload changes in place (steering_reload); what else sk_lookup
+	 * could differ in, --check refuses (intercept-iface), or it does not
+	 * use (mark, table). */
+	if ((run->cf_intercept.ic_steer != STEER_SK_LOOKUP ||
+	    cf->cf_intercept.ic_steer != STEER_SK_LOOKUP) &&
+	    !intercept_conf_same(&run->cf_intercept, &cf->cf_intercept)) {
 		changed[n++] = "intercept";
 		cf->cf_intercept = run->cf_intercept;
 	}

@@ -188,6 +188,14 @@ whoami_ok "IPv4 steered again (a new connection)"
 assert_eq "port $GW_PORT is the gateway's own again" \
 	"$(in_cli timeout 5 bash -c "exec 3<>/dev/tcp/$SRV_IP/$GW_PORT; head -n 1 <&3")" "gateway"
 
+printf 'steer tproxy\nintercept 443\n' > "$CONF"
+assert_eq "SIGHUP with --steer tproxy: reloaded" "$(ktproxy_hup)" reloaded
+assert_match "... saying the mechanism takes a restart" "$(cat "$KTP_STDERR")" \
+	'SIGHUP: intercept changed, which takes a restart'
+assert_eq "... the routes are as they were" "$(our_routes | tr '\n' ' ')" "$SRV_IP $SRV_IP6 "
+whoami_ok "... and sk_lookup steering goes on"
+[ "$HAVE_BPFTOOL" = 1 ] && assert_eq "... with the same program" "$(link_prog)" "$PROG"
+
 write_conf 443 "10.77.2.1/24"
 assert_eq "SIGHUP with a prefix written with host bits: refused" "$(ktproxy_hup)" refused
 assert_eq "... the routes are as they were" "$(our_routes | tr '\n' ' ')" "$SRV_IP $SRV_IP6 "
