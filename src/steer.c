@@ -24,6 +24,8 @@ struct steer {
 	struct steer_bpf	*s_skel;
 	struct bpf_link		*s_link;
 	int			 s_ncpus;	/* possible CPUs: per-CPU value count */
+	uint64_t		*s_percpu;	/* s_ncpus values: one counter's, read
+						 * every second (steer_counters) */
 	uint32_t		 s_prog_id;
 };
 
@@ -77,6 +79,10 @@ steer_open(unsigned nworkers, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot count the CPUs: %s", strerror(-s->s_ncpus));
 		goto fail;
 	}
+	if ((s->s_percpu = calloc((size_t)s->s_ncpus, sizeof(uint64_t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if ((s->s_skel = steer_bpf__open_and_load()) == NULL) {
 		e = errno;
 		snprintf(err, errlen, "loading the sk_lookup program: %s%s", strerror(e),
@@ -117,6 +123,7 @@ steer_close(struct steer *s)
 		return;
 	bpf_link__destroy(s->s_link);
 	steer_bpf__destroy(s->s_skel);
+	free(s->s_percpu);
 	free(s);
 }
 
@@ -253,18 +260,14 @@ void
 steer_counters(struct steer *s, uint64_t out[STEER_STAT__COUNT])
 {
 	int fd = bpf_map__fd(s->s_skel->maps.steer_stats);
-	uint64_t *percpu = calloc((size_t)s->s_ncpus, sizeof(uint64_t));
 
 	memset(out, 0, STEER_STAT__COUNT * sizeof(uint64_t));
-	if (percpu == NULL)
-		return;
 	for (uint32_t i = 0; i < STEER_STAT__COUNT; i++) {
-		if (bpf_map_lookup_elem(fd, &i, percpu) < 0)
+		if (bpf_map_lookup_elem(fd, &i, s->s_percpu) < 0)
 			continue;
 		for (int c = 0; c < s->s_ncpus; c++)
-			out[i] += percpu[c];
+			out[i] += s->s_percpu[c];
 	}
-	free(percpu);
 }
 
 uint32_t

@@ -50,7 +50,6 @@ steering_start(struct steering *sg, struct config *cf, struct worker *workers, u
 		fprintf(stderr, "ktproxy: --steer sk_lookup: %s\n", err);
 		return -1;
 	}
-	sg->sg_nworkers = n;
 	if (steering_pin(workers, n, cpu_of) == -1) {
 		fprintf(stderr, "ktproxy: --steer sk_lookup: sched_getaffinity: %s; workers "
 		    "not placed\n", strerror(errno));

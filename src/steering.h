@@ -15,7 +15,6 @@ struct steer;
 
 struct steering {
 	struct steer	*sg_bpf;		/* NULL: not steering with sk_lookup */
-	unsigned	 sg_nworkers;
 };
 
 /*
